@@ -1,0 +1,220 @@
+"""The `drpc` command line (CONTRACT section 4).
+
+Exit codes: 0 ok, 1 invalid campaign, 2 usage error, 3 OUT out of date, 4 internal error.
+No command prints a Python traceback unless `--debug` is given.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import Diagnostic, DrpcError, ExitCode, SpecError, UsageError, format_diagnostics
+from .pipeline import Compiled, compile_campaign
+
+FORMATS = click.Choice(["text", "github", "json"])
+
+
+def _emit_diagnostics(diags: list[Diagnostic], fmt: str) -> None:
+    if diags:
+        click.echo(format_diagnostics(diags, fmt), err=True)
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn every failure into its exit code; a crash becomes a short report, not a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        debug = bool(ctx.find_root().params.get("debug"))
+        fmt = kwargs.get("fmt") or "text"
+        try:
+            return fn(*args, **kwargs)
+        except SpecError as exc:
+            _emit_diagnostics(list(exc.diagnostics), fmt if fmt in ("text", "github", "json") else "text")
+            ctx.exit(int(ExitCode.INVALID))
+        except UsageError as exc:
+            click.echo(f"drpc: error: {exc}", err=True)
+            ctx.exit(int(ExitCode.USAGE))
+        except DrpcError as exc:
+            click.echo(f"drpc: error: {exc}", err=True)
+            ctx.exit(int(exc.exit_code))
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except KeyboardInterrupt:
+            click.echo("drpc: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the one place that turns crashes into exit 4
+            if debug:
+                traceback.print_exc()
+            inputs = " ".join(str(a) for v in ctx.params.values()
+                              for a in (v if isinstance(v, tuple) else (v,)) if isinstance(a, Path))
+            click.echo(
+                f"drpc: internal error in '{ctx.command.name}' ({type(exc).__name__}: {exc}) while "
+                f"processing {inputs or 'the command line'}. This is a bug in drpc {__version__}, not "
+                "in your campaign; rerun with --debug for the traceback and report it with the "
+                "campaign file.", err=True)
+            ctx.exit(int(ExitCode.INTERNAL))
+
+    return wrapper
+
+
+def _finish_warnings(compiled: Compiled, strict: bool, fmt: str) -> None:
+    _emit_diagnostics(list(compiled.warnings), fmt)
+    if strict and compiled.warnings:
+        raise click.exceptions.Exit(int(ExitCode.INVALID))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="drpc", message="%(prog)s %(version)s")
+@click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
+def cli(debug: bool) -> None:
+    """Compile Rubin multisite DRP campaigns into what every data facility needs."""
+
+
+campaign_arg = click.argument("campaign", type=click.Path(dir_okay=False, path_type=Path))
+out_opt = click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+                       help="Output directory of the compiled tree.")
+fmt_opt = click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
+                       help="How problems are printed.")
+
+
+@cli.command()
+@click.argument("campaigns", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@fmt_opt
+@guarded
+def validate(campaigns: tuple[Path, ...], strict: bool, fmt: str) -> None:
+    """Load and validate campaigns; print every problem."""
+    diags: list[Diagnostic] = []
+    failed = False
+    for path in campaigns:
+        try:
+            compiled = compile_campaign(path, render=False)
+            diags.extend(compiled.warnings)
+            failed = failed or (strict and bool(compiled.warnings))
+        except SpecError as exc:
+            diags.extend(exc.diagnostics)
+            failed = True
+    _emit_diagnostics(diags, fmt)
+    if fmt == "text" and not failed:
+        click.echo(f"{len(campaigns)} campaign(s) valid" + (f", {len(diags)} warning(s)" if diags else ""))
+    if failed:
+        raise click.exceptions.Exit(int(ExitCode.INVALID))
+
+
+@cli.command("compile")
+@campaign_arg
+@out_opt
+@click.option("--site", help="Write only this site's part of the tree.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (and write nothing).")
+@fmt_opt
+@guarded
+def compile_cmd(campaign: Path, out: Path, site: str | None, strict: bool, fmt: str) -> None:
+    """Validate CAMPAIGN and write the compiled tree into OUT."""
+    from .emit import write_tree
+    compiled = compile_campaign(campaign, site=site)
+    _finish_warnings(compiled, strict, fmt)
+    cmp = write_tree(out, compiled.files)
+    changed = len(cmp.missing) + len(cmp.stale)
+    click.echo(f"{out}: {len(compiled.files)} files, {changed} written, {len(cmp.extra)} removed, "
+               f"{len(cmp.unchanged)} unchanged", err=True)
+
+
+@cli.command()
+@campaign_arg
+@out_opt
+@click.option("--site", help="Compare only this site's part of the tree.")
+@guarded
+def check(campaign: Path, out: Path, site: str | None) -> None:
+    """Compile in memory and list files of OUT that are missing, stale or extra."""
+    from .emit import compare, read_state
+    compiled = compile_campaign(campaign, site=site)
+    cmp = compare(out, compiled.files, read_state(out))
+    for label, paths in (("missing", cmp.missing), ("stale", cmp.stale), ("extra", cmp.extra)):
+        for p in paths:
+            click.echo(f"{label}: {p}")
+    if not cmp.up_to_date:
+        click.echo(f"{out} is out of date: run `drpc compile {campaign} -o {out}`", err=True)
+        raise click.exceptions.Exit(int(ExitCode.OUT_OF_DATE))
+    click.echo(f"{out} is up to date ({len(cmp.unchanged)} files)", err=True)
+
+
+@cli.command()
+@campaign_arg
+@out_opt
+@click.option("--site", help="Compare only this site's part of the tree.")
+@guarded
+def diff(campaign: Path, out: Path, site: str | None) -> None:
+    """Print a unified diff from OUT to a fresh compile; write nothing."""
+    from .emit import read_state, unified_diff
+    compiled = compile_campaign(campaign, site=site)
+    text = unified_diff(out, compiled.files, read_state(out))
+    if text:
+        click.echo(text, nl=False)
+        raise click.exceptions.Exit(int(ExitCode.OUT_OF_DATE))
+
+
+@cli.command()
+@campaign_arg
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@guarded
+def plan(campaign: Path, fmt: str) -> None:
+    """Print the plan: per-site tracts, jobs, transfers and estimates."""
+    from .report import plan_json, plan_table
+    compiled = compile_campaign(campaign, render=False)
+    _emit_diagnostics(list(compiled.warnings), "text")
+    if fmt == "json":
+        click.echo(json.dumps(plan_json(compiled.plan), indent=2, sort_keys=True))
+    else:
+        click.echo(plan_table(compiled.plan), nl=False)
+
+
+@cli.command()
+@campaign_arg
+@click.argument("what", type=click.Choice(["tract", "radec"]))
+@click.argument("values", nargs=-1, required=True)
+@guarded
+def explain(campaign: Path, what: str, values: tuple[str, ...]) -> None:
+    """Say which site owns a tract (`tract N`) or a sky position (`radec RA DEC`), and why."""
+    from .report import explain_radec, explain_tract
+    compiled = compile_campaign(campaign, render=False)
+    try:
+        if what == "tract":
+            if len(values) != 1:
+                raise UsageError("usage: drpc explain CAMPAIGN tract N")
+            click.echo(explain_tract(compiled.plan, int(values[0])))
+        else:
+            if len(values) != 2:
+                raise UsageError("usage: drpc explain CAMPAIGN radec RA DEC (degrees)")
+            click.echo(explain_radec(compiled.plan, float(values[0]), float(values[1])))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+@cli.command()
+@guarded
+def schema() -> None:
+    """Print the JSON Schema of the campaign file."""
+    from .schema import schema_text
+    click.echo(schema_text(), nl=False)
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="drpc", standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception:  # pragma: no cover - click's own failures
+        click.echo("drpc: internal error in the command line parser", err=True)
+        sys.exit(int(ExitCode.INTERNAL))

@@ -1,0 +1,38 @@
+"""load -> validate -> plan -> render: the whole compile, without touching the output directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import Diagnostic, SpecError, UsageError, did_you_mean
+from .loader import LoadedCampaign, load_campaign
+from .plan import Plan, build_plan
+from .validate import plan_warnings, validate_loaded
+
+
+@dataclass(frozen=True)
+class Compiled:
+    loaded: LoadedCampaign
+    plan: Plan
+    warnings: tuple[Diagnostic, ...]
+    files: dict[str, bytes]  # manifest included; empty when not rendered
+
+
+def compile_campaign(path: str | Path, *, site: str | None = None, render: bool = True) -> Compiled:
+    """Compile a campaign file in memory; raise SpecError listing every problem."""
+    from .emit import with_manifest
+    from .render import render_all
+
+    loaded = load_campaign(path)
+    spec, warnings = validate_loaded(loaded)
+    if site is not None and site not in spec.sites:
+        raise UsageError(f"--site {site}: no such site in {loaded.name} "
+                         f"({did_you_mean(site, spec.sites) or 'sites: ' + ', '.join(spec.sites)})")
+    plan = build_plan(spec, loaded)
+    all_warnings = sorted([*warnings, *plan_warnings(plan, loaded)], key=Diagnostic.sort_key)
+    files = with_manifest(plan, render_all(plan, site), site) if render else {}
+    return Compiled(loaded, plan, tuple(all_warnings), files)
+
+
+__all__ = ["Compiled", "compile_campaign", "SpecError"]

@@ -1,0 +1,30 @@
+"""BPS submit files for PanDA: one per stage per site (CONTRACT section 3)."""
+
+from __future__ import annotations
+
+import re
+
+from ..plan import Job, Plan
+from .common import comment_header, render_template
+
+
+def referenced_env_vars(values: list[str]) -> list[str]:
+    """Environment variables a submit file needs at `bps submit` time, e.g. CTRL_BPS_PANDA_DIR."""
+    return sorted({m for v in values for m in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", v)})
+
+
+def render_job(plan: Plan, job: Job) -> bytes:
+    site = plan.site(job.site)
+    return render_template(
+        "bps/submit.yaml.j2",
+        header=comment_header(plan, f"BPS submit file for stage '{job.stage}' at {site.id} ({site.facility})"),
+        plan=plan,
+        job=job,
+        site=site,
+        project=plan.ticket or plan.campaign,
+        env_vars=referenced_env_vars([*job.includes, job.pipeline_yaml]),
+    )
+
+
+def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
+    return {job.path: render_job(plan, job) for job in plan.jobs if site is None or job.site == site}
