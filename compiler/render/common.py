@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -70,3 +71,22 @@ def comment_header(plan: Plan, what: str, prefix: str = "# ") -> str:
 def render_template(name: str, **context: Any) -> bytes:
     text = environment().get_template(name).render(**context)
     return text.encode("utf-8")
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """A site path or setting a generated script reads from the environment, with the spec's default."""
+
+    name: str
+    default: str
+    doc: str
+
+
+def shell_prelude(plan: Plan, what: str, env_vars: list[EnvVar]) -> str:
+    """Shebang, provenance header, env defaults, `set -euo pipefail`, and the DRY_RUN-aware `run`.
+
+    Every generated shell script starts with this, so they all behave alike: values reach the
+    shell only through proper quoting, and `DRY_RUN=1` prints each command exactly.
+    """
+    return render_template("common/prelude.sh.j2", header=comment_header(plan, what),
+                           env_vars=env_vars).decode()
