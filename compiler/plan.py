@@ -38,7 +38,7 @@ class SitePlan:
     is_central: bool
     butler_repo: str
     butler_registry: str | None
-    datastore_root: str | None
+    datastore_root: str  # <rse_root>/<scope> unless the spec says otherwise: see rucio_ingestd.md
     rse: str
     raw_rse: str
     scope: str
@@ -132,13 +132,26 @@ class Transfer:
 
 @dataclass(frozen=True)
 class RawDistribution:
-    """Raws of the visits a site holds, from the central site's raw RSE to the site's."""
+    """Raws of the visits a site holds, from the central site's raw RSE to the site's.
 
-    site: str
+    The central site receives every raw from the summit, so it holds every visit; each other
+    site gets the raws of the visits overlapping its (processing) tracts, boundary visits included.
+    """
+
+    id: str  # raw.<central>-to-<site>
+    source: str
+    destination: str
     source_rse: str
     destination_rse: str
-    where: str
+    where: str  # Butler query selecting the visits
     tracts: tuple[int, ...]
+    rucio_scope: str
+    rucio_name: str
+    collection: str  # where raws live at both ends: <instrument>/raw/all
+
+    @property
+    def rucio_did(self) -> str:
+        return f"{self.rucio_scope}:{self.rucio_name}"
 
 
 @dataclass(frozen=True)
@@ -267,7 +280,8 @@ def build_plan(spec: Campaign, loaded: LoadedCampaign) -> Plan:
         sites.append(SitePlan(
             id=sid, facility=s.facility, panda_site=s.panda_site, cloud=s.cloud, cores=s.cores,
             gb_per_core=s.gb_per_core, storage_tb=s.storage_tb, share=s.share, is_central=sid == central,
-            butler_repo=s.butler.repo, butler_registry=s.butler.registry, datastore_root=s.butler.datastore_root,
+            butler_repo=s.butler.repo, butler_registry=s.butler.registry,
+            datastore_root=s.butler.datastore_root or f"{rse_root.rstrip('/')}/{s.rucio.scope or name}",
             rse=s.rucio.rse, raw_rse=s.rucio.raw_rse, scope=s.rucio.scope or name,
             rucio_prefix=s.rucio.rucio_prefix, fs_prefix=fs_prefix, rse_root=rse_root,
             rucio_account=s.rucio.account, ingestd=s.ingestd,
@@ -298,8 +312,14 @@ def build_plan(spec: Campaign, loaded: LoadedCampaign) -> Plan:
     jobs = _jobs(spec, stages, by_id, transfers, central, out_coll, instrument, skymap.name, ownership)
 
     raws = tuple(
-        RawDistribution(s.id, by_id[central].raw_rse, s.raw_rse,
-                        tract_query(instrument, skymap.name, s.processing_tracts), s.processing_tracts)
+        RawDistribution(
+            id=f"raw.{central}-to-{s.id}", source=central, destination=s.id,
+            source_rse=by_id[central].raw_rse, destination_rse=s.raw_rse,
+            where=tract_query(instrument, skymap.name, s.processing_tracts), tracts=s.processing_tracts,
+            rucio_scope=by_id[central].scope,
+            rucio_name=rucio_dataset_name(name, f"raw.{central}-to-{s.id}"),
+            collection=f"{instrument}/raw/all",
+        )
         for s in sites if not s.is_central
     )
 

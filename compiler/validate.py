@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import Diagnostic, SpecError, did_you_mean
 from .loader import FieldPath, LoadedCampaign
+from .defaults import RUCIO_SCOPE_MAX
 from .model import Campaign
 from .sky import assign_tracts, footprint_of, known_skymaps, ring_bands, resolve_skymap
 
@@ -149,7 +150,7 @@ def structural(loaded: LoadedCampaign, out: Collector, skip: set[FieldPath]) -> 
                 key = str(loc[-1])
                 out.error(loc, f"unknown key '{key}'", did_you_mean(key, _allowed_keys(loc[:-1])), key=True)
             elif etype == "missing":
-                out.error(loc[:-1], f"required field '{loc[-1]}' is missing")
+                out.error(loc[:-1], f"required field '{loc[-1]}' is missing", key=True)
                 out.items[-1] = Diagnostic("error", dotted(loc), out.items[-1].message,
                                            out.items[-1].position, None)
             elif etype == "literal_error":
@@ -189,6 +190,11 @@ def semantic(spec: Campaign, out: Collector) -> None:
         return False
 
     site_ref(("campaign", "central_site"), spec.campaign.central_site)
+    for sid, site in spec.sites.items():
+        if site.rucio.scope is None and len(spec.metadata.name) > RUCIO_SCOPE_MAX:
+            out.error(("sites", sid, "rucio"), f"no rucio.scope, and the campaign name '{spec.metadata.name}' "
+                      f"is longer than a Rucio scope may be ({RUCIO_SCOPE_MAX} characters)",
+                      "set sites.<site>.rucio.scope")
 
     # stages
     stage_index: dict[str, int] = {}
@@ -249,11 +255,11 @@ def semantic(spec: Campaign, out: Collector) -> None:
     for site in sites:
         if not any(s == site for s in ownership.owner.values()):
             out.error(("sites", site), f"site '{site}' owns no tract of the footprint",
-                      "give it a ring or a tract list, or remove the site")
+                      "give it a ring or a tract list, or remove the site", key=True)
     total_share = sum(s.share for s in spec.sites.values())
     if abs(total_share - 1.0) > SHARE_TOLERANCE:
         out.error(("sites",), f"site shares sum to {total_share:.4f}, not 1",
-                  "shares are fractions of the whole campaign; make them add up to 1 (within 0.001)")
+                  "shares are fractions of the whole campaign; make them add up to 1 (within 0.001)", key=True)
     for i, cc in enumerate(spec.sky.cross_check):
         path = ("sky", "cross_check", i)
         if not site_ref(path + ("also_at",), cc.also_at):

@@ -1,0 +1,97 @@
+"""Inline builders for test campaigns (copier-style: write the input next to the test)."""
+
+from __future__ import annotations
+
+import copy
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from compiler.loader import load_campaign
+from compiler.pipeline import Compiled, compile_campaign
+
+ROOT = Path(__file__).resolve().parents[1]
+CAMPAIGNS = ROOT / "campaigns"
+SHARED = ROOT.parent / "shared"
+
+# A small valid campaign whose line numbers the validation tests rely on: edit with care.
+MINIMAL = """\
+apiVersion: drpc/v1
+kind: Campaign
+metadata:
+  name: mini
+campaign:
+  instrument: HSC
+  skymap: hsc_rings_v1
+  stack: w_2025_30
+  pipeline: ${DRP_PIPE_DIR}/pipelines/HSC/DRP-RC2.yaml
+  central_site: usdf
+  input_collections: [HSC/defaults]
+  output_collection: HSC/runs/mini
+sites:
+  usdf:
+    facility: USDF
+    panda_site: SLAC
+    cloud: US
+    cores: 100
+    gb_per_core: 4
+    storage_tb: 100
+    share: 0.5
+    butler: {repo: /repo/usdf}
+    rucio: {rse: SLAC_BUTLER_DISK, raw_rse: SLAC_RAW_DISK, rucio_prefix: 'davs://slac:1094/rubin/', fs_prefix: 'file:///data/usdf/'}
+  frdf:
+    facility: FRDF
+    panda_site: CC-IN2P3
+    cloud: EU
+    cores: 100
+    gb_per_core: 4
+    storage_tb: 100
+    share: 0.5
+    butler: {repo: /repo/frdf}
+    rucio: {rse: IN2P3_BUTLER_DISK, raw_rse: IN2P3_RAW_DISK, rucio_prefix: 'davs://in2p3:1094/rubin/', fs_prefix: 'file:///data/frdf/'}
+sky:
+  assignment:
+    tracts:
+      usdf: [9469, 9470]
+      frdf: [9948, 9949]
+stages:
+  - {name: step1, subset: step1, runs_at: every-site}
+  - {name: fgcm, subset: fgcm, runs_at: central}
+  - {name: step3, subset: step3, runs_at: every-site}
+datasets:
+  - {type: preliminary_visit_summary, dimensions: [instrument, visit], produced_by: step1, consumed_by: [fgcm]}
+  - {type: fgcm_photoCalibCatalog, dimensions: [instrument, visit], produced_by: fgcm, consumed_by: [step3]}
+  - {type: objectTable_tract, dimensions: [skymap, tract], produced_by: step3, archive: true}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "campaign.yaml") -> Path:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def dump_yaml(data: Any, path: Path) -> Path:
+    y = YAML(typ="safe")
+    y.default_flow_style = False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        y.dump(data, fh)
+    return path
+
+
+def example_data(name: str) -> dict[str, Any]:
+    """The merged document of an example campaign, as plain data to modify in a test."""
+    return copy.deepcopy(load_campaign(CAMPAIGNS / name).data)
+
+
+def compile_data(tmp_path: Path, data: dict[str, Any], *, render: bool = False) -> Compiled:
+    return compile_campaign(dump_yaml(data, tmp_path / "campaign.yaml"), render=render)
+
+
+def replace_line(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, f"{old!r} must occur exactly once"
+    return text.replace(old, new)
