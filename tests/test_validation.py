@@ -135,7 +135,7 @@ def test_rings_order_gap_and_cover(tmp_path: Path) -> None:
         "39:19: error: sky.assignment.rings[1].dec_max: ring 2 is empty or reversed: dec -10 .. -20 "
         "(rings are listed south to north with increasing dec_max)",
         "40:19: error: sky.assignment.rings[2].dec_min: gap between ring 2 and ring 3: dec -20 .. 0 is in no ring",
-        "40:33: error: sky.assignment.rings[2].dec_max: the rings end at dec 20, south of the footprint's "
+        "40:31: error: sky.assignment.rings[2].dec_max: the rings end at dec 20, south of the footprint's "
         "dec_max 30 (the rings must cover the footprint with no gap)",
     ]
 
