@@ -180,10 +180,10 @@ def plan(campaign: Path, fmt: str) -> None:
         click.echo(plan_table(compiled.plan), nl=False)
 
 
-@cli.command()
+@cli.command(context_settings={"ignore_unknown_options": True})
 @campaign_arg
 @click.argument("what", type=click.Choice(["tract", "radec"]))
-@click.argument("values", nargs=-1, required=True)
+@click.argument("values", nargs=-1, required=True, type=click.UNPROCESSED)
 @guarded
 def explain(campaign: Path, what: str, values: tuple[str, ...]) -> None:
     """Say which site owns a tract (`tract N`) or a sky position (`radec RA DEC`), and why."""

@@ -1,11 +1,35 @@
-"""Human and machine views of the plan: `drpc plan` and `drpc explain`."""
+"""Human and machine views of the plan: `drpc plan` (table, json, markdown = plan.md) and `explain`.
+
+`capacity(plan)` is the one place that turns the plan's estimates into the capacity plan
+(per-site days against the deadline, storage against `storage_tb`, the bottleneck, the finish
+day, warnings); every format prints that object, so they always agree. Numbers are formatted
+by fixed rules (`num`), so output is byte-identical for the same plan.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
-from .plan import Plan, tract_predicate
+from .defaults import DEFAULT_FOV_RADIUS_DEG, FOV_RADIUS_DEG
+from .plan import Plan, SiteEstimate, tract_predicate
+from .sky import footprint_of
 from .skymap import compress_ranges
+
+SHARE_TOLERANCE = 0.05  # as validate.SHARE_WARNING
+
+# One colour per site, in the campaign's site order (matplotlib's tab10, colour-blind friendlier
+# than most); plot.py and graph.mmd use the same, so a site looks alike everywhere.
+SITE_COLOURS: tuple[str, ...] = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)
+
+
+def site_colours(plan: Plan) -> dict[str, str]:
+    """Site id -> colour (hex), in the campaign's site order; wraps after ten sites."""
+    return {s.id: SITE_COLOURS[i % len(SITE_COLOURS)] for i, s in enumerate(plan.sites)}
 
 
 def ranges_text(tracts: tuple[int, ...] | list[int]) -> str:
@@ -13,26 +37,188 @@ def ranges_text(tracts: tuple[int, ...] | list[int]) -> str:
     return ", ".join(parts) if parts else "-"
 
 
-def plan_table(plan: Plan) -> str:
-    lines = [f"campaign {plan.campaign}: {plan.footprint_tract_count} tracts of {plan.skymap.name}, "
-             f"central site {plan.central_site}", ""]
+def num(value: float) -> str:
+    """Fixed formatting: thousands separators, no decimals from 100 up, one below."""
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
+
+
+# -- the capacity plan -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SiteCapacity:
+    id: str
+    facility: str
+    panda_site: str
+    cores: int
+    storage_cap_tb: float
+    share: float
+    tracts: int
+    tract_ranges: tuple[tuple[int, int], ...]
+    cross_check_tracts: tuple[int, ...]
+    fraction: float
+    estimate: SiteEstimate | None
+    hours_at_cores: float | None  # core-hours / cores: wall-clock hours if every core works
+    over_deadline: bool
+    over_storage: bool
+    off_share: bool
+
+
+@dataclass(frozen=True)
+class Capacity:
+    sites: tuple[SiteCapacity, ...]
+    has_estimates: bool
+    deadline_days: float | None
+    bottleneck: str | None  # the site that finishes last
+    finish_days: float | None  # the campaign's finish: max over sites
+    visits: int | None  # the workload's
+    core_hours: float | None
+    storage_tb: float | None
+    visits_held: int  # sum over sites, boundary visits counted at both
+    boundary_visits: int
+    boundary_storage_tb: float
+    total_cores: int
+    total_storage_cap_tb: float
+    fov_radius_deg: float
+    warnings: tuple[str, ...]
+
+    @property
+    def days_late(self) -> float | None:
+        if self.finish_days is None or self.deadline_days is None:
+            return None
+        return self.finish_days - self.deadline_days
+
+    def site(self, site_id: str) -> SiteCapacity:
+        return next(s for s in self.sites if s.id == site_id)
+
+
+def capacity(plan: Plan) -> Capacity:
     est = {e.site: e for e in plan.estimates}
-    head = f"{'site':<12} {'panda':<10} {'tracts':>6} {'fraction':>8} {'share':>6}"
+    deadline = plan.deadline_days
+    rows: list[SiteCapacity] = []
+    warnings: list[str] = []
+    for s in plan.sites:
+        e = est.get(s.id)
+        over_deadline = bool(e and deadline is not None and e.days > deadline)
+        over_storage = bool(e and e.storage_tb > s.storage_tb)
+        off_share = abs(s.fraction - s.share) > SHARE_TOLERANCE
+        rows.append(SiteCapacity(
+            id=s.id, facility=s.facility, panda_site=s.panda_site, cores=s.cores,
+            storage_cap_tb=s.storage_tb, share=s.share, tracts=len(s.owned_tracts),
+            tract_ranges=tuple(compress_ranges(s.owned_tracts)),
+            cross_check_tracts=tuple(sorted(set(s.processing_tracts) - set(s.owned_tracts))),
+            fraction=s.fraction, estimate=e, hours_at_cores=e.core_hours / s.cores if e else None,
+            over_deadline=over_deadline, over_storage=over_storage, off_share=off_share,
+        ))
+        if off_share:
+            warnings.append(f"{s.id} owns {s.fraction:.3f} of the footprint's tracts, but its share "
+                            f"is {s.share:g}")
+        if e and over_deadline:
+            warnings.append(f"{s.id} needs {num(e.days)} days at its {s.cores:,} cores "
+                            f"({num(e.core_hours)} core-hours), over deadline_days {deadline:g}")
+        if e and over_storage:
+            warnings.append(f"{s.id} needs about {num(e.storage_tb)} TB, over its storage_tb "
+                            f"{num(s.storage_tb)}")
+    wl = plan.spec.workload
+    total_cap = sum(s.storage_tb for s in plan.sites)
+    if wl is not None and wl.storage_tb > total_cap:
+        warnings.append(f"the workload needs {num(wl.storage_tb)} TB but the sites have "
+                        f"{num(total_cap)} TB together: no sky assignment fits it")
+    bottleneck = finish = None
     if est:
-        head += f" {'visits':>8} {'core-hours':>12} {'days':>6} {'storage TB':>11}"
-    lines += [head, "-" * len(head)]
-    for s in plan.sites:
-        row = f"{s.id:<12} {s.panda_site:<10} {len(s.owned_tracts):>6} {s.fraction:>8.3f} {s.share:>6.2f}"
-        if s.id in est:
-            e = est[s.id]
-            row += f" {e.visits:>8,} {e.core_hours:>12,.0f} {e.days:>6.0f} {e.storage_tb:>11,.0f}"
-        lines.append(row)
+        last = max(plan.estimates, key=lambda e: e.days)  # first of equals, in site order
+        bottleneck, finish = last.site, last.days
+    return Capacity(
+        sites=tuple(rows), has_estimates=bool(est), deadline_days=deadline,
+        bottleneck=bottleneck, finish_days=finish,
+        visits=wl.visits if wl else None, core_hours=wl.core_hours if wl else None,
+        storage_tb=wl.storage_tb if wl else None,
+        visits_held=sum(e.visits for e in plan.estimates),
+        boundary_visits=sum(e.boundary_visits for e in plan.estimates),
+        boundary_storage_tb=sum(e.boundary_storage_tb for e in plan.estimates),
+        total_cores=sum(s.cores for s in plan.sites), total_storage_cap_tb=total_cap,
+        fov_radius_deg=FOV_RADIUS_DEG.get(plan.instrument, DEFAULT_FOV_RADIUS_DEG),
+        warnings=tuple(warnings),
+    )
+
+
+def finish_sentence(plan: Plan, cap: Capacity) -> str:
+    """One line: when the campaign finishes, where, and against the deadline."""
+    if cap.finish_days is None or cap.bottleneck is None:
+        return "no estimate: the campaign has no `workload:` section"
+    b = cap.site(cap.bottleneck)
+    assert b.estimate is not None and b.hours_at_cores is not None
+    text = (f"the campaign finishes on day {num(cap.finish_days)}, when its bottleneck site "
+            f"{b.id} does ({num(b.hours_at_cores)} hours of its {b.cores:,} cores)")
+    late = cap.days_late
+    if late is not None:
+        if late > 0:
+            text += f": {num(late)} days after the {cap.deadline_days:g}-day deadline"
+        else:
+            text += f": within the {cap.deadline_days:g}-day deadline ({num(-late)} days to spare)"
+    return text
+
+
+def _balance_hint(plan: Plan) -> str | None:
+    """What `drpc plan --balance` would achieve, for ring campaigns with a workload."""
+    if not plan.spec.sky.assignment.rings or plan.spec.workload is None:
+        return None
+    from .balance import BalanceError, balance_rings
+    try:
+        b = balance_rings(plan)
+    except BalanceError:
+        return None
+    return (f"balanced rings (`drpc plan --balance`) would finish on day {num(b.finish_days)} "
+            f"(bottleneck {b.bottleneck})")
+
+
+# -- drpc plan (table) -----------------------------------------------------------------------------
+
+def plan_table(plan: Plan) -> str:
+    cap = capacity(plan)
+    fp = footprint_of(plan.spec)
+    lines = [f"campaign {plan.campaign}: {plan.footprint_tract_count:,} tracts of {plan.skymap.name} "
+             f"(dec {fp.dec_min:g} to {fp.dec_max:g}), central site {plan.central_site}"]
+    if cap.core_hours is not None:
+        lines.append(f"workload: {cap.visits:,} visits, {num(cap.core_hours)} core-hours, "
+                     f"{num(cap.storage_tb or 0)} TB"
+                     + (f"; deadline {cap.deadline_days:g} days" if cap.deadline_days is not None else ""))
     lines.append("")
-    lines.append("tracts per site:")
-    for s in plan.sites:
-        extra = sorted(set(s.processing_tracts) - set(s.owned_tracts))
-        lines.append(f"  {s.id}: {ranges_text(s.owned_tracts)}"
-                     + (f" (+ cross-check {ranges_text(extra)})" if extra else ""))
+    head = f"{'site':<12} {'panda':<10} {'tracts':>6} {'fraction':>8} {'share':>6}"
+    if cap.has_estimates:
+        head += (f" {'visits':>9} {'boundary':>8} {'core-hours':>12} {'cores':>6} {'hours':>7}"
+                 f" {'days':>5} {'storage TB':>10} {'of TB':>7}")
+    lines += [head, "-" * len(head)]
+    for s in cap.sites:
+        row = f"{s.id:<12} {s.panda_site:<10} {s.tracts:>6} {s.fraction:>8.3f} {s.share:>6.2f}"
+        e = s.estimate
+        if e is not None and s.hours_at_cores is not None:
+            days = num(e.days) + ("!" if s.over_deadline else " ")
+            store = num(e.storage_tb) + ("!" if s.over_storage else " ")
+            row += (f" {e.visits:>9,} {e.boundary_visits:>8,} {num(e.core_hours):>12} {s.cores:>6,}"
+                    f" {num(s.hours_at_cores):>7} {days:>6}{store:>11} {num(s.storage_cap_tb):>7}")
+        lines.append(row.rstrip())
+    if cap.has_estimates:
+        lines.append("-" * len(head))
+        lines.append(f"{'total':<12} {'':<10} {plan.footprint_tract_count:>6} {1:>8.3f} {'':>6}"
+                     f" {cap.visits_held:>9,} {cap.boundary_visits:>8,} {num(cap.core_hours or 0):>12}"
+                     f" {cap.total_cores:>6,} {'':>7} {'':>6}{num(cap.storage_tb or 0) + ' ':>11}"
+                     f" {num(cap.total_storage_cap_tb):>7}")
+        lines.append("(hours: core-hours / cores; days: hours / 24; ! over deadline_days or storage_tb; "
+                     f"boundary: visits also held by a neighbour, within {cap.fov_radius_deg:g} deg "
+                     "of a ring boundary)")
+    lines += ["", finish_sentence(plan, cap)]
+    hint = _balance_hint(plan)
+    if hint:
+        lines.append(hint)
+    if cap.warnings:
+        lines += ["", "warnings:"] + [f"  - {w}" for w in cap.warnings]
+    lines += ["", "tracts per site:"]
+    for s in cap.sites:
+        lines.append(f"  {s.id}: {ranges_text(plan.site(s.id).owned_tracts)}"
+                     + (f" (+ cross-check {ranges_text(s.cross_check_tracts)})"
+                        if s.cross_check_tracts else ""))
     lines += ["", "jobs (stage x site):"]
     for j in plan.jobs:
         lines.append(f"  {j.path}  [{len(j.tracts)} tracts]")
@@ -44,28 +230,42 @@ def plan_table(plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
+# -- drpc plan --format json ---------------------------------------------------------------------------
+
 def plan_json(plan: Plan) -> dict[str, Any]:
-    est = {e.site: e for e in plan.estimates}
+    cap = capacity(plan)
+    wl = plan.spec.workload
     return {
         "campaign": plan.campaign,
         "skymap": plan.skymap.name,
         "central_site": plan.central_site,
         "footprint_tracts": plan.footprint_tract_count,
         "deadline_days": plan.deadline_days,
+        "workload": ({"visits": wl.visits, "core_hours": wl.core_hours, "storage_tb": wl.storage_tb}
+                     if wl else None),
+        "finish_days": round(cap.finish_days, 2) if cap.finish_days is not None else None,
+        "bottleneck": cap.bottleneck,
+        "days_late": round(cap.days_late, 2) if cap.days_late is not None else None,
+        "warnings": list(cap.warnings),
         "sites": [
             {
-                "id": s.id, "panda_site": s.panda_site, "tracts": len(s.owned_tracts),
-                "tract_ranges": [list(r) for r in compress_ranges(s.owned_tracts)],
-                "processing_tracts": len(s.processing_tracts), "fraction": round(s.fraction, 6),
-                "share": s.share, "cores": s.cores, "storage_tb": s.storage_tb,
+                "id": s.id, "facility": s.facility, "panda_site": s.panda_site, "tracts": s.tracts,
+                "tract_ranges": [list(r) for r in s.tract_ranges],
+                "cross_check_tracts": list(s.cross_check_tracts),
+                "processing_tracts": len(plan.site(s.id).processing_tracts),
+                "fraction": round(s.fraction, 6), "share": s.share, "cores": s.cores,
+                "storage_tb": s.storage_cap_tb,
                 **({"estimate": {
-                    "visits": est[s.id].visits, "boundary_visits": est[s.id].boundary_visits,
-                    "core_hours": round(est[s.id].core_hours, 1), "days": round(est[s.id].days, 2),
-                    "storage_tb": round(est[s.id].storage_tb, 1),
-                    "boundary_storage_tb": round(est[s.id].boundary_storage_tb, 1),
-                }} if s.id in est else {}),
+                    "visits": s.estimate.visits, "boundary_visits": s.estimate.boundary_visits,
+                    "core_hours": round(s.estimate.core_hours, 1),
+                    "hours_at_cores": round(s.hours_at_cores or 0.0, 1),
+                    "days": round(s.estimate.days, 2),
+                    "storage_tb": round(s.estimate.storage_tb, 1),
+                    "boundary_storage_tb": round(s.estimate.boundary_storage_tb, 1),
+                    "over_deadline": s.over_deadline, "over_storage": s.over_storage,
+                }} if s.estimate is not None else {}),
             }
-            for s in plan.sites
+            for s in cap.sites
         ],
         "jobs": [
             {"stage": j.stage, "site": j.site, "path": j.path, "tracts": len(j.tracts),
@@ -81,6 +281,94 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         ],
     }
 
+
+# -- plan.md (drpc plan --format markdown) -------------------------------------------------------------
+
+def md_escape(text: str) -> str:
+    """Free text safe inside a GitHub Markdown table cell or paragraph."""
+    out = str(text).replace("\\", "\\\\")
+    for ch in "|*_`<>[]#":
+        out = out.replace(ch, "\\" + ch)
+    return " ".join(out.split())
+
+
+def html_comment(lines: list[str]) -> str:
+    """An HTML comment block that no value can close early."""
+    safe = [line.replace("--", "- -") for line in lines]
+    return "<!--\n" + "".join(f"{line}\n" for line in safe) + "-->\n"
+
+
+def markdown_context(plan: Plan) -> dict[str, Any]:
+    """Everything templates/docs/plan.md.j2 prints, already formatted."""
+    from .render.common import header_lines
+    from .render.docs import mermaid_graph
+
+    cap = capacity(plan)
+    fp = footprint_of(plan.spec)
+    sites = []
+    for s in cap.sites:
+        e = s.estimate
+        row: dict[str, Any] = {
+            "id": s.id, "facility": md_escape(s.facility), "panda_site": md_escape(s.panda_site),
+            "tracts": f"{s.tracts:,}", "ranges": ranges_text(plan.site(s.id).owned_tracts),
+            "cross_check": ranges_text(s.cross_check_tracts) if s.cross_check_tracts else "",
+            "fraction": f"{s.fraction:.3f}", "share": f"{s.share:.3f}".rstrip("0").rstrip("."),
+            "off_share": s.off_share, "cores": f"{s.cores:,}", "storage_cap": num(s.storage_cap_tb),
+            "central": plan.site(s.id).is_central,
+        }
+        if e is not None and s.hours_at_cores is not None:
+            if cap.deadline_days is None:
+                versus = "-"
+            elif s.over_deadline:
+                versus = f"**{num(e.days - cap.deadline_days)} days late**"
+            else:
+                versus = f"{num(cap.deadline_days - e.days)} to spare"
+            room = s.storage_cap_tb - e.storage_tb
+            row.update({
+                "visits": f"{e.visits:,}", "boundary_visits": f"{e.boundary_visits:,}",
+                "core_hours": num(e.core_hours), "hours": num(s.hours_at_cores),
+                "days": f"**{num(e.days)}**" if s.over_deadline else num(e.days),
+                "versus_deadline": versus,
+                "storage": f"**{num(e.storage_tb)}**" if s.over_storage else num(e.storage_tb),
+                "boundary_storage": num(e.boundary_storage_tb),
+                "storage_room": f"**{num(-room)} TB short**" if room < 0 else f"{num(room)} TB free",
+            })
+        sites.append(row)
+    return {
+        "header": html_comment(header_lines(plan, "Capacity plan (plan.md)")),
+        "plan": plan,
+        "description": md_escape(plan.description),
+        "ticket": md_escape(plan.ticket) if plan.ticket else None,
+        "footprint": f"dec {fp.dec_min:g} to {fp.dec_max:g}",
+        "tract_count": f"{plan.footprint_tract_count:,}",
+        "cap": cap,
+        "sites": sites,
+        "workload": ({"visits": f"{cap.visits:,}", "core_hours": num(cap.core_hours),
+                      "storage": num(cap.storage_tb or 0.0)} if cap.core_hours is not None else None),
+        "totals": {"visits_held": f"{cap.visits_held:,}", "boundary_visits": f"{cap.boundary_visits:,}",
+                   "boundary_storage": num(cap.boundary_storage_tb), "cores": f"{cap.total_cores:,}",
+                   "storage_cap": num(cap.total_storage_cap_tb)},
+        "deadline": f"{cap.deadline_days:g}" if cap.deadline_days is not None else None,
+        "finish": finish_sentence(plan, cap),
+        "balance": _balance_hint(plan),
+        "fov": f"{cap.fov_radius_deg:g}",
+        "warnings": [md_escape(w) for w in cap.warnings],
+        "stages": [{"index": st.index, "name": st.name, "subset": md_escape(st.subset),
+                    "runs_at": st.runs_at, "sites": ", ".join(st.sites)} for st in plan.stages],
+        "transfers": [{"id": t.id, "kind": t.kind, "dataset_type": md_escape(t.dataset_type),
+                       "source": t.source, "destination": t.destination,
+                       "consumer": t.consumer} for t in plan.transfers],
+        "graph": mermaid_graph(plan),
+    }
+
+
+def plan_markdown(plan: Plan) -> str:
+    """plan.md: the capacity plan as GitHub Markdown (also `drpc plan --format markdown`)."""
+    from .render.common import render_template
+    return render_template("docs/plan.md.j2", **markdown_context(plan)).decode("utf-8")
+
+
+# -- drpc explain --------------------------------------------------------------------------------------
 
 def explain_tract(plan: Plan, tract: int) -> str:
     sm = plan.skymap

@@ -13,6 +13,7 @@ may need another pairing; change it there and everything (config, tests) follows
 from __future__ import annotations
 
 import hashlib
+import shlex
 from typing import Any
 
 from ..plan import Plan, SitePlan
@@ -112,6 +113,16 @@ def ingestd_problems(plan: Plan) -> list[tuple[tuple[str | int, ...], str, str]]
     return problems
 
 
+def alive_command() -> list[str]:
+    """Exec probe: exit 0 while the ingestd process runs (bash and grep only, both in the image).
+
+    `[i]` makes the pattern match the ingestd command line but not the probe's own.
+    """
+    head, _, tail = INGESTD_SCRIPT.rpartition("/")
+    pattern = f"{head}/[{tail[0]}]{tail[1:]}"
+    return ["/bin/bash", "-c", f"grep -qsa {shlex.quote(pattern)} /proc/[0-9]*/cmdline"]
+
+
 def _image_pinned(image: str) -> bool:
     """A digest or a tag other than `latest` (a `:` after the last `/` is a tag, not a port)."""
     if "@" in image:
@@ -129,7 +140,7 @@ def _context(plan: Plan, site: SitePlan) -> dict[str, Any]:
         "plan": plan,
         "site": site,
         "ingestd": site.ingestd,
-        "name": resource_name(plan),
+        "resource": resource_name(plan),
         "config_map": f"{resource_name(plan)}-config",
         "labels": labels(plan, site.id),
         "config": config,
@@ -141,6 +152,7 @@ def _context(plan: Plan, site: SitePlan) -> dict[str, Any]:
         "secret_dir": SECRET_DIR,
         "credentials_dir": CREDENTIALS_DIR,
         "ingestd_script": INGESTD_SCRIPT,
+        "alive_command": alive_command(),
         "uid": LSST_UID,
         "gid": LSST_GID,
         "image_pinned": pinned,
