@@ -246,5 +246,5 @@ def test_unknown_ring_site(tmp_path: Path) -> None:
     rings = "  assignment:\n    rings:\n      - {dec_max: 0, site: usdf}\n      - {dec_max: 90, site: frdff}\n"
     text = replace_line(MINIMAL, "  assignment:\n    tracts:\n      usdf: [9469, 9470]\n      frdf: [9948, 9949]\n", rings)
     assert problems(tmp_path, text) == [
-        "38:30: error: sky.assignment.rings[1].site: unknown site 'frdff' (did you mean 'frdf'?)",
+        "38:29: error: sky.assignment.rings[1].site: unknown site 'frdff' (did you mean 'frdf'?)",
     ]
