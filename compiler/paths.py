@@ -1,0 +1,55 @@
+"""Where every generated file lives in the compiled tree (CONTRACT section 3).
+
+The renderers write these paths and the runbooks cite them: one definition, so a runbook can
+never name a script that is not there.
+"""
+
+from __future__ import annotations
+
+from .plan import Job, RawDistribution, Transfer
+
+Movement = Transfer | RawDistribution
+
+
+def site_dir(site: str) -> str:
+    return f"sites/{site}"
+
+
+def site_runbook(site: str) -> str:
+    return f"{site_dir(site)}/RUNBOOK.md"
+
+
+def bps_submit(job: Job) -> str:
+    return job.path
+
+
+def setup_repo(site: str) -> str:
+    return f"{site_dir(site)}/butler/setup-repo.sh"
+
+
+def rucio_register_config(site: str) -> str:
+    return f"{site_dir(site)}/rucio/rucio-register.yaml"
+
+
+def register_script(move: Movement) -> str:
+    return f"{site_dir(move.source)}/rucio/{move.id}.register.sh"
+
+
+def rules_file(move: Movement) -> str:
+    return f"{site_dir(move.source)}/rucio/{move.id}.rules.json"
+
+
+def apply_rules(site: str) -> str:
+    return f"{site_dir(site)}/rucio/apply-rules.sh"
+
+
+def wait_script(move: Movement) -> str:
+    return f"{site_dir(move.source)}/rucio/wait-{move.id}.sh"
+
+
+def verify_script(move: Movement) -> str:
+    return f"{site_dir(move.destination)}/verify/{move.id}.sh"
+
+
+def ingestd_dir(site: str) -> str:
+    return f"{site_dir(site)}/ingestd"
