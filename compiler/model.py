@@ -173,6 +173,8 @@ class Stage(Strict):
     name: StageName
     subset: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.,-]{1,200}$")]
     runs_at: Literal["every-site", "central"]
+    weight: Annotated[float, Field(gt=0)] = Field(
+        1.0, description="Relative share of the workload's core-hours, for per-phase estimates in runbooks.")
     request_memory_mb: Annotated[int, Field(gt=0)] | None = None
     request_cpus: Annotated[int, Field(gt=0)] | None = None
     memory_multiplier: Annotated[float, Field(ge=1)] | None = None

@@ -61,6 +61,7 @@ class StagePlan:
     subset: str
     runs_at: Literal["every-site", "central"]
     sites: tuple[str, ...]
+    weight: float = 1.0  # relative share of the workload's core-hours
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,21 @@ class Plan:
     ownership: Ownership = field(repr=False)
     estimates: tuple[SiteEstimate, ...] = ()
 
+    def stage_days(self, stage: str, site_id: str) -> float | None:
+        """Wall-clock days of one stage at one site: its weight's share of the site's estimate.
+
+        A central stage does the work of every site's tracts on the central site's cores.
+        """
+        if not self.estimates:
+            return None
+        st = self.stage(stage)
+        share = st.weight / sum(s.weight for s in self.stages)
+        if st.runs_at == "central":
+            core_hours = sum(e.core_hours for e in self.estimates)
+            return core_hours * share / self.site(site_id).cores / 24.0
+        est = next(e for e in self.estimates if e.site == site_id)
+        return est.days * share
+
     def site(self, site_id: str) -> SitePlan:
         return next(s for s in self.sites if s.id == site_id)
 
@@ -295,7 +311,7 @@ def build_plan(spec: Campaign, loaded: LoadedCampaign) -> Plan:
 
     stages = tuple(
         StagePlan(st.name, i + 1, st.subset, st.runs_at,
-                  tuple(site_order) if st.runs_at == "every-site" else (central,))
+                  tuple(site_order) if st.runs_at == "every-site" else (central,), st.weight)
         for i, st in enumerate(spec.stages)
     )
     stage_by_name = {st.name: st for st in stages}

@@ -160,6 +160,17 @@ def finish_sentence(plan: Plan, cap: Capacity) -> str:
     return text
 
 
+def finish_short(cap: Capacity) -> str:
+    """The finish for a summary cell: `day 222 at `frdf` (**72 days late**)`."""
+    if cap.finish_days is None or cap.bottleneck is None:
+        return "no estimate (no `workload:`)"
+    text = f"day {num(cap.finish_days)} at `{cap.bottleneck}`"
+    late = cap.days_late
+    if late is not None:
+        text += f" (**{num(late)} days late**)" if late > 0 else f" ({num(-late)} days to spare)"
+    return text
+
+
 def _balance_hint(plan: Plan) -> str | None:
     """What `drpc plan --balance` would achieve, for ring campaigns with a workload."""
     if not plan.spec.sky.assignment.rings or plan.spec.workload is None:
@@ -188,23 +199,24 @@ def plan_table(plan: Plan) -> str:
     head = f"{'site':<12} {'panda':<10} {'tracts':>6} {'fraction':>8} {'share':>6}"
     if cap.has_estimates:
         head += (f" {'visits':>9} {'boundary':>8} {'core-hours':>12} {'cores':>6} {'hours':>7}"
-                 f" {'days':>5} {'storage TB':>10} {'of TB':>7}")
+                 f" {'days':>5}  {'storage TB':>10}  {'of TB':>7}")
     lines += [head, "-" * len(head)]
     for s in cap.sites:
         row = f"{s.id:<12} {s.panda_site:<10} {s.tracts:>6} {s.fraction:>8.3f} {s.share:>6.2f}"
         e = s.estimate
         if e is not None and s.hours_at_cores is not None:
-            days = num(e.days) + ("!" if s.over_deadline else " ")
-            store = num(e.storage_tb) + ("!" if s.over_storage else " ")
+            f1 = "!" if s.over_deadline else " "
+            f2 = "!" if s.over_storage else " "
             row += (f" {e.visits:>9,} {e.boundary_visits:>8,} {num(e.core_hours):>12} {s.cores:>6,}"
-                    f" {num(s.hours_at_cores):>7} {days:>6}{store:>11} {num(s.storage_cap_tb):>7}")
+                    f" {num(s.hours_at_cores):>7} {num(e.days):>5}{f1} {num(e.storage_tb):>10}{f2}"
+                    f" {num(s.storage_cap_tb):>7}")
         lines.append(row.rstrip())
     if cap.has_estimates:
         lines.append("-" * len(head))
         lines.append(f"{'total':<12} {'':<10} {plan.footprint_tract_count:>6} {1:>8.3f} {'':>6}"
                      f" {cap.visits_held:>9,} {cap.boundary_visits:>8,} {num(cap.core_hours or 0):>12}"
-                     f" {cap.total_cores:>6,} {'':>7} {'':>6}{num(cap.storage_tb or 0) + ' ':>11}"
-                     f" {num(cap.total_storage_cap_tb):>7}")
+                     f" {cap.total_cores:>6,} {'':>7} {'':>5}  {num(cap.storage_tb or 0):>10}"
+                     f"  {num(cap.total_storage_cap_tb):>7}")
         lines.append("(hours: core-hours / cores; days: hours / 24; ! over deadline_days or storage_tb; "
                      f"boundary: visits also held by a neighbour, within {cap.fov_radius_deg:g} deg "
                      "of a ring boundary)")
@@ -322,7 +334,7 @@ def markdown_context(plan: Plan) -> dict[str, Any]:
             elif s.over_deadline:
                 versus = f"**{num(e.days - cap.deadline_days)} days late**"
             else:
-                versus = f"{num(cap.deadline_days - e.days)} to spare"
+                versus = f"{num(cap.deadline_days - e.days)} days to spare"
             room = s.storage_cap_tb - e.storage_tb
             row.update({
                 "visits": f"{e.visits:,}", "boundary_visits": f"{e.boundary_visits:,}",
@@ -350,12 +362,13 @@ def markdown_context(plan: Plan) -> dict[str, Any]:
                    "storage_cap": num(cap.total_storage_cap_tb)},
         "deadline": f"{cap.deadline_days:g}" if cap.deadline_days is not None else None,
         "finish": finish_sentence(plan, cap),
+        "finish_short": finish_short(cap),
         "balance": _balance_hint(plan),
         "fov": f"{cap.fov_radius_deg:g}",
         "warnings": [md_escape(w) for w in cap.warnings],
-        "stages": [{"index": st.index, "name": st.name, "subset": md_escape(st.subset),
+        "stages": [{"index": st.index, "name": st.name, "subset": st.subset,
                     "runs_at": st.runs_at, "sites": ", ".join(st.sites)} for st in plan.stages],
-        "transfers": [{"id": t.id, "kind": t.kind, "dataset_type": md_escape(t.dataset_type),
+        "transfers": [{"id": t.id, "kind": t.kind, "dataset_type": t.dataset_type,
                        "source": t.source, "destination": t.destination,
                        "consumer": t.consumer} for t in plan.transfers],
         "graph": mermaid_graph(plan),

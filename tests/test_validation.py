@@ -214,7 +214,7 @@ def test_all_problems_at_once_across_kinds(tmp_path: Path) -> None:
     # structure first: an unknown key stops the semantic pass, so it alone is reported with it
     assert out == ["41:50: error: stages[1].colour: unknown key 'colour' (allowed: 'bps_includes', 'extra_query', "
                    "'memory_multiplier', 'name', 'number_of_retries', 'request_cpus', 'request_memory_mb', "
-                   "'request_walltime_s', 'runs_at', 'subset')"]
+                   "'request_walltime_s', 'runs_at', 'subset', 'weight')"]
     text = text.replace(", colour: red", "")
     out = problems(tmp_path, text)
     assert len(out) == 2 and "unknown site 'nowhere'" in out[0] and "assigned to two sites" in out[1]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from ..model import AncillaryInput
 from ..plan import Plan, SitePlan
-from .common import EnvVar, comment_header, render_template, shell_prelude
+from .common import EnvVar, render_template, shell_prelude
 
 SCRIPT = "setup-repo.sh"
 
@@ -71,7 +71,7 @@ class DatasetTypeReg:
     name: str
     storage_class: str | None
     dimensions: tuple[str, ...]
-    why: str  # e.g. "arrives from frdf (gather)"
+    why: str  # e.g. "gather from frdf, gather from ukdf-lancs"
 
 
 def _env_name(prefix: str, name: str, taken: set[str]) -> str:
@@ -136,14 +136,16 @@ def _inputs(plan: Plan, taken: set[str]) -> tuple[list[ImportInput], list[EnvVar
 
 def _dataset_types(plan: Plan, site: SitePlan) -> list[DatasetTypeReg]:
     """Every dataset type a transfer brings to or takes from the site, once, in transfer order."""
-    seen: dict[str, DatasetTypeReg] = {}
+    found: dict[str, tuple[DatasetTypeReg, list[str]]] = {}
     for t in plan.transfers:
-        if site.id not in (t.source, t.destination) or t.dataset_type in seen:
+        if site.id not in (t.source, t.destination):
             continue
-        why = (f"arrives from {t.source} ({t.kind})" if t.destination == site.id
-               else f"leaves for {t.destination} ({t.kind})")
-        seen[t.dataset_type] = DatasetTypeReg(t.dataset_type, t.storage_class, t.dimensions, why)
-    return list(seen.values())
+        move = (f"{t.kind} from {t.source}" if t.destination == site.id else f"{t.kind} to {t.destination}")
+        if t.dataset_type not in found:
+            found[t.dataset_type] = (DatasetTypeReg(t.dataset_type, t.storage_class, t.dimensions, ""), [])
+        found[t.dataset_type][1].append(move)
+    return [DatasetTypeReg(reg.name, reg.storage_class, reg.dimensions, ", ".join(moves))
+            for reg, moves in found.values()]
 
 
 def _defaults_children(plan: Plan) -> list[str]:
@@ -204,4 +206,4 @@ def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
     return files
 
 
-__all__ = ["render", "skymap_config", "STEPS", "comment_header"]
+__all__ = ["render", "skymap_config", "STEPS"]

@@ -85,7 +85,7 @@ def build_graph(plan: Plan) -> Graph:
             target = job_ids.get((first_stage, s.id))
             if target is None:
                 continue
-            raw = next((r for r in plan.raws if r.site == s.id), None)
+            raw = next((r for r in plan.raws if r.destination == s.id), None)
             if raw is None:
                 edges.append(Edge(raws_node.id, target, None, "order"))
             else:

@@ -1,4 +1,4 @@
-"""ctrl_ingestd Kubernetes manifests: one kustomize base per site that receives transfers (CONTRACT 3).
+"""ctrl_ingestd Kubernetes manifests: a kustomize base per receiving site (CONTRACT 3).
 
 `sites/<site>/ingestd/` holds a ConfigMap with the ctrl_ingestd configuration in its own format
 (`lsst.ctrl.ingestd.config.Config`), a Deployment running the ctrl_ingestd image around it, a
@@ -16,6 +16,7 @@ import hashlib
 import shlex
 from typing import Any
 
+from ..paths import ingestd_dir
 from ..plan import Plan, SitePlan
 from .common import comment_header, render_template
 
@@ -39,7 +40,10 @@ KUSTOMIZATION = "kustomization.yaml"
 
 
 def ingestd_topic(rse: str, scope: str) -> str:
-    """The Kafka topic Hermes writes for files arriving on `rse` in `scope`: the ONE place it is named."""
+    """The Kafka topic Hermes writes for files arriving on `rse` in `scope`.
+
+    The ONE place the pairing is named: every topic drpc writes comes from here.
+    """
     return f"{rse}-{scope}"
 
 
@@ -107,8 +111,8 @@ def ingestd_problems(plan: Plan) -> list[tuple[tuple[str | int, ...], str, str]]
                 ("sites", site.id),
                 f"{len(incoming)} transfer(s) arrive at {site.id} ({site.rse}) but the site has no "
                 f"'ingestd' section, so nothing would ingest them into its Butler",
-                f"add sites.{site.id}.ingestd with namespace, image, kafka_brokers and butler_secret; "
-                f"ctrl_ingestd will listen on {', '.join(topics)}",
+                f"add sites.{site.id}.ingestd with namespace, image, kafka_brokers and "
+                f"butler_secret; ctrl_ingestd will listen on {', '.join(topics)}",
             ))
     return problems
 
@@ -178,7 +182,8 @@ def render_site(plan: Plan, site_id: str) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     for file in (*FILES, KUSTOMIZATION):
         header = comment_header(plan, f"{_WHAT[file]} for {site.id} ({site.facility})")
-        out[f"sites/{site.id}/ingestd/{file}"] = render_template(f"ingestd/{file}.j2", header=header, **ctx)
+        path = f"{ingestd_dir(site.id)}/{file}"
+        out[path] = render_template(f"ingestd/{file}.j2", header=header, **ctx)
     return out
 
 

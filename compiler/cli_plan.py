@@ -1,0 +1,95 @@
+"""`drpc plan` (table, json, markdown, --balance) and `drpc plot`, as click commands.
+
+Register them on the group with `cli.add_command(plan_command)` / `cli.add_command(plot_command)`.
+This module imports `compiler.cli` only when a command runs, so cli.py may import it at any point.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import UsageError
+
+
+def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """cli.guarded (exit codes, no traceback), looked up when the command runs."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .cli import guarded
+        return guarded(fn)(*args, **kwargs)
+
+    return wrapper
+
+
+def _emit_warnings(compiled: Any) -> None:
+    from .errors import format_diagnostics
+    if compiled.warnings:
+        click.echo(format_diagnostics(list(compiled.warnings), "text"), err=True)
+
+
+@click.command("plan")
+@click.argument("campaign", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table",
+              show_default=True, help="table for people, json for scripts, markdown = plan.md.")
+@click.option("--balance", is_flag=True,
+              help="Propose ring boundaries (same rings, same site order) that make the sites finish "
+                   "together, as YAML to paste under sky.assignment (JSON with --format json).")
+@_guarded
+def plan_command(campaign: Path, fmt: str, balance: bool) -> None:
+    """Print the plan: per-site tracts, visits, core-hours, storage, days; bottleneck; warnings."""
+    from .pipeline import compile_campaign
+    from .report import plan_json, plan_markdown, plan_table
+    compiled = compile_campaign(campaign, render=False)
+    _emit_warnings(compiled)
+    plan = compiled.plan
+    if balance:
+        from .balance import BalanceError, balance_json, balance_rings, balance_yaml
+        try:
+            result = balance_rings(plan)
+        except BalanceError as exc:
+            raise UsageError(str(exc)) from None
+        if fmt == "json":
+            click.echo(json.dumps(balance_json(result), indent=2, sort_keys=True))
+        else:
+            click.echo(balance_yaml(result), nl=False)
+        return
+    if fmt == "json":
+        click.echo(json.dumps(plan_json(plan), indent=2, sort_keys=True))
+    elif fmt == "markdown":
+        click.echo(plan_markdown(plan), nl=False)
+    else:
+        click.echo(plan_table(plan), nl=False)
+
+
+@click.command("plot")
+@click.argument("campaign", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Image to write (.png, .svg or .pdf).")
+@click.option("--projection", type=click.Choice(["mollweide", "radec"]), default="mollweide",
+              show_default=True, help="Whole sky (mollweide) or plain RA/Dec around the campaign's tracts.")
+@click.option("--dpi", type=click.IntRange(50, 600), default=150, show_default=True)
+@_guarded
+def plot_command(campaign: Path, out: Path, projection: str, dpi: int) -> None:
+    """Draw the sky with every tract coloured by the site that owns it, and the ring boundaries."""
+    from .plot import MissingPlotExtra, plot_sky
+    from .pipeline import compile_campaign
+    compiled = compile_campaign(campaign, render=False)
+    _emit_warnings(compiled)
+    if out.suffix.lower() not in {".png", ".svg", ".pdf"}:
+        raise UsageError(f"-o {out}: the image must end in .png, .svg or .pdf")
+    try:
+        plot_sky(compiled.plan, out, projection=projection, dpi=dpi)
+    except MissingPlotExtra as exc:
+        raise UsageError(str(exc)) from None
+    click.echo(f"{out}: {len(compiled.plan.ownership.owner):,} tracts at "
+               f"{len(compiled.plan.sites)} site(s)", err=True)
+
+
+__all__ = ["plan_command", "plot_command"]
