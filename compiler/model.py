@@ -101,6 +101,10 @@ class SiteRucio(Strict):
     fs_prefix: PathOrUri
     rse_root: PathOrUri | None = Field(
         None, description="Local path of the RSE root; default: fs_prefix without file://.")
+    raw_rucio_prefix: PathOrUri | None = Field(
+        None, description="URL prefix of the raw RSE; default: rucio_prefix.")
+    raw_fs_prefix: PathOrUri | None = Field(
+        None, description="Local file URL prefix of the raw RSE; default: fs_prefix.")
     account: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,25}$")] | None = None
 
 

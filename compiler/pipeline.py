@@ -8,7 +8,7 @@ from pathlib import Path
 from .errors import Diagnostic, SpecError, UsageError, did_you_mean
 from .loader import LoadedCampaign, load_campaign
 from .plan import Plan, build_plan
-from .validate import plan_warnings, validate_loaded
+from .validate import plan_errors, plan_warnings, validate_loaded
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,9 @@ def compile_campaign(path: str | Path, *, site: str | None = None, render: bool 
         raise UsageError(f"--site {site}: no such site in {loaded.name} "
                          f"({did_you_mean(site, spec.sites) or 'sites: ' + ', '.join(spec.sites)})")
     plan = build_plan(spec, loaded)
+    errors = plan_errors(plan, loaded)
+    if errors:
+        raise SpecError(sorted([*errors, *warnings], key=Diagnostic.sort_key))
     all_warnings = sorted([*warnings, *plan_warnings(plan, loaded)], key=Diagnostic.sort_key)
     files = with_manifest(plan, render_all(plan, site), site) if render else {}
     return Compiled(loaded, plan, tuple(all_warnings), files)

@@ -45,6 +45,8 @@ class SitePlan:
     rucio_prefix: str
     fs_prefix: str
     rse_root: str
+    raw_rucio_prefix: str
+    raw_fs_prefix: str
     rucio_account: str | None
     ingestd: SiteIngestd | None
     bps_site_config: str
@@ -156,6 +158,17 @@ class RawDistribution:
 
 
 @dataclass(frozen=True)
+class Arrival:
+    """Files landing on one RSE of a site under one scope: what its ctrl_ingestd must listen to."""
+
+    rse: str
+    scope: str
+    rucio_prefix: str  # the RSE's URL prefix, as Rucio writes it in transfer events
+    fs_prefix: str  # the same place as a local file URL at the site
+    moves: tuple[str, ...]  # ids of the transfers and raw distributions that land here
+
+
+@dataclass(frozen=True)
 class SiteEstimate:
     site: str
     tracts: int
@@ -230,6 +243,19 @@ class Plan:
     def incoming(self, site_id: str) -> tuple[Transfer, ...]:
         return tuple(t for t in self.transfers if t.destination == site_id)
 
+    def raws_to(self, site_id: str) -> tuple[RawDistribution, ...]:
+        return tuple(r for r in self.raws if r.destination == site_id)
+
+    def arrivals(self, site_id: str) -> tuple[Arrival, ...]:
+        """Every (RSE, scope) where transfers or raws land at this site, sorted."""
+        site = self.site(site_id)
+        found: dict[tuple[str, str], tuple[str, str, list[str]]] = {}
+        for t in self.incoming(site_id):
+            found.setdefault((t.destination_rse, t.rucio_scope), (site.rucio_prefix, site.fs_prefix, []))[2].append(t.id)
+        for r in self.raws_to(site_id):
+            found.setdefault((r.destination_rse, r.rucio_scope), (site.raw_rucio_prefix, site.raw_fs_prefix, []))[2].append(r.id)
+        return tuple(Arrival(rse, scope, rp, fp, tuple(ids)) for (rse, scope), (rp, fp, ids) in sorted(found.items()))
+
     @property
     def all_tracts(self) -> tuple[int, ...]:
         return tuple(sorted(self.ownership.owner))
@@ -300,6 +326,8 @@ def build_plan(spec: Campaign, loaded: LoadedCampaign) -> Plan:
             datastore_root=s.butler.datastore_root or f"{rse_root.rstrip('/')}/{s.rucio.scope or name}",
             rse=s.rucio.rse, raw_rse=s.rucio.raw_rse, scope=s.rucio.scope or name,
             rucio_prefix=s.rucio.rucio_prefix, fs_prefix=fs_prefix, rse_root=rse_root,
+            raw_rucio_prefix=s.rucio.raw_rucio_prefix or s.rucio.rucio_prefix,
+            raw_fs_prefix=s.rucio.raw_fs_prefix or fs_prefix,
             rucio_account=s.rucio.account, ingestd=s.ingestd,
             bps_site_config=s.bps.site_config or PANDA_SITE_CONFIGS.get(s.panda_site, PANDA_GENERIC_CONFIG),
             merge_queue=s.bps.merge_queue or f"{s.panda_site}_Rubin_Merge",

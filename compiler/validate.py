@@ -358,6 +358,16 @@ def validate_loaded(loaded: LoadedCampaign) -> tuple[Campaign, list[Diagnostic]]
 SHARE_WARNING = 0.05
 
 
+def plan_errors(plan: Any, loaded: LoadedCampaign) -> list[Diagnostic]:
+    """Errors only the plan reveals: files would arrive at a site that runs no ctrl_ingestd."""
+    from .render.ingestd import ingestd_problems
+
+    out = Collector(loaded)
+    for path, message, hint in ingestd_problems(plan):
+        out.error(path, message, hint, key=True)
+    return out.items
+
+
 def plan_warnings(plan: Any, loaded: LoadedCampaign) -> list[Diagnostic]:
     """A site's fraction far from its share; a site that cannot finish in time or has no room."""
     out = Collector(loaded)

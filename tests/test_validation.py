@@ -42,8 +42,8 @@ def test_wrong_type_and_range(tmp_path: Path) -> None:
     text = replace_line(MINIMAL, "    cores: 100\n    gb_per_core: 4\n    storage_tb: 100\n    share: 0.5\n    butler: {repo: /repo/frdf}",
                         "    cores: many\n    gb_per_core: -4\n    storage_tb: 100\n    share: 0.5\n    butler: {repo: /repo/frdf}")
     assert problems(tmp_path, text) == [
-        "28:12: error: sites.frdf.cores: input should be a valid integer",
-        "29:18: error: sites.frdf.gb_per_core: input should be greater than 0",
+        "29:12: error: sites.frdf.cores: input should be a valid integer",
+        "30:18: error: sites.frdf.gb_per_core: input should be greater than 0",
     ]
 
 
@@ -52,19 +52,19 @@ def test_name_patterns(tmp_path: Path) -> None:
     text = replace_line(text, "  - {name: step3, subset", "  - {name: 3step, subset")
     out = problems(tmp_path, text)
     assert out[0] == "4:9: error: metadata.name: 'Mini_Campaign' does not match the pattern ^[a-z][a-z0-9-]{0,39}$"
-    assert out[1] == "42:12: error: stages[2].name: '3step' does not match the pattern ^[a-z][a-z0-9-]{0,39}$"
+    assert out[1] == "44:12: error: stages[2].name: '3step' does not match the pattern ^[a-z][a-z0-9-]{0,39}$"
 
 
 def test_bad_site_id_points_at_the_key(tmp_path: Path) -> None:
     text = replace_line(MINIMAL, "  frdf:\n    facility: FRDF", "  FR_DF:\n    facility: FRDF")
     out = problems(tmp_path, text)
-    assert out[0].startswith("24:3: error: sites.FR_DF: invalid name 'FR_DF'")
+    assert out[0].startswith("25:3: error: sites.FR_DF: invalid name 'FR_DF'")
 
 
 def test_literal_choice_with_hint(tmp_path: Path) -> None:
     text = replace_line(MINIMAL, "{name: fgcm, subset: fgcm, runs_at: central}", "{name: fgcm, subset: fgcm, runs_at: centrl}")
     assert problems(tmp_path, text) == [
-        "41:41: error: stages[1].runs_at: 'centrl' is not allowed; expected 'every-site' or 'central' "
+        "43:41: error: stages[1].runs_at: 'centrl' is not allowed; expected 'every-site' or 'central' "
         "(did you mean 'central'?)",
     ]
 
@@ -74,15 +74,15 @@ def test_unknown_site_references_with_hints(tmp_path: Path) -> None:
     text = replace_line(text, "      frdf: [9948, 9949]", "      frdf: [9948, 9949]\n      frfd: [9941]")
     out = problems(tmp_path, text)
     assert "10:17: error: campaign.central_site: unknown site 'usdf2' (did you mean 'usdf'?)" in out
-    assert "39:7: error: sky.assignment.tracts.frfd: unknown site 'frfd' (did you mean 'frdf'?)" in out
+    assert "41:7: error: sky.assignment.tracts.frfd: unknown site 'frfd' (did you mean 'frdf'?)" in out
 
 
 def test_tract_not_in_skymap_and_assigned_twice(tmp_path: Path) -> None:
     text = replace_line(MINIMAL, "      frdf: [9948, 9949]", "      frdf: [9948, 9470, 99999]")
     assert problems(tmp_path, text) == [
-        "38:20: error: sky.assignment.tracts.frdf[1]: tract 9470 is assigned to two sites ('usdf' and 'frdf') "
+        "40:20: error: sky.assignment.tracts.frdf[1]: tract 9470 is assigned to two sites ('usdf' and 'frdf') "
         "(already listed at sky.assignment.tracts.usdf[1])",
-        "38:26: error: sky.assignment.tracts.frdf[2]: tract 99999 is not in skymap 'hsc_rings_v1' "
+        "40:26: error: sky.assignment.tracts.frdf[2]: tract 99999 is not in skymap 'hsc_rings_v1' "
         "(valid ids: 0..18937)",
     ]
 
@@ -93,7 +93,7 @@ def test_site_without_tract_and_shares(tmp_path: Path) -> None:
     assert problems(tmp_path, text) == [
         "13:1: error: sites: site shares sum to 0.9000, not 1 "
         "(shares are fractions of the whole campaign; make them add up to 1 (within 0.001))",
-        "24:3: error: sites.frdf: site 'frdf' owns no tract of the footprint "
+        "25:3: error: sites.frdf: site 'frdf' owns no tract of the footprint "
         "(give it a ring or a tract list, or remove the site)",
     ]
 
@@ -103,11 +103,11 @@ def test_stages_and_dataset_graph(tmp_path: Path) -> None:
     text = replace_line(text, "produced_by: fgcm, consumed_by: [step3]}", "produced_by: fgcm, consumed_by: [step1, stepp3]}")
     text = replace_line(text, "produced_by: step3, archive", "produced_by: stage3, archive")
     assert problems(tmp_path, text) == [
-        "42:12: error: stages[2].name: duplicate stage name 'step1' (first declared as stages[0])",
-        "45:102: error: datasets[1].consumed_by[0]: stage 'step1' does not run after the producer 'fgcm' "
+        "44:12: error: stages[2].name: duplicate stage name 'step1' (first declared as stages[0])",
+        "47:102: error: datasets[1].consumed_by[0]: stage 'step1' does not run after the producer 'fgcm' "
         "(a dataset is consumed only by stages listed after its producer)",
-        "45:109: error: datasets[1].consumed_by[1]: unknown stage 'stepp3' (did you mean 'step1'?)",
-        "46:73: error: datasets[2].produced_by: unknown stage 'stage3' (allowed: 'fgcm', 'step1')",
+        "47:109: error: datasets[1].consumed_by[1]: unknown stage 'stepp3' (did you mean 'step1'?)",
+        "48:73: error: datasets[2].produced_by: unknown stage 'stage3' (allowed: 'fgcm', 'step1')",
     ]
 
 
@@ -115,7 +115,7 @@ def test_dimensions_are_butler_names(tmp_path: Path) -> None:
     text = replace_line(MINIMAL, "dimensions: [skymap, tract]", "dimensions: [skymap, tracts]")
     out = problems(tmp_path, text)
     assert len(out) == 1
-    assert out[0].startswith("46:52: error: datasets[2].dimensions[1]: 'tracts' is not allowed; expected 'instrument', ")
+    assert out[0].startswith("48:52: error: datasets[2].dimensions[1]: 'tracts' is not allowed; expected 'instrument', ")
     assert out[0].endswith("(did you mean 'tract'?)")
 
 
@@ -130,12 +130,12 @@ def test_rings_order_gap_and_cover(tmp_path: Path) -> None:
     )
     text = replace_line(MINIMAL, "  assignment:\n    tracts:\n      usdf: [9469, 9470]\n      frdf: [9948, 9949]\n", rings)
     assert problems(tmp_path, text) == [
-        "38:19: error: sky.assignment.rings[0].dec_min: the rings start at dec -50, north of the footprint's "
+        "40:19: error: sky.assignment.rings[0].dec_min: the rings start at dec -50, north of the footprint's "
         "dec_min -60 (the rings must cover the footprint with no gap)",
-        "39:19: error: sky.assignment.rings[1].dec_max: ring 2 is empty or reversed: dec -10 .. -20 "
+        "41:19: error: sky.assignment.rings[1].dec_max: ring 2 is empty or reversed: dec -10 .. -20 "
         "(rings are listed south to north with increasing dec_max)",
-        "40:19: error: sky.assignment.rings[2].dec_min: gap between ring 2 and ring 3: dec -20 .. 0 is in no ring",
-        "40:31: error: sky.assignment.rings[2].dec_max: the rings end at dec 20, south of the footprint's "
+        "42:19: error: sky.assignment.rings[2].dec_min: gap between ring 2 and ring 3: dec -20 .. 0 is in no ring",
+        "42:31: error: sky.assignment.rings[2].dec_max: the rings end at dec 20, south of the footprint's "
         "dec_max 30 (the rings must cover the footprint with no gap)",
     ]
 
@@ -149,7 +149,7 @@ def test_rings_overlap(tmp_path: Path) -> None:
     )
     text = replace_line(MINIMAL, "  assignment:\n    tracts:\n      usdf: [9469, 9470]\n      frdf: [9948, 9949]\n", rings)
     assert problems(tmp_path, text) == [
-        "38:19: error: sky.assignment.rings[1].dec_min: ring 2 overlaps ring 1: it starts at 0.5, below the "
+        "40:19: error: sky.assignment.rings[1].dec_min: ring 2 overlaps ring 1: it starts at 0.5, below the "
         "previous dec_max 1",
     ]
 
@@ -157,7 +157,7 @@ def test_rings_overlap(tmp_path: Path) -> None:
 def test_rings_and_tracts_are_exclusive(tmp_path: Path) -> None:
     text = replace_line(MINIMAL, "  assignment:\n", "  assignment:\n    rings: [{dec_max: 90, site: usdf}]\n")
     assert problems(tmp_path, text) == [
-        "36:5: error: sky.assignment: give exactly one of `rings` or `tracts` "
+        "38:5: error: sky.assignment: give exactly one of `rings` or `tracts` "
         "(rings assign declination bands; tracts list each site's tract ids)",
     ]
 
@@ -166,10 +166,10 @@ def test_cross_check_rules(tmp_path: Path) -> None:
     text = replace_line(MINIMAL, "stages:\n", "  cross_check:\n    - {tract: 9469, also_at: usdf}\n"
                         "    - {tract: 9948, also_at: ukdf}\n    - {tract: 5, also_at: frdf}\nstages:\n")
     assert problems(tmp_path, text) == [
-        "40:30: error: sky.cross_check[0].also_at: tract 9469 is already owned by 'usdf' "
+        "42:30: error: sky.cross_check[0].also_at: tract 9469 is already owned by 'usdf' "
         "(also_at names a second site, other than the owner)",
-        "41:30: error: sky.cross_check[1].also_at: unknown site 'ukdf' (did you mean 'usdf'?)",
-        "42:15: error: sky.cross_check[2].tract: tract 5 is not one of the campaign's tracts "
+        "43:30: error: sky.cross_check[1].also_at: unknown site 'ukdf' (did you mean 'usdf'?)",
+        "44:15: error: sky.cross_check[2].tract: tract 5 is not one of the campaign's tracts "
         "(a cross-check tract must be owned by a site)",
     ]
 
@@ -189,12 +189,10 @@ def test_secrets_are_rejected(tmp_path: Path) -> None:
 
 
 def test_secret_in_ingestd_section(tmp_path: Path) -> None:
-    text = replace_line(MINIMAL, "    butler: {repo: /repo/frdf}",
-                        "    butler: {repo: /repo/frdf}\n"
-                        "    ingestd: {namespace: ingestd, image: 'ghcr.io/lsst-dm/ctrl_ingestd:v1', "
-                        "kafka_brokers: ['kafka:9092'], butler_secret: creds, token: abc123}")
+    text = replace_line(MINIMAL, "butler_secret: butler-credentials}\nsky:",
+                        "butler_secret: butler-credentials, token: abc123}\nsky:")
     out = problems(tmp_path, text)
-    assert out == ["33:130: error: sites.frdf.ingestd.token: 'token' holds a literal secret; specs hold no "
+    assert out == ["35:148: error: sites.frdf.ingestd.token: 'token' holds a literal secret; specs hold no "
                    "secrets (store it in a Kubernetes Secret (name it with ingestd.butler_secret) or an "
                    "environment variable, and refer to it by name)"]
 
@@ -212,7 +210,7 @@ def test_all_problems_at_once_across_kinds(tmp_path: Path) -> None:
     text = replace_line(text, "{name: fgcm, subset: fgcm, runs_at: central}", "{name: fgcm, subset: fgcm, runs_at: central, colour: red}")
     out = problems(tmp_path, text)
     # structure first: an unknown key stops the semantic pass, so it alone is reported with it
-    assert out == ["41:50: error: stages[1].colour: unknown key 'colour' (allowed: 'bps_includes', 'extra_query', "
+    assert out == ["43:50: error: stages[1].colour: unknown key 'colour' (allowed: 'bps_includes', 'extra_query', "
                    "'memory_multiplier', 'name', 'number_of_retries', 'request_cpus', 'request_memory_mb', "
                    "'request_walltime_s', 'runs_at', 'subset', 'weight')"]
     text = text.replace(", colour: red", "")
@@ -225,7 +223,7 @@ def test_share_warning_and_strictness(tmp_path: Path) -> None:
     assert warnings_of(tmp_path, text) == [
         "21:12: warning: sites.usdf.share: site 'usdf' owns 0.667 of the footprint's tracts, but its share is 0.5 "
         "(move a ring boundary (`drpc plan --balance` proposes some) or change the share)",
-        "31:12: warning: sites.frdf.share: site 'frdf' owns 0.333 of the footprint's tracts, but its share is 0.5 "
+        "32:12: warning: sites.frdf.share: site 'frdf' owns 0.333 of the footprint's tracts, but its share is 0.5 "
         "(move a ring boundary (`drpc plan --balance` proposes some) or change the share)",
     ]
 
@@ -246,5 +244,5 @@ def test_unknown_ring_site(tmp_path: Path) -> None:
     rings = "  assignment:\n    rings:\n      - {dec_max: 0, site: usdf}\n      - {dec_max: 90, site: frdff}\n"
     text = replace_line(MINIMAL, "  assignment:\n    tracts:\n      usdf: [9469, 9470]\n      frdf: [9948, 9949]\n", rings)
     assert problems(tmp_path, text) == [
-        "38:29: error: sky.assignment.rings[1].site: unknown site 'frdff' (did you mean 'frdf'?)",
+        "40:29: error: sky.assignment.rings[1].site: unknown site 'frdff' (did you mean 'frdf'?)",
     ]

@@ -73,7 +73,7 @@ def _with_slash(prefix: str) -> str:
 
 
 def receives_transfers(plan: Plan, site_id: str) -> bool:
-    return bool(plan.incoming(site_id))
+    return bool(plan.arrivals(site_id))
 
 
 def ingestd_config(plan: Plan, site_id: str) -> dict[str, Any]:
@@ -86,11 +86,10 @@ def ingestd_config(plan: Plan, site_id: str) -> dict[str, Any]:
     if site.ingestd is None:
         raise ValueError(f"site {site_id} has no ingestd section (see ingestd_problems)")
     topics: dict[str, dict[str, str]] = {}
-    for t in plan.incoming(site_id):
-        dst = plan.site(t.destination)
-        topics[ingestd_topic(t.destination_rse, t.rucio_scope)] = {
-            "rucio_prefix": _with_slash(dst.rucio_prefix),
-            "fs_prefix": _with_slash(dst.fs_prefix),
+    for arrival in plan.arrivals(site_id):
+        topics[ingestd_topic(arrival.rse, arrival.scope)] = {
+            "rucio_prefix": _with_slash(arrival.rucio_prefix),
+            "fs_prefix": _with_slash(arrival.fs_prefix),
         }
     return {
         "brokers": list(site.ingestd.kafka_brokers),
@@ -104,12 +103,14 @@ def ingestd_problems(plan: Plan) -> list[tuple[tuple[str | int, ...], str, str]]
     """Spec errors only the plan reveals: transfers arrive at a site that runs no ctrl_ingestd."""
     problems: list[tuple[tuple[str | int, ...], str, str]] = []
     for site in plan.sites:
-        incoming = plan.incoming(site.id)
-        if incoming and site.ingestd is None:
-            topics = sorted({ingestd_topic(t.destination_rse, t.rucio_scope) for t in incoming})
+        arrivals = plan.arrivals(site.id)
+        if arrivals and site.ingestd is None:
+            topics = sorted(ingestd_topic(a.rse, a.scope) for a in arrivals)
+            moves = sum(len(a.moves) for a in arrivals)
             problems.append((
                 ("sites", site.id),
-                f"{len(incoming)} transfer(s) arrive at {site.id} ({site.rse}) but the site has no "
+                f"{moves} transfer(s) arrive at {site.id} ({', '.join(sorted({a.rse for a in arrivals}))}) "
+                f"but the site has no "
                 f"'ingestd' section, so nothing would ingest them into its Butler",
                 f"add sites.{site.id}.ingestd with namespace, image, kafka_brokers and "
                 f"butler_secret; ctrl_ingestd will listen on {', '.join(topics)}",

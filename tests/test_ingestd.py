@@ -1,0 +1,505 @@
+"""sites/<site>/ingestd/: the ctrl_ingestd kustomize base, checked against its real consumers.
+
+- every manifest passes kubernetes-validate (strict) for current Kubernetes versions, alone and
+  after `kubectl kustomize`;
+- the ConfigMap's embedded configuration obeys the rules of ctrl_ingestd's own config model
+  (mirrored below from lsst-dm/ctrl_ingestd python/lsst/ctrl/ingestd/config.py);
+- the Butler credentials copied by the init container pass daf_butler's (lsst.utils) DbAuth check;
+- the liveness probe finds a running ingestd process and fails without one.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from pydantic import (
+    BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator,
+)
+
+
+from compiler.loader import load_campaign
+from compiler.errors import SpecError
+from compiler.pipeline import compile_campaign
+from compiler.plan import Plan
+from compiler.render import ingestd as ingestd_render
+from compiler.render.common import GENERATED
+from compiler.render.ingestd import (
+    CONFIG_KEY, CONFIG_PATH, CREDENTIALS_DIR, INGESTD_SCRIPT, LSST_UID, SECRET_DIR, alive_command,
+    ingestd_config, ingestd_problems, ingestd_topic, render,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+Example = tuple[Plan, dict[str, bytes]]
+CAMPAIGNS = ROOT / "campaigns"
+EXAMPLES = ("3x2.yaml", "dr1.yaml")
+K8S_VERSIONS = ("1.31.0", kubernetes_validate.latest_version())
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+MANIFESTS = ("configmap.yaml", "deployment.yaml", "serviceaccount.yaml")
+
+
+# -- building inputs -------------------------------------------------------------------------------
+
+def campaign_data(name: str) -> dict[str, Any]:
+    """An example campaign with its includes merged, as plain data to edit."""
+    data = copy.deepcopy(load_campaign(CAMPAIGNS / name).data)
+    data.pop("include", None)
+    return data
+
+
+def write_campaign(tmp_path: Path, data: dict[str, Any], name: str = "campaign.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data, indent=2) + "\n")  # JSON is YAML 1.2
+    return path
+
+
+def plan_of(path: Path) -> Plan:
+    return compile_campaign(path, render=False).plan
+
+
+def example_plan(name: str) -> Plan:
+    return plan_of(CAMPAIGNS / name)
+
+
+def write_tree(files: dict[str, bytes], root: Path) -> Path:
+    for rel, content in files.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    return root
+
+
+def site_dirs(files: dict[str, bytes]) -> dict[str, dict[str, bytes]]:
+    out: dict[str, dict[str, bytes]] = {}
+    for rel, content in files.items():
+        parts = rel.split("/")
+        assert parts[0] == "sites" and parts[2] == "ingestd" and len(parts) == 4, rel
+        out.setdefault(parts[1], {})[parts[3]] = content
+    return out
+
+
+def load_doc(content: bytes) -> dict[str, Any]:
+    docs = [d for d in yaml.safe_load_all(content.decode()) if d is not None]
+    assert len(docs) == 1
+    return docs[0]
+
+
+# -- a mirror of ctrl_ingestd's configuration model ------------------------------------------------
+# Mirrors lsst.ctrl.ingestd.config.Config (lsst-dm/ctrl_ingestd, since v1.10): required `brokers`
+# (list), `group_id`, `butler_repo`, `topics` (at least one, each with `rucio_prefix` and an
+# `fs_prefix` defaulting to "", both given a trailing "/"); optional `client_id` (default: the
+# host name), `num_messages` (50), `timeout` (1 s). Stricter than the real one where the brief
+# asks: no other keys, brokers as host:port, topic keys as <RSE>-<scope>.
+
+HostPort = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*:[0-9]{1,5}$")]
+TopicKey = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_-]*-[a-zA-Z_\-.0-9]{1,25}$")]
+
+
+class TopicPrefixes(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rucio_prefix: str
+    fs_prefix: str = ""
+
+    @model_validator(mode="after")
+    def _slashes(self) -> "TopicPrefixes":
+        if not self.rucio_prefix.endswith("/"):
+            self.rucio_prefix = f"{self.rucio_prefix}/"
+        if self.fs_prefix and not self.fs_prefix.endswith("/"):
+            self.fs_prefix = f"{self.fs_prefix}/"
+        return self
+
+
+class IngestdConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    brokers: Annotated[list[HostPort], Field(min_length=1)]
+    group_id: str
+    client_id: str = Field(default_factory=socket.gethostname)
+    num_messages: int = 50
+    timeout: int = 1
+    butler_repo: str
+    topics: Annotated[dict[TopicKey, TopicPrefixes], Field(min_length=1)]
+
+
+def embedded_config(configmap: dict[str, Any]) -> tuple[dict[str, Any], IngestdConfig]:
+    """The file ctrl_ingestd reads, loaded as it loads it (PyYAML FullLoader), then validated."""
+    assert set(configmap["data"]) == {CONFIG_KEY}
+    raw = yaml.load(configmap["data"][CONFIG_KEY], Loader=yaml.FullLoader)
+    return raw, IngestdConfig.model_validate(raw)
+
+
+def test_config_mirror_rejects_what_ctrl_ingestd_rejects() -> None:
+    good = {"brokers": ["kafka:9092"], "group_id": "g", "butler_repo": "/repo",
+            "topics": {"XRD1_DISK-test": {"rucio_prefix": "root://xrd1:1094//rucio",
+                                          "fs_prefix": "file:///r"}}}
+    cfg = IngestdConfig.model_validate(good)
+    assert cfg.topics["XRD1_DISK-test"].rucio_prefix.endswith("/") and cfg.num_messages == 50
+    for bad in ({**good, "topics": {}}, {k: v for k, v in good.items() if k != "group_id"},
+                {k: v for k, v in good.items() if k != "butler_repo"},
+                {**good, "brokers": "kafka:9092"},
+                {**good, "butler": {"repo": "/repo"}}, {**good, "brokers": ["kafka"]}):
+        with pytest.raises(ValidationError):
+            IngestdConfig.model_validate(bad)
+
+
+# -- (1) the manifests are valid Kubernetes, alone and through kustomize ---------------------------
+
+@pytest.fixture(scope="module", params=EXAMPLES)
+def example(request: pytest.FixtureRequest) -> Example:
+    plan = example_plan(request.param)
+    return plan, render(plan)
+
+
+def test_every_file_has_provenance_header_and_clean_text(example: Example) -> None:
+    plan, files = example
+    assert files
+    for rel, content in files.items():
+        text = content.decode("utf-8")
+        lines = text.splitlines()
+        assert lines[0].startswith("# ") and f"campaign '{plan.campaign}'" in lines[0], rel
+        assert lines[1] == f"# {GENERATED}: drpc {plan.drpc_version} from {plan.spec_file}", rel
+        assert lines[2] == f"# spec sha256: {plan.spec_sha256}", rel
+        assert text.endswith("\n") and not text.endswith("\n\n") and "\r" not in text, rel
+        assert not any(line != line.rstrip() for line in lines), f"trailing blanks in {rel}"
+
+
+def test_manifests_pass_kubernetes_validate_strict(example: Example) -> None:
+    plan, files = example
+    for site_id, dir_files in site_dirs(files).items():
+        assert set(dir_files) == {*MANIFESTS, "kustomization.yaml"}
+        for name in MANIFESTS:
+            doc = load_doc(dir_files[name])
+            for version in K8S_VERSIONS:
+                kubernetes_validate.validate(doc, version, strict=True)
+            assert doc["metadata"]["namespace"] == plan.site(site_id).ingestd.namespace
+
+
+def test_manifests_pass_kubernetes_validate_cli(example: Example, tmp_path: Path) -> None:
+    plan, files = example
+    write_tree(files, tmp_path)
+    paths = sorted(str(p) for p in tmp_path.glob("sites/*/ingestd/*.yaml")
+                   if p.name != "kustomization.yaml")
+    cli = Path(sys.executable).with_name("kubernetes-validate")
+    argv = [str(cli), "--strict", "--kubernetes-version", K8S_VERSIONS[0], "--quiet", *paths]
+    result = subprocess.run(argv, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_kustomization_lists_exactly_the_other_files(example: Example) -> None:
+    plan, files = example
+    for site_id, dir_files in site_dirs(files).items():
+        k = load_doc(dir_files["kustomization.yaml"])
+        assert k["apiVersion"] == "kustomize.config.k8s.io/v1beta1" and k["kind"] == "Kustomization"
+        assert k["resources"] == sorted(set(dir_files) - {"kustomization.yaml"})
+        assert k["namespace"] == plan.site(site_id).ingestd.namespace
+        assert set(k) == {"apiVersion", "kind", "namespace", "labels", "resources"}
+        [labels] = k["labels"]
+        assert labels["includeSelectors"] is True
+        assert labels["pairs"] == expected_labels(plan, site_id)
+
+
+def expected_labels(plan: Plan, site_id: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": "ctrl-ingestd", "app.kubernetes.io/part-of": "drpc",
+            "app.kubernetes.io/managed-by": "drpc", "drpc.lsst.io/campaign": plan.campaign,
+            "drpc.lsst.io/site": site_id}
+
+
+@pytest.mark.skipif(not Path(KUBECTL).exists(), reason="kubectl not installed")
+def test_kubectl_kustomize_output_is_valid(example: Example, tmp_path: Path) -> None:
+    plan, files = example
+    write_tree(files, tmp_path)
+    for site_id in site_dirs(files):
+        base = tmp_path / "sites" / site_id / "ingestd"
+        result = subprocess.run([KUBECTL, "kustomize", str(base)], capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, result.stderr
+        docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+        assert sorted(d["kind"] for d in docs) == ["ConfigMap", "Deployment", "ServiceAccount"]
+        namespace = plan.site(site_id).ingestd.namespace
+        for doc in docs:
+            for version in K8S_VERSIONS:
+                kubernetes_validate.validate(doc, version, strict=True)
+            assert doc["metadata"]["namespace"] == namespace
+            assert doc["metadata"]["labels"] == expected_labels(plan, site_id)
+        [dep] = [d for d in docs if d["kind"] == "Deployment"]
+        assert dep["spec"]["selector"]["matchLabels"] == expected_labels(plan, site_id)
+        assert dep["spec"]["template"]["metadata"]["labels"] == expected_labels(plan, site_id)
+        # the kustomization changes nothing but adding what the files already say
+        raw = {load_doc(c)["kind"]: load_doc(c)
+               for n, c in site_dirs(files)[site_id].items() if n in MANIFESTS}
+        for doc in docs:
+            assert doc == raw[doc["kind"]]
+
+
+def test_deployment_runs_ingestd_safely(example: Example) -> None:
+    plan, files = example
+    for site_id, dir_files in site_dirs(files).items():
+        spec = plan.site(site_id).ingestd
+        dep = load_doc(dir_files["deployment.yaml"])
+        sa = load_doc(dir_files["serviceaccount.yaml"])
+        cm = load_doc(dir_files["configmap.yaml"])
+        assert sa["automountServiceAccountToken"] is False
+        assert dep["spec"]["replicas"] == spec.replicas
+        pod = dep["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == sa["metadata"]["name"]
+        assert pod["automountServiceAccountToken"] is False
+        psc = pod["securityContext"]
+        assert psc["runAsNonRoot"] is True and psc["runAsUser"] == LSST_UID
+        assert psc["seccompProfile"] == {"type": "RuntimeDefault"}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["config"]["configMap"]["name"] == cm["metadata"]["name"]
+        assert volumes["tmp"]["emptyDir"] is not None
+        [main] = pod["containers"]
+        for c in [main, *pod["initContainers"]]:
+            assert c["image"] == spec.image
+            sc = c["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True
+            assert sc["capabilities"] == {"drop": ["ALL"]} and sc["runAsNonRoot"] is True
+        env = {e["name"]: e["value"] for e in main["env"]}
+        assert env["CTRL_INGESTD_CONFIG"] == CONFIG_PATH
+        mounts = {m["mountPath"]: m for m in main["volumeMounts"]}
+        config_mount = mounts[str(Path(CONFIG_PATH).parent)]
+        assert config_mount["name"] == "config" and config_mount["readOnly"] is True
+        assert mounts["/tmp"]["name"] == "tmp"
+        assert mounts[CREDENTIALS_DIR]["readOnly"] is True
+        r = spec.resources
+        assert main["resources"] == {"requests": {"cpu": r.cpu_request, "memory": r.memory_request},
+                                     "limits": {"cpu": r.cpu_limit, "memory": r.memory_limit}}
+        assert main["livenessProbe"]["exec"]["command"] == alive_command()
+        assert main["startupProbe"]["exec"]["command"] == alive_command()
+        assert "command" not in main and "args" not in main  # the image's entrypoint runs ingestd
+        annotations = dep["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["drpc.lsst.io/config-sha256"] == hashlib.sha256(
+            cm["data"][CONFIG_KEY].encode()).hexdigest()
+
+
+# -- (2) the configuration, through ctrl_ingestd's rules -------------------------------------------
+
+def test_configmap_obeys_ctrl_ingestd_config_model(example: Example) -> None:
+    plan, files = example
+    for site_id, dir_files in site_dirs(files).items():
+        raw, cfg = embedded_config(load_doc(dir_files["configmap.yaml"]))
+        assert raw == ingestd_config(plan, site_id)
+        site = plan.site(site_id)
+        assert cfg.brokers == list(site.ingestd.kafka_brokers)
+        assert cfg.butler_repo == site.butler_repo
+        assert cfg.group_id == (site.ingestd.group_id or f"ingestd-{plan.campaign}-{site_id}")
+        arrivals = {ingestd_topic(a.rse, a.scope): a for a in plan.arrivals(site_id)}
+        assert set(cfg.topics) == set(arrivals)
+        for name, prefixes in raw["topics"].items():
+            assert set(prefixes) == {"rucio_prefix", "fs_prefix"}
+            assert cfg.topics[name].rucio_prefix.rstrip("/") == arrivals[name].rucio_prefix.rstrip("/")
+            assert cfg.topics[name].fs_prefix.rstrip("/") == arrivals[name].fs_prefix.rstrip("/")
+            assert arrivals[name].rse in (site.rse, site.raw_rse)
+
+
+def test_3x2_topics_per_site() -> None:
+    plan = example_plan("3x2.yaml")
+    kinds = {s.id: {t.kind for t in plan.incoming(s.id)} for s in plan.sites}
+    assert kinds == {"usdf": {"gather", "return"}, "frdf": {"scatter"}, "ukdf-lancs": {"scatter"}}
+    files = site_dirs(render(plan))
+    topics = {site: set(embedded_config(load_doc(f["configmap.yaml"]))[1].topics)
+              for site, f in files.items()}
+    # processing outputs on the BUTLER_DISK RSE; the raws of the visits a site holds on its RAW_DISK
+    assert topics == {"usdf": {"SLAC_BUTLER_DISK-drp-3x2"},
+                      "frdf": {"IN2P3_BUTLER_DISK-drp-3x2", "IN2P3_RAW_DISK-drp-3x2"},
+                      "ukdf-lancs": {"LANCS_BUTLER_DISK-drp-3x2", "LANCS_RAW_DISK-drp-3x2"}}
+    frdf = ingestd_config(plan, "frdf")["topics"]["IN2P3_BUTLER_DISK-drp-3x2"]
+    assert frdf == {"rucio_prefix": "davs://ccdavrubin.in2p3.fr:2880/rubin/",
+                    "fs_prefix": "file:///sps/lsst/rucio/"}
+
+
+def test_one_topic_per_destination_rse_and_scope(tmp_path: Path) -> None:
+    """frdf registers in its own scope: usdf then listens on two topics, the other sites on one."""
+    data = campaign_data("3x2.yaml")
+    data["sites"]["frdf"]["rucio"]["scope"] = "frdf-drp"
+    data["sites"]["usdf"]["ingestd"]["group_id"] = "usdf-ingest"
+    plan = plan_of(write_campaign(tmp_path, data))
+    usdf = ingestd_config(plan, "usdf")
+    assert list(usdf["topics"]) == ["SLAC_BUTLER_DISK-drp-3x2", "SLAC_BUTLER_DISK-frdf-drp"]
+    assert usdf["group_id"] == "usdf-ingest"
+    assert list(ingestd_config(plan, "frdf")["topics"]) == ["IN2P3_BUTLER_DISK-drp-3x2", "IN2P3_RAW_DISK-drp-3x2"]
+    IngestdConfig.model_validate(usdf)
+
+
+def test_topic_is_named_in_one_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = example_plan("3x2.yaml")
+    monkeypatch.setattr(ingestd_render, "ingestd_topic", lambda rse, scope: rse)
+    assert list(ingestd_config(plan, "usdf")["topics"]) == ["SLAC_BUTLER_DISK"]
+    cm = load_doc(render(plan, "usdf")["sites/usdf/ingestd/configmap.yaml"])
+    # (the mirror model insists on <RSE>-<scope>, so read the file without it)
+    assert list(yaml.safe_load(cm["data"][CONFIG_KEY])["topics"]) == ["SLAC_BUTLER_DISK"]
+
+
+# -- (3) who gets a directory ----------------------------------------------------------------------
+
+def test_site_receiving_nothing_gets_no_ingestd_directory(tmp_path: Path) -> None:
+    data = campaign_data("3x2.yaml")
+    # only the scattered FGCM solution moves: the central site receives nothing (it holds every raw)
+    data["datasets"] = [d for d in data["datasets"] if d["type"] == "fgcm_photoCalibCatalog"]
+    del data["sites"]["usdf"]["ingestd"]  # and needs none
+    plan = plan_of(write_campaign(tmp_path, data))
+    assert ingestd_problems(plan) == []
+    assert set(site_dirs(render(plan))) == {"frdf", "ukdf-lancs"}
+    assert render(plan, "usdf") == {}
+
+    # a single-site campaign moves nothing at all
+    data["sites"] = {"usdf": data["sites"]["usdf"]}
+    data["sites"]["usdf"]["share"] = 1.0
+    data["sky"]["assignment"]["tracts"] = {"usdf": [9469, 9470]}
+    data["datasets"] = []
+    plan = plan_of(write_campaign(tmp_path, data, "none.yaml"))
+    assert render(plan) == {}
+
+
+def test_render_one_site() -> None:
+    plan = example_plan("3x2.yaml")
+    files = render(plan, "frdf")
+    assert files and all(rel.startswith("sites/frdf/ingestd/") for rel in files)
+    assert files == {k: v for k, v in render(plan).items() if k.startswith("sites/frdf/")}
+
+
+def test_transfers_arriving_without_ingestd_is_a_spec_problem(tmp_path: Path) -> None:
+    for name in EXAMPLES:
+        assert ingestd_problems(example_plan(name)) == []
+    data = campaign_data("3x2.yaml")
+    del data["sites"]["frdf"]["ingestd"]
+    path = write_campaign(tmp_path, data)
+    with pytest.raises(SpecError) as info:
+        compile_campaign(path)  # an error, so nothing is rendered
+    [diag] = [d for d in info.value.diagnostics if d.severity == "error"]
+    assert diag.path == "sites.frdf" and "no 'ingestd' section" in diag.message
+    assert "IN2P3_BUTLER_DISK-drp-3x2" in (diag.hint or "") and "IN2P3_RAW_DISK-drp-3x2" in (diag.hint or "")
+
+
+def test_unpinned_image_is_rendered_with_a_warning(tmp_path: Path) -> None:
+    data = campaign_data("3x2.yaml")
+    data["sites"]["frdf"]["ingestd"]["image"] = "ghcr.io/lsst-dm/ctrl_ingestd:latest"
+    data["sites"]["usdf"]["ingestd"]["image"] = "registry.example:5000/ctrl_ingestd"
+    plan = plan_of(write_campaign(tmp_path, data))
+    files = render(plan)
+    for site_id in ("frdf", "usdf"):
+        text = files[f"sites/{site_id}/ingestd/deployment.yaml"].decode()
+        assert "WARNING: image" in text
+        [main] = load_doc(text.encode())["spec"]["template"]["spec"]["containers"]
+        assert main["imagePullPolicy"] == "Always"
+    pinned = files["sites/ukdf-lancs/ingestd/deployment.yaml"].decode()
+    assert "WARNING" not in pinned and "IfNotPresent" in pinned
+
+
+# -- (4) determinism -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_output_is_byte_identical_across_runs(name: str) -> None:
+    first = render(example_plan(name))
+    second = render(example_plan(name))
+    assert first == second and list(first) == sorted(first)
+    code = ("import hashlib, sys; from compiler.pipeline import compile_campaign; "
+            "from compiler.render.ingestd import render; "
+            f"files = render(compile_campaign({str(CAMPAIGNS / name)!r}, render=False).plan); "
+            "print({k: hashlib.sha256(v).hexdigest() for k, v in sorted(files.items())})")
+    digests = set()
+    for seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                             env={**os.environ, "PYTHONHASHSEED": seed}, check=True)
+        digests.add(out.stdout)
+    assert len(digests) == 1
+
+
+# -- (5) secrets by name only ----------------------------------------------------------------------
+
+def test_secret_is_referenced_by_name_only(example: Example) -> None:
+    plan, files = example
+    for site_id, dir_files in site_dirs(files).items():
+        secret = plan.site(site_id).ingestd.butler_secret
+        docs = [load_doc(dir_files[n]) for n in MANIFESTS]
+        assert "Secret" not in {d["kind"] for d in docs}
+        assert not any("stringData" in d for d in docs)
+        assert [set(d.get("data", {})) for d in docs if "data" in d] == [{CONFIG_KEY}]
+        dep = next(d for d in docs if d["kind"] == "Deployment")
+        pod = dep["spec"]["template"]["spec"]
+        secret_volumes = [v for v in pod["volumes"] if "secret" in v]
+        assert [v["secret"] for v in secret_volumes] == [{"secretName": secret,
+                                                          "defaultMode": 0o440}]
+        for c in [*pod["containers"], *pod["initContainers"]]:
+            assert all("valueFrom" not in e for e in c.get("env", []))
+            assert "envFrom" not in c
+            # only the init container sees the Secret itself
+            sees_secret = any(m["name"] == secret_volumes[0]["name"] for m in c["volumeMounts"])
+            assert sees_secret == (c in pod["initContainers"])
+        # the spec holds no credentials, so none can leak: registry URIs carry no password
+        text = b"".join(dir_files.values()).decode()
+        assert "password" not in text.lower()
+
+
+# -- the pieces that run inside the pod ------------------------------------------------------------
+
+def _init_script(plan: Plan, site_id: str) -> str:
+    dep = load_doc(render(plan, site_id)[f"sites/{site_id}/ingestd/deployment.yaml"])
+    [init] = dep["spec"]["template"]["spec"]["initContainers"]
+    assert init["command"][:2] == ["/bin/bash", "-c"]
+    return init["command"][2]
+
+
+def test_init_container_makes_credentials_daf_butler_accepts(tmp_path: Path) -> None:
+    """Kubelet's Secret layout (..data symlinks, group-readable), copied to private 0600 files."""
+    from lsst.utils.db_auth import DbAuth, DbAuthPermissionsError
+
+    secret = tmp_path / "secret"
+    data_dir = secret / "..2026_01_01_00_00_00.000000000"
+    data_dir.mkdir(parents=True)
+    auth = [{"url": "postgresql://usdf-butler.slac.stanford.edu:5432/drp", "username": "rubin",
+             "password": "not-a-real-one"}]
+    (data_dir / "db-auth.yaml").write_text(yaml.safe_dump(auth))
+    (data_dir / "db-auth.yaml").chmod(0o440)
+    (secret / "..data").symlink_to(data_dir.name)
+    (secret / "db-auth.yaml").symlink_to("..data/db-auth.yaml")
+    with pytest.raises(DbAuthPermissionsError):  # why the copy is needed
+        DbAuth(path=str(secret / "db-auth.yaml"), envVar="DRPC_TEST_UNSET")
+    home = tmp_path / "lsst"
+    home.mkdir()
+    script = _init_script(example_plan("3x2.yaml"), "frdf")
+    script = script.replace(SECRET_DIR, str(secret)).replace(CREDENTIALS_DIR, str(home))
+    subprocess.run(["/bin/bash", "-c", script], check=True, capture_output=True, text=True)
+    assert sorted(p.name for p in home.iterdir()) == ["db-auth.yaml"]
+    copied = home / "db-auth.yaml"
+    assert not copied.is_symlink() and stat.S_IMODE(copied.stat().st_mode) == 0o600
+    got = DbAuth(path=str(copied), envVar="DRPC_TEST_UNSET").getAuth(
+        "postgresql", None, "usdf-butler.slac.stanford.edu", 5432, "drp")
+    assert got == ("rubin", "not-a-real-one")
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    script = _init_script(example_plan("3x2.yaml"), "frdf").replace(SECRET_DIR, str(empty))
+    result = subprocess.run(["/bin/bash", "-c", script.replace(CREDENTIALS_DIR, str(home))],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "has no keys" in result.stderr
+
+
+def test_liveness_probe_tracks_the_ingestd_process() -> None:
+    command = alive_command()
+    before = subprocess.run(command, capture_output=True)
+    if before.returncode == 0:
+        pytest.skip("a process named like ctrl_ingestd's runs on this machine")
+    # the command line run.sh gives ingestd: <python> /home/lsst/ctrl_ingestd/bin/ingestd
+    fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", INGESTD_SCRIPT])
+    try:
+        assert subprocess.run(command, capture_output=True).returncode == 0
+    finally:
+        fake.send_signal(signal.SIGKILL)
+        fake.wait()
+    assert subprocess.run(command, capture_output=True).returncode != 0
