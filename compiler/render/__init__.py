@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..plan import Plan
-from . import bps, ingestd
+from . import bps, butler, ingestd
 
 Renderer = Callable[[Plan, "str | None"], dict[str, bytes]]
 
 RENDERERS: tuple[tuple[str, Renderer], ...] = (
     ("bps", bps.render),
+    ("butler", butler.render),
     ("ingestd", ingestd.render),
 )
 

@@ -27,7 +27,8 @@ SCRIPT = "setup-repo.sh"
 
 # Step names, in order: what `step` reports on failure and what SKIP_STEPS takes.
 STEPS: tuple[str, ...] = (
-    "repo", "instrument", "calibrations", "skymap", "inputs", "dataset-types", "collections", "summary",
+    "repo", "instrument", "calibrations", "skymap", "inputs", "dataset-types", "collections",
+    "summary",
 )
 
 # lsst.skymap.BaseSkyMap.SKYMAP_RUN_COLLECTION_NAME: where register-skymap puts the skyMap dataset.
@@ -56,7 +57,7 @@ PROJECTION = "TAN"
 
 @dataclass(frozen=True)
 class ImportInput:
-    """A refcat or ancillary export imported with `butler import`, its paths from the environment."""
+    """A refcat or ancillary export for `butler import`; its paths come from the environment."""
 
     kind: str  # "refcat" or "ancillary"
     name: str
@@ -75,10 +76,10 @@ class DatasetTypeReg:
 
 
 def _env_name(prefix: str, name: str, taken: set[str]) -> str:
-    """`REFCAT_THE_MONSTER` for a refcat named `the_monster`; unique among the script's variables."""
+    """`REFCAT_THE_MONSTER` for a refcat named `the_monster`, unique among the script's vars."""
     base = f"{prefix}_{re.sub(r'[^A-Z0-9]+', '_', name.upper()).strip('_') or 'INPUT'}"
     candidate, n = base, 2
-    while any(v.startswith(candidate + "_") for v in taken) or candidate in taken:
+    while candidate in taken:
         candidate, n = f"{base}_{n}", n + 1
     taken.add(candidate)
     return candidate
@@ -100,8 +101,9 @@ def skymap_config(plan: Plan) -> str:
         builder, fields = BUILTIN_TRACT_BUILDERS.get(sm.name, ("legacy", LEGACY_DEFAULT))
     rings = 'config.skyMap["rings"]'
     lines = [
-        f"# butler register-skymap config (lsst.pipe.tasks.makeGen3SkyMap.MakeGen3SkyMapConfig)",
-        f"# for the campaign's skymap {sm.name!r}: version-1 ring numbering, {sm.tract_count()} tracts.",
+        "# butler register-skymap config (lsst.pipe.tasks.makeGen3SkyMap.MakeGen3SkyMapConfig)",
+        f"# for the campaign's skymap {sm.name!r}: version-1 ring numbering, "
+        f"{sm.tract_count()} tracts.",
         f"config.name = {json.dumps(sm.name)}",
         'config.skyMap.name = "rings"',
         f"{rings}.numRings = {sm.num_rings}",
@@ -112,7 +114,8 @@ def skymap_config(plan: Plan) -> str:
         f"{rings}.pixelScale = {float(sm.pixel_scale_arcsec)!r}  # arcsec/pixel",
         f"{rings}.tractBuilder.name = {json.dumps(builder)}",
     ]
-    lines += [f'{rings}.tractBuilder["{builder}"].{key} = {json.dumps(value)}' for key, value in fields]
+    lines += [f'{rings}.tractBuilder["{builder}"].{key} = {json.dumps(value)}'
+              for key, value in fields]
     return "\n".join(lines) + "\n"
 
 
@@ -127,9 +130,12 @@ def _inputs(plan: Plan, taken: set[str]) -> tuple[list[ImportInput], list[EnvVar
             inputs.append(ImportInput(kind, item.name, item.collection, f"{var}_DIR",
                                       f"{var}_EXPORT_FILE", f"{var}_TRANSFER"))
             env += [
-                EnvVar(f"{var}_DIR", item.directory, f"folder the {kind} '{item.name}' export's paths are relative to"),
-                EnvVar(f"{var}_EXPORT_FILE", item.export_file, f"`butler export` file of the {kind} '{item.name}'"),
-                EnvVar(f"{var}_TRANSFER", item.transfer, f"`butler import --transfer` mode for '{item.name}'"),
+                EnvVar(f"{var}_DIR", item.directory,
+                       f"folder the {kind} '{item.name}' export's paths are relative to"),
+                EnvVar(f"{var}_EXPORT_FILE", item.export_file,
+                       f"`butler export` file of the {kind} '{item.name}'"),
+                EnvVar(f"{var}_TRANSFER", item.transfer,
+                       f"`butler import --transfer` mode for '{item.name}'"),
             ]
     return inputs, env
 
@@ -140,9 +146,11 @@ def _dataset_types(plan: Plan, site: SitePlan) -> list[DatasetTypeReg]:
     for t in plan.transfers:
         if site.id not in (t.source, t.destination):
             continue
-        move = (f"{t.kind} from {t.source}" if t.destination == site.id else f"{t.kind} to {t.destination}")
+        arrives = t.destination == site.id
+        move = f"{t.kind} from {t.source}" if arrives else f"{t.kind} to {t.destination}"
         if t.dataset_type not in found:
-            found[t.dataset_type] = (DatasetTypeReg(t.dataset_type, t.storage_class, t.dimensions, ""), [])
+            reg = DatasetTypeReg(t.dataset_type, t.storage_class, t.dimensions, "")
+            found[t.dataset_type] = (reg, [])
         found[t.dataset_type][1].append(move)
     return [DatasetTypeReg(reg.name, reg.storage_class, reg.dimensions, ", ".join(moves))
             for reg, moves in found.values()]
@@ -163,22 +171,32 @@ def render_site(plan: Plan, site: SitePlan) -> dict[str, bytes]:
              "SKYMAP_CONFIG", "SKIP_STEPS"}
     inputs, input_env = _inputs(plan, taken)
     env_vars = [
-        EnvVar("BUTLER_REPO", site.butler_repo, "the site's Butler repository (path, URI or repository-index label)"),
+        EnvVar("BUTLER_REPO", site.butler_repo,
+               "the site's Butler repository (path, URI or repository-index label)"),
         EnvVar("BUTLER_REGISTRY", site.butler_registry or "",
-               "registry database URL for a new repository, without a password (credentials come from "
-               "~/.lsst/db-auth.yaml or PGPASSWORD); empty: SQLite inside the repository"),
+               "registry database URL for a new repository, without a password (credentials "
+               "come from ~/.lsst/db-auth.yaml or PGPASSWORD); empty: SQLite inside the "
+               "repository"),
         EnvVar("BUTLER_DATASTORE_ROOT", site.datastore_root,
                "datastore root for a new repository; empty: the repository itself"),
         EnvVar("INSTRUMENT_CLASS", plan.instrument_class or "",
                f"Python class that `butler register-instrument` adds ({plan.instrument})"),
         EnvVar("SKYMAP_CONFIG", spec_butler.skymap_config or "",
-               f"`butler register-skymap` config file; empty: the one this script writes for {plan.skymap.name}"),
+               "`butler register-skymap` config file; empty: the one this script writes for "
+               f"{plan.skymap.name}"),
         *input_env,
         EnvVar("SKIP_STEPS", "",
                f"steps not to run, space- or comma-separated, out of: {' '.join(STEPS)}; e.g. "
-               "'instrument calibrations skymap' where the LSST stack (obs_*, skymap, pipe_tasks) is not set up"),
+               "'instrument calibrations skymap' where the LSST stack (obs_*, skymap, pipe_tasks) "
+               "is not set up"),
     ]
     incoming = list(dict.fromkeys(t.incoming_collection for t in plan.incoming(site.id)))
+    raw_collection = f"{plan.instrument}/raw/all"
+    children = _defaults_children(plan)
+    inputs_collections = [i.collection for i in inputs]
+    probe_collections = list(dict.fromkeys([
+        plan.calib_collection, *inputs_collections, raw_collection, *incoming,
+        plan.defaults_collection, *children]))
     what = f"Butler repository setup for {site.id} ({site.facility})"
     text = shell_prelude(plan, what, env_vars) + render_template(
         "butler/setup-repo.sh.j2",
@@ -190,9 +208,10 @@ def render_site(plan: Plan, site: SitePlan) -> dict[str, bytes]:
         skymap_config=skymap_config(plan),
         inputs=inputs,
         dataset_types=_dataset_types(plan, site),
-        raw_collection=f"{plan.instrument}/raw/all",
+        raw_collection=raw_collection,
         incoming=incoming,
-        defaults_children=_defaults_children(plan),
+        defaults_children=children,
+        probe_collections=probe_collections,
         skymaps_collection=SKYMAPS_COLLECTION,
     ).decode()
     return {f"sites/{site.id}/butler/{SCRIPT}": text.encode()}

@@ -1,0 +1,414 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016  # a '$' in a spec value is kept literally, on purpose
+# Butler repository setup for ukdf-ral (UKDF (RAL)) of campaign 'dr1'
+# generated - do not edit: drpc 0.1.0 from dr1.yaml
+# spec sha256: 154d705f58e8842cd95abd7b85d9490cf43fc3b518549073a37a697252291420
+#
+# Environment (the defaults are the campaign's values; override them to point elsewhere):
+#   BUTLER_REPO: the site's Butler repository (path, URI or repository-index label) (default: /rubin/repo/drp)
+#   BUTLER_REGISTRY: registry database URL for a new repository, without a password (credentials come from ~/.lsst/db-auth.yaml or PGPASSWORD); empty: SQLite inside the repository (default: postgresql://rubin-butler.gridpp.rl.ac.uk:5432/drp)
+#   BUTLER_DATASTORE_ROOT: datastore root for a new repository; empty: the repository itself (default: /echo/rubin/rucio/dr1)
+#   INSTRUMENT_CLASS: Python class that `butler register-instrument` adds (LSSTCam) (default: lsst.obs.lsst.LsstCam)
+#   SKYMAP_CONFIG: `butler register-skymap` config file; empty: the one this script writes for lsst_cells_v1 (default: empty)
+#   SKIP_STEPS: steps not to run, space- or comma-separated, out of: repo instrument calibrations skymap inputs dataset-types collections summary; e.g. 'instrument calibrations skymap' where the LSST stack (obs_*, skymap, pipe_tasks) is not set up (default: empty)
+#   DRY_RUN: 1 prints every command instead of running it (default: 0)
+set -euo pipefail
+
+if [ -z "${BUTLER_REPO+x}" ]; then BUTLER_REPO=/rubin/repo/drp; fi
+if [ -z "${BUTLER_REGISTRY+x}" ]; then BUTLER_REGISTRY=postgresql://rubin-butler.gridpp.rl.ac.uk:5432/drp; fi
+if [ -z "${BUTLER_DATASTORE_ROOT+x}" ]; then BUTLER_DATASTORE_ROOT=/echo/rubin/rucio/dr1; fi
+if [ -z "${INSTRUMENT_CLASS+x}" ]; then INSTRUMENT_CLASS=lsst.obs.lsst.LsstCam; fi
+if [ -z "${SKYMAP_CONFIG+x}" ]; then SKYMAP_CONFIG=''; fi
+if [ -z "${SKIP_STEPS+x}" ]; then SKIP_STEPS=''; fi
+DRY_RUN="${DRY_RUN:-0}"
+CURRENT_STEP="start"
+
+# Print the exact command (shell-quoted) under DRY_RUN=1, run it otherwise.
+run() {
+  if [ "$DRY_RUN" = 1 ]; then
+    printf '%q ' "$@" | sed 's/ $//'
+    printf '\n'
+  else
+    "$@"
+  fi
+}
+
+step() {
+  CURRENT_STEP="$1"
+  printf '==> %s\n' "$1" >&2
+}
+
+on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then
+    printf '%s: FAILED at step "%s" (exit %s)\n' "$(basename "$0")" "$CURRENT_STEP" "$rc" >&2
+  fi
+}
+trap on_exit EXIT
+
+# Makes the Butler repository at BUTLER_REPO ready for campaign dr1, step by step:
+#   repo           butler create (seed config: BUTLER_REGISTRY, BUTLER_DATASTORE_ROOT)
+#   instrument     butler register-instrument for LSSTCam (LSST stack)
+#   calibrations   butler write-curated-calibrations into LSSTCam/calib (LSST stack)
+#   skymap         butler register-skymap lsst_cells_v1 (LSST stack)
+#   inputs         butler import of the reference catalogs and ancillary inputs
+#   dataset-types  butler register-dataset-type for every type moving to or from ukdf-ral
+#   collections    LSSTCam/raw/all, the incoming chains, the defaults chain LSSTCam/defaults
+#   summary        butler query-collections, butler query-dataset-types
+# Each step first looks at the repository and skips what already exists ("already exists,
+# skipping"), so running the script again changes nothing. Needs `butler` and `python` with
+# lsst.daf.butler on PATH; the (LSST stack) steps also need the stack set up (obs_*,
+# skymap, pipe_tasks: not on PyPI). A rehearsal without the stack runs the script with
+# SKIP_STEPS="instrument calibrations skymap", provides their results itself (the instrument,
+# LSSTCam/calib, the skymap and its skymaps collection), then runs it
+# again: the defaults chain waits until the collections it chains exist. Under DRY_RUN=1 the
+# script still looks at an existing repository (read-only) and prints only the commands a run
+# would make; a repository it cannot open counts as absent.
+
+STEPS='repo instrument calibrations skymap inputs dataset-types collections summary'
+read -r -a skip_words <<< "${SKIP_STEPS//,/ }"
+SKIP_LIST=" ${skip_words[*]} "
+for name in "${skip_words[@]}"; do
+  case " $STEPS " in
+    *" $name "*) ;;
+    *) printf '%s: SKIP_STEPS names an unknown step "%s" (steps: %s)\n' "$(basename "$0")" "$name" "$STEPS" >&2
+       exit 2 ;;
+  esac
+done
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "$(basename "$0"): $*"; exit 1; }
+CHANGES=0
+changed() { CHANGES=$((CHANGES + 1)); }
+skipping() { say "  $1: already exists, skipping"; }
+
+skipped() { case "$SKIP_LIST" in *" $1 "*) return 0 ;; esac; return 1; }
+
+# begin STEP: name the step (for the failure message) unless SKIP_STEPS holds it.
+begin() {
+  if skipped "$1"; then
+    say "==> $1: skipped (SKIP_STEPS)"
+    return 1
+  fi
+  step "$1"
+}
+
+# Scratch space for the seed and skymap configs and the repository snapshot; removed at exit.
+WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/drpc-setup-repo.XXXXXX")"
+finish() {
+  local rc="$1"
+  rm -rf -- "$WORK_DIR"
+  return "$rc"
+}
+trap 'finish "$?" || on_exit' EXIT
+
+# Write stdin to the file $1; under DRY_RUN=1 also print it, as the heredoc that writes it.
+write_file() {
+  cat > "$1"
+  if [ "$DRY_RUN" = 1 ]; then
+    printf "cat > %q <<'EOF'\n" "$1"
+    cat -- "$1"
+    printf 'EOF\n'
+  fi
+}
+
+# Run an inline Python program (stdin) with arguments; under DRY_RUN=1 print it instead.
+run_python() {
+  if [ "$DRY_RUN" = 1 ]; then
+    printf '%q ' python - "$@" | sed 's/ $//'
+    printf " <<'PY'\n"
+    cat
+    printf 'PY\n'
+  else
+    run python - "$@"
+  fi
+}
+
+# A YAML scalar holding exactly $1 (single-quoted; a value with a line break is refused).
+yaml_str() {
+  case "$1" in
+    *$'\n'*|*$'\r'*) die "a line break in \"$1\" cannot go into the seed config" ;;
+  esac
+  printf "'%s'" "${1//\'/\'\'}"
+}
+
+# has KIND NAME...: true when the snapshot of the repository lists it.
+has() { grep -Fxq -- "$*" "$STATE"; }
+# snapshot KIND NAME: the value the snapshot records for it (collection type, chain children).
+snapshot() { awk -v k="$1" -v n="$2" '$1 == k && $2 == n { print $3; exit }' "$STATE"; }
+
+step inspect
+STATE="$WORK_DIR/state"
+: > "$STATE"
+REPO_EXISTS=0
+probe_rc=0
+# Read-only look at what the campaign needs (named, so a repository with many collections stays
+# quick): exit 10 when there is no repository; else lines "KIND NAME [VALUE]".
+LOOK_FOR=(
+  collection=LSSTCam/calib
+  collection=LSSTCam/raw/all
+  collection=LSSTCam/runs/DR1/incoming/recalibrate
+  collection=LSSTCam/defaults
+  collection=skymaps
+  dataset-type=isolated_star_presource_associations
+  dataset-type=isolated_star_presources
+  dataset-type=preliminary_visit_summary
+  dataset-type=fgcm_photoCalibCatalog
+  dataset-type=object
+  dataset-type=dia_object
+)
+python - "$BUTLER_REPO" "${LOOK_FOR[@]}" > "$STATE" 2> "$WORK_DIR/inspect.err" <<'PY' || probe_rc=$?
+import sys
+
+from lsst.daf.butler import Butler, MissingCollectionError, MissingDatasetTypeError
+
+try:
+    butler = Butler.from_config(sys.argv[1])
+except FileNotFoundError:
+    sys.exit(10)
+for record in butler.registry.queryDimensionRecords("instrument"):
+    print("instrument", record.name)
+for record in butler.registry.queryDimensionRecords("skymap"):
+    print("skymap", record.name)
+for arg in sys.argv[2:]:
+    kind, _, name = arg.partition("=")
+    try:
+        if kind == "collection":
+            info = butler.collections.get_info(name)
+            print("collection", name)
+            print("collection-type", name, info.type.name)
+            print("chain", name, ",".join(info.children))
+        else:
+            dataset_type = butler.get_dataset_type(name)
+            print("dataset-type", name)
+            print("dataset-type-class", name, dataset_type.storageClass_name)
+    except (MissingCollectionError, MissingDatasetTypeError):
+        pass
+PY
+case "$probe_rc" in
+  0) REPO_EXISTS=1 ;;
+  10) : ;;
+  *)
+    if [ "$DRY_RUN" = 1 ]; then
+      say "  cannot open $BUTLER_REPO (exit $probe_rc); DRY_RUN: assuming it does not exist"
+      : > "$STATE"
+    else
+      cat -- "$WORK_DIR/inspect.err" >&2
+      die "cannot open the repository $BUTLER_REPO (exit $probe_rc): is the stack set up, the database reachable?"
+    fi ;;
+esac
+
+if begin repo; then
+  if [ "$REPO_EXISTS" = 1 ]; then
+    skipping "repository $BUTLER_REPO"
+  else
+    case "$BUTLER_REGISTRY" in
+      *://*:*@*) die "BUTLER_REGISTRY holds a password: leave it out (use ~/.lsst/db-auth.yaml or PGPASSWORD)" ;;
+    esac
+    create_args=()
+    if [ -n "$BUTLER_REGISTRY" ] || [ -n "$BUTLER_DATASTORE_ROOT" ]; then
+      seed=""
+      if [ -n "$BUTLER_REGISTRY" ]; then
+        value="$(yaml_str "$BUTLER_REGISTRY")"
+        seed+=$'registry:\n  db: '"$value"$'\n'
+      fi
+      if [ -n "$BUTLER_DATASTORE_ROOT" ]; then
+        value="$(yaml_str "$BUTLER_DATASTORE_ROOT")"
+        seed+=$'datastore:\n  root: '"$value"$'\n'
+      fi
+      printf '%s' "$seed" | write_file "$WORK_DIR/seed.yaml"
+      # --override: keep the seed's registry db and datastore root instead of the defaults.
+      create_args=(--seed-config "$WORK_DIR/seed.yaml" --override)
+    fi
+    run butler create "${create_args[@]}" "$BUTLER_REPO"
+    changed
+  fi
+fi
+
+if begin instrument; then
+  if has instrument LSSTCam; then
+    skipping 'instrument LSSTCam'
+  elif [ -z "$INSTRUMENT_CLASS" ]; then
+    die 'no instrument class for LSSTCam: set campaign.instrument_class in the spec or INSTRUMENT_CLASS'
+  else
+    run butler register-instrument "$BUTLER_REPO" "$INSTRUMENT_CLASS"
+    changed
+  fi
+fi
+
+if begin calibrations; then
+  if has collection LSSTCam/calib; then
+    skipping 'calibration collection LSSTCam/calib'
+  else
+    run butler write-curated-calibrations "$BUTLER_REPO" LSSTCam --collection LSSTCam/calib
+    changed
+  fi
+fi
+
+if begin skymap; then
+  if has skymap lsst_cells_v1; then
+    skipping 'skymap lsst_cells_v1'
+  else
+    if [ -z "$SKYMAP_CONFIG" ]; then
+      SKYMAP_CONFIG="$WORK_DIR/"skymap-lsst_cells_v1.py
+      write_file "$SKYMAP_CONFIG" <<'EOF'
+# butler register-skymap config (lsst.pipe.tasks.makeGen3SkyMap.MakeGen3SkyMapConfig)
+# for the campaign's skymap 'lsst_cells_v1': version-1 ring numbering, 18938 tracts.
+config.name = "lsst_cells_v1"
+config.skyMap.name = "rings"
+config.skyMap["rings"].numRings = 120
+config.skyMap["rings"].raStart = 0.0  # degrees
+config.skyMap["rings"].projection = "TAN"
+config.skyMap["rings"].tractOverlap = 1.0 / 60  # degrees (1 arcmin)
+config.skyMap["rings"].pixelScale = 0.2  # arcsec/pixel
+config.skyMap["rings"].tractBuilder.name = "cells"
+config.skyMap["rings"].tractBuilder["cells"].cellInnerDimensions = [150, 150]
+config.skyMap["rings"].tractBuilder["cells"].cellBorder = 50
+config.skyMap["rings"].tractBuilder["cells"].numCellsPerPatchInner = 20
+config.skyMap["rings"].tractBuilder["cells"].numCellsInPatchBorder = 1
+EOF
+    fi
+    run butler register-skymap "$BUTLER_REPO" -C "$SKYMAP_CONFIG" -c name=lsst_cells_v1
+    changed
+  fi
+fi
+
+if begin inputs; then
+  say '  no reference catalogs or ancillary inputs in the spec (butler.refcats, butler.ancillary)'
+fi
+
+# register_dataset_type NAME STORAGE_CLASS DIMENSION...
+register_dataset_type() {
+  local name="$1" storage_class="$2" existing
+  shift 2
+  if has dataset-type "$name"; then
+    existing="$(snapshot dataset-type-class "$name")"
+    if [ "$existing" != "$storage_class" ]; then
+      die "dataset type $name exists with storage class $existing, the campaign moves it as $storage_class:" \
+        "fix datasets[].storage_class or remove the type (butler remove-dataset-type)"
+    fi
+    skipping "dataset type $name"
+  else
+    run butler register-dataset-type "$BUTLER_REPO" "$name" "$storage_class" "$@"
+    changed
+  fi
+}
+
+if begin dataset-types; then
+  # isolated_star_presource_associations: gather to usdf
+  register_dataset_type isolated_star_presource_associations ArrowAstropy instrument skymap tract
+  # isolated_star_presources: gather to usdf
+  register_dataset_type isolated_star_presources ArrowAstropy instrument skymap tract
+  # preliminary_visit_summary: gather to usdf
+  register_dataset_type preliminary_visit_summary ExposureCatalog instrument visit
+  # fgcm_photoCalibCatalog: scatter from usdf
+  register_dataset_type fgcm_photoCalibCatalog ExposureCatalog instrument visit
+  # object: return to usdf
+  register_dataset_type object ArrowAstropy skymap tract
+  # dia_object: return to usdf
+  register_dataset_type dia_object ArrowAstropy skymap tract
+fi
+
+if begin collections; then
+  collection_args=()
+  # want TYPE NAME: create NAME (an empty RUN or CHAINED collection) unless it exists.
+  want() {
+    local existing
+    if has collection "$2"; then
+      existing="$(snapshot collection-type "$2")"
+      if [ "$existing" != "$1" ]; then
+        die "collection $2 exists as a $existing collection; the campaign needs a $1 collection"
+      fi
+      skipping "$1 collection $2"
+    else
+      collection_args+=("$1=$2")
+    fi
+  }
+  want RUN LSSTCam/raw/all
+  want CHAINED LSSTCam/runs/DR1/incoming/recalibrate
+  DEFAULTS=LSSTCam/defaults
+  DEFAULTS_CHILDREN=(LSSTCam/raw/all LSSTCam/calib skymaps)
+  if has collection "$DEFAULTS"; then
+    skipping "defaults chain $DEFAULTS"
+    existing_children="$(snapshot chain "$DEFAULTS")"
+    expected_children="$(IFS=,; printf '%s' "${DEFAULTS_CHILDREN[*]}")"
+    if [ "$existing_children" != "$expected_children" ]; then
+      say "  note: $DEFAULTS chains [$existing_children], the campaign expects [$expected_children]; left unchanged"
+    fi
+  else
+    collection_args+=("DEFAULTS=$DEFAULTS")
+    for child in "${DEFAULTS_CHILDREN[@]}"; do
+      collection_args+=("CHILD=$child")
+    done
+    # A child whose step was skipped may not exist yet: then the chain waits for the next run.
+    if skipped calibrations || skipped skymap || skipped inputs; then
+      collection_args+=("WAIT=1")
+    fi
+  fi
+  if [ "${#collection_args[@]}" -gt 0 ]; then
+    run_python "$BUTLER_REPO" "${collection_args[@]}" <<'PY'
+import sys
+
+from lsst.daf.butler import Butler, CollectionType
+from lsst.daf.butler.registry import MissingCollectionError
+
+repo, *args = sys.argv[1:]
+butler = Butler.from_config(repo, writeable=True)
+
+
+def existing_type(name):
+    try:
+        return butler.collections.get_info(name).type
+    except MissingCollectionError:
+        return None
+
+
+options, children = {}, []
+for arg in args:
+    key, _, value = arg.partition("=")
+    if key in ("RUN", "CHAINED"):
+        found = existing_type(value)
+        if found is None:
+            butler.collections.register(value, CollectionType[key])
+            print(f"  {key} collection {value}: created", file=sys.stderr)
+        elif found.name != key:
+            sys.exit(f"collection {value} exists as a {found.name} collection; the campaign needs {key}")
+        else:
+            print(f"  {key} collection {value}: already exists, skipping", file=sys.stderr)
+    elif key == "CHILD":
+        children.append(value)
+    else:
+        options[key] = value
+if "DEFAULTS" in options:
+    parent = options["DEFAULTS"]
+    missing = [child for child in children if existing_type(child) is None]
+    if existing_type(parent) is not None:
+        print(f"  defaults chain {parent}: already exists, skipping", file=sys.stderr)
+    elif missing and options.get("WAIT") == "1":
+        print(f"  defaults chain {parent}: not created yet, {', '.join(missing)} missing (skipped steps);"
+              " run this script again once they exist", file=sys.stderr)
+    elif missing:
+        sys.exit(f"defaults chain {parent}: cannot chain {', '.join(missing)}, which do(es) not exist;"
+                 " write or import them first")
+    else:
+        butler.collections.register(parent, CollectionType.CHAINED)
+        butler.collections.redefine_chain(parent, children)
+        print(f"  defaults chain {parent}: created over {', '.join(children)}", file=sys.stderr)
+PY
+    changed
+  fi
+fi
+
+if begin summary; then
+  run butler query-collections "$BUTLER_REPO" --chains tree
+  run butler query-dataset-types "$BUTLER_REPO" --verbose
+fi
+
+step end
+if [ "$DRY_RUN" = 1 ]; then
+  say "DRY_RUN: $CHANGES step item(s) above would change the repository"
+elif [ "$CHANGES" -eq 0 ]; then
+  say "nothing to do: everything already exists"
+else
+  say "done: $CHANGES change(s) to $BUTLER_REPO"
+fi
