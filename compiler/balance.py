@@ -22,12 +22,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from .plan import Plan
 from .sky import footprint_of, ring_bands
 
-__all__ = ["BalanceError", "SkyRing", "BalancedRing", "SiteBalance", "Balance", "sky_rings",
-           "balance_rings", "balance_yaml", "balance_json", "boundary_between"]
+__all__ = [
+    "Balance",
+    "BalanceError",
+    "BalancedRing",
+    "SiteBalance",
+    "SkyRing",
+    "balance_json",
+    "balance_rings",
+    "balance_yaml",
+    "boundary_between",
+    "sky_rings",
+]
 
 
 class BalanceError(ValueError):
@@ -185,7 +196,7 @@ class _Problem:
 
     def valid(self, cuts: tuple[int, ...]) -> bool:
         edges = (0, *cuts, len(self.counts))
-        return all(a < b for a, b in zip(edges, edges[1:]))
+        return all(a < b for a, b in pairwise(edges))
 
     def from_targets(self, band_targets: Sequence[float]) -> tuple[int, ...]:
         """Cuts whose cumulative tract counts come nearest the cumulative targets."""
@@ -330,8 +341,8 @@ def balance_yaml(b: Balance) -> str:
     lines = [
         f"# drpc plan --balance: rings for campaign '{b.campaign}' ({b.footprint_tracts:,} tracts),",
         "# same ring count and site order; paste under `sky.assignment:` in place of its rings.",
-        f"# finish: day {b.finish_days:,.1f} at {b.bottleneck} (now day {b.current_finish_days:,.1f} "
-        f"at {b.current_bottleneck}; all sites together: day {b.ideal_days:,.1f})",
+        (f"# finish: day {b.finish_days:,.1f} at {b.bottleneck} (now day {b.current_finish_days:,.1f} "
+         f"at {b.current_bottleneck}; all sites together: day {b.ideal_days:,.1f})"),
     ]
     lines += [f"# note: {note}" for note in b.notes]
     lines.append("    rings:")

@@ -165,21 +165,6 @@ def diff(campaign: Path, out: Path, site: str | None) -> None:
         raise click.exceptions.Exit(int(ExitCode.OUT_OF_DATE))
 
 
-@cli.command()
-@campaign_arg
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@guarded
-def plan(campaign: Path, fmt: str) -> None:
-    """Print the plan: per-site tracts, jobs, transfers and estimates."""
-    from .report import plan_json, plan_table
-    compiled = compile_campaign(campaign, render=False)
-    _emit_diagnostics(list(compiled.warnings), "text")
-    if fmt == "json":
-        click.echo(json.dumps(plan_json(compiled.plan), indent=2, sort_keys=True))
-    else:
-        click.echo(plan_table(compiled.plan), nl=False)
-
-
 @cli.command(context_settings={"ignore_unknown_options": True})
 @campaign_arg
 @click.argument("what", type=click.Choice(["tract", "radec"]))
@@ -208,6 +193,17 @@ def schema() -> None:
     """Print the JSON Schema of the campaign file."""
     from .schema import schema_text
     click.echo(schema_text(), nl=False)
+
+
+def _register_more_commands() -> None:
+    """Commands that live in their own modules (plan and plot need more than the core)."""
+    from .cli_plan import plan_command, plot_command
+
+    cli.add_command(plan_command)
+    cli.add_command(plot_command)
+
+
+_register_more_commands()
 
 
 def main() -> None:

@@ -78,8 +78,8 @@ def plan_command(campaign: Path, fmt: str, balance: bool) -> None:
 @_guarded
 def plot_command(campaign: Path, out: Path, projection: str, dpi: int) -> None:
     """Draw the sky with every tract coloured by the site that owns it, and the ring boundaries."""
-    from .plot import MissingPlotExtra, plot_sky
     from .pipeline import compile_campaign
+    from .plot import MissingPlotExtra, plot_sky
     compiled = compile_campaign(campaign, render=False)
     _emit_warnings(compiled)
     if out.suffix.lower() not in {".png", ".svg", ".pdf"}:

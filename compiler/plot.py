@@ -61,16 +61,16 @@ def ring_boundaries(plan: Plan) -> list[float]:
     return [b.dec_max for b in ring_bands(plan.spec)[:-1]]
 
 
-def _import_matplotlib() -> tuple[Any, Any, Any, Any]:
+def _import_matplotlib() -> tuple[Any, Any, Any]:
     try:
-        import matplotlib
+        import matplotlib  # noqa: F401 - the extra's presence
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
-        from matplotlib.patches import Patch, Polygon  # noqa: F401
+        from matplotlib.patches import Patch  # noqa: F401 - used by plot_sky
     except ImportError:
         raise MissingPlotExtra(f"drpc plot needs matplotlib, which is not installed: {INSTALL_HINT}") from None
     from matplotlib import collections
-    return matplotlib, Figure, FigureCanvasAgg, collections
+    return Figure, FigureCanvasAgg, collections
 
 
 def _pieces(lo: float, hi: float, centre_lon: float) -> list[tuple[float, float]]:
@@ -108,11 +108,34 @@ def _radec_window(boxes: list[TractBox]) -> tuple[float, float, float, float, fl
     return centre, half, dec_lo, dec_hi, 0.0
 
 
-def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide", dpi: int = 150) -> Any:
-    """Draw the campaign's tracts by site; write `out` (png/svg/pdf); return the matplotlib Figure."""
-    matplotlib, Figure, FigureCanvasAgg, collections = _import_matplotlib()
-    from matplotlib.patches import Patch
+@dataclass(frozen=True)
+class SkyPlot:
+    """What `plot_sky` drew: the matplotlib figure and axes, and where a sky position lands."""
+
+    figure: Any
+    axes: Any
+    centre_ra: float
+    mollweide: bool
+
+    def data_xy(self, ra: float, dec: float) -> tuple[float, float]:
+        """Data coordinates of (ra, dec) in degrees (radians on the Mollweide axes)."""
+        import math
+        lon = (self.centre_ra - ra + 180.0) % 360.0 - 180.0
+        return (math.radians(lon), math.radians(dec)) if self.mollweide else (lon, dec)
+
+    def pixel(self, ra: float, dec: float) -> tuple[int, int]:
+        """(row, column) of (ra, dec) in the written raster image (row 0 at the top)."""
+        x, y = self.axes.transData.transform(self.data_xy(ra, dec))
+        height = self.figure.bbox.height
+        return round(height - y - 0.5), round(x - 0.5)
+
+
+def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide", dpi: int = 150) -> SkyPlot:
+    """Draw the campaign's tracts by site and write `out` (png, svg or pdf)."""
+    Figure, FigureCanvasAgg, collections = _import_matplotlib()
     import math
+
+    from matplotlib.patches import Patch
 
     colours = site_colours(plan)
     boxes = tract_boxes(plan)
@@ -146,14 +169,34 @@ def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide", dpi:
             polys[b.site].append(poly)
             if b.tract in cross:
                 outlines.append(poly)
+    if mollweide:
+        # Project every vertex in one call (per-path projection of ~10^4 tracts is slow).
+        import numpy as np
+        transform = ax.transAffine + ax.transAxes
+
+        def project(group: list[list[tuple[float, float]]]) -> list[Any]:
+            if not group:
+                return []
+            flat = ax.transProjection.transform(np.array([v for poly in group for v in poly], dtype=float))
+            out_polys, i = [], 0
+            for poly in group:
+                out_polys.append(flat[i:i + len(poly)])
+                i += len(poly)
+            return out_polys
+    else:
+        transform = ax.transData
+
+        def project(group: list[list[tuple[float, float]]]) -> list[Any]:
+            return group
     for site in plan.sites:
         if polys[site.id]:
             ax.add_collection(collections.PolyCollection(
-                polys[site.id], facecolors=colours[site.id], edgecolors=colours[site.id],
-                linewidths=0.3, antialiaseds=True, zorder=2))
+                project(polys[site.id]), facecolors=colours[site.id], edgecolors=colours[site.id],
+                linewidths=0.3, antialiaseds=True, zorder=1.0, transform=transform), autolim=False)
     if outlines:
         ax.add_collection(collections.PolyCollection(
-            outlines, facecolors="none", edgecolors="black", linewidths=1.2, zorder=3))
+            project(outlines), facecolors="none", edgecolors="black", linewidths=1.2, zorder=1.1,
+            transform=transform), autolim=False)
 
     # Ring boundaries (dashed) and the footprint's edges (dotted), as lines of constant Dec.
     lons = [-half + 2.0 * half * i / 180 for i in range(181)]
@@ -173,13 +216,15 @@ def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide", dpi:
         ticks = [-150, -120, -90, -60, -30, 0, 30, 60, 90, 120, 150]
         ax.set_xticks([math.radians(t) for t in ticks])
         ax.set_xticklabels([f"{(centre - t) % 360:g}°" for t in ticks], fontsize=8)
-        ax.grid(True, color="0.8", linewidth=0.5)
+        ax.grid(True, color="white", linewidth=0.4, alpha=0.7)
     else:
         ax.set_xlim(half, -half)
         ax.set_ylim(dec_lo, dec_hi)
-        ticks = ax.get_xticks()
-        ax.set_xticks(ticks)
-        ax.set_xticklabels([f"{(centre - t) % 360:.4g}°" for t in ticks], fontsize=8)
+        step = next((s for s in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 45, 60, 90) if 2 * half / s <= 10), 90)
+        first = math.ceil((centre - half) / step)
+        ras = [k * step for k in range(first, math.floor((centre + half) / step) + 1)]
+        ax.set_xticks([centre - ra for ra in ras])
+        ax.set_xticklabels([f"{ra % 360:g}°" for ra in ras], fontsize=8)
         ax.set_xlim(half, -half)
         ax.set_xlabel("RA")
         ax.set_ylabel("Dec")
@@ -194,13 +239,13 @@ def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide", dpi:
     ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, -0.22 if mollweide else -0.2),
               ncol=min(4, len(handles)), fontsize=8, frameon=False)
     ax.set_title(f"{plan.campaign}: tracts of {plan.skymap.name} by site"
-                 + (f", ring boundaries dashed" if bounds else ""), fontsize=10)
+                 + (", ring boundaries dashed" if bounds else ""), fontsize=10)
     fig.subplots_adjust(bottom=0.2)
     out = Path(out)
     fmt = out.suffix.lower().lstrip(".") or "png"
     metadata = {"Software": None} if fmt == "png" else ({"Creator": None} if fmt == "svg" else {})
     fig.savefig(str(out), format=fmt, dpi=dpi, metadata=metadata)
-    return fig
+    return SkyPlot(fig, ax, centre, mollweide)
 
 
-__all__ = ["MissingPlotExtra", "TractBox", "plot_sky", "tract_boxes", "ring_boundaries", "INSTALL_HINT"]
+__all__ = ["INSTALL_HINT", "MissingPlotExtra", "SkyPlot", "TractBox", "plot_sky", "ring_boundaries", "tract_boxes"]

@@ -19,11 +19,11 @@ from .skymap import compress_ranges
 
 SHARE_TOLERANCE = 0.05  # as validate.SHARE_WARNING
 
-# One colour per site, in the campaign's site order (matplotlib's tab10, colour-blind friendlier
-# than most); plot.py and graph.mmd use the same, so a site looks alike everywhere.
+# One colour per site, in the campaign's site order (matplotlib's tab10 without its grey, which
+# antialiased text also makes); plot.py and graph.mmd use the same, so a site looks alike everywhere.
 SITE_COLOURS: tuple[str, ...] = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79",
 )
 
 
@@ -189,8 +189,10 @@ def _balance_hint(plan: Plan) -> str | None:
 def plan_table(plan: Plan) -> str:
     cap = capacity(plan)
     fp = footprint_of(plan.spec)
-    lines = [f"campaign {plan.campaign}: {plan.footprint_tract_count:,} tracts of {plan.skymap.name} "
-             f"(dec {fp.dec_min:g} to {fp.dec_max:g}), central site {plan.central_site}"]
+    where = (f"footprint dec {fp.dec_min:g} to {fp.dec_max:g}" if plan.spec.sky.assignment.rings
+             else "listed under sky.assignment.tracts")
+    lines = [(f"campaign {plan.campaign}: {plan.footprint_tract_count:,} tracts of {plan.skymap.name} "
+              f"({where}), central site {plan.central_site}")]
     if cap.core_hours is not None:
         lines.append(f"workload: {cap.visits:,} visits, {num(cap.core_hours)} core-hours, "
                      f"{num(cap.storage_tb or 0)} TB"
@@ -351,7 +353,8 @@ def markdown_context(plan: Plan) -> dict[str, Any]:
         "plan": plan,
         "description": md_escape(plan.description),
         "ticket": md_escape(plan.ticket) if plan.ticket else None,
-        "footprint": f"dec {fp.dec_min:g} to {fp.dec_max:g}",
+        "footprint": (f"footprint dec {fp.dec_min:g} to {fp.dec_max:g}" if plan.spec.sky.assignment.rings
+                      else "listed under `sky.assignment.tracts`"),
         "tract_count": f"{plan.footprint_tract_count:,}",
         "cap": cap,
         "sites": sites,

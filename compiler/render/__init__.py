@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..plan import Plan
-from . import bps, butler, ingestd
+from . import bps, butler, docs, ingestd
 
 Renderer = Callable[[Plan, "str | None"], dict[str, bytes]]
 
 RENDERERS: tuple[tuple[str, Renderer], ...] = (
     ("bps", bps.render),
     ("butler", butler.render),
+    ("docs", docs.render),
     ("ingestd", ingestd.render),
 )
 
