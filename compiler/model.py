@@ -105,6 +105,8 @@ class SiteRucio(Strict):
         None, description="URL prefix of the raw RSE; default: rucio_prefix.")
     raw_fs_prefix: PathOrUri | None = Field(
         None, description="Local file URL prefix of the raw RSE; default: fs_prefix.")
+    raw_rse_root: PathOrUri | None = Field(
+        None, description="Local path of the raw RSE root; default: raw_fs_prefix without file://, else rse_root.")
     account: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,25}$")] | None = None
 
 

