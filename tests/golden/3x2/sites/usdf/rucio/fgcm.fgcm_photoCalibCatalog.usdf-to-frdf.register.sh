@@ -57,8 +57,8 @@ trap on_exit EXIT
 # 3. Write fgcm.fgcm_photoCalibCatalog.usdf-to-frdf.manifest.json (beside this script, or in MANIFEST_DIR): the Butler selection
 #    (dataset count, RUN collections, dataset ids) and how many files drp-3x2:drp-3x2.fgcm.fgcm_photoCalibCatalog.usdf-to-frdf holds;
 #    exit 1 if it holds fewer files than the selection has datasets.
-# Run it again at will: existing files are skipped. Next: apply-rules.sh fgcm.fgcm_photoCalibCatalog.usdf-to-frdf,
-# then wait-fgcm.fgcm_photoCalibCatalog.usdf-to-frdf.sh.
+# Run it again at will: existing files are skipped. The rule was created by apply-rules.sh in
+# the site setup (it replicates files as they are attached); next: wait-fgcm.fgcm_photoCalibCatalog.usdf-to-frdf.sh.
 # Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual.
 # DRY_RUN=1 prints the commands and contacts neither Rucio nor the Butler.
 

@@ -57,8 +57,8 @@ trap on_exit EXIT
 # 3. Write stage1.isolated_star_presource_associations.ukdf-lancs-to-usdf.manifest.json (beside this script, or in MANIFEST_DIR): the Butler selection
 #    (dataset count, RUN collections, dataset ids) and how many files dr1:dr1.stage1.isolated_star_presource_associations.ukdf-lancs-to-usdf holds;
 #    exit 1 if it holds fewer files than the selection has datasets.
-# Run it again at will: existing files are skipped. Next: apply-rules.sh stage1.isolated_star_presource_associations.ukdf-lancs-to-usdf,
-# then wait-stage1.isolated_star_presource_associations.ukdf-lancs-to-usdf.sh.
+# Run it again at will: existing files are skipped. The rule was created by apply-rules.sh in
+# the site setup (it replicates files as they are attached); next: wait-stage1.isolated_star_presource_associations.ukdf-lancs-to-usdf.sh.
 # Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual.
 # DRY_RUN=1 prints the commands and contacts neither Rucio nor the Butler.
 
