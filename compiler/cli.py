@@ -198,9 +198,11 @@ def schema() -> None:
 def _register_more_commands() -> None:
     """Commands that live in their own modules (plan and plot need more than the core)."""
     from .cli_plan import plan_command, plot_command
+    from .cli_rehearse import rehearse_command
 
     cli.add_command(plan_command)
     cli.add_command(plot_command)
+    cli.add_command(rehearse_command)
 
 
 _register_more_commands()

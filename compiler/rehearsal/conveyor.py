@@ -1,4 +1,5 @@
-"""One pass of Rucio's own conveyor (submitter, poller, finisher) with bytes that really move.
+"""One pass of Rucio's own daemons (judge-evaluator, then the conveyor: submitter, poller,
+finisher) with bytes that really move.
 
 Rucio's ``mock`` transfer tool answers "submitted" and then "done" for every transfer and copies
 nothing. :func:`conveyor_cycle` runs the three daemons once each, in .venv-rucio against the
@@ -116,6 +117,12 @@ MockTransfertool.submit = submit
 MockTransfertool.bulk_query = bulk_query
 
 timings = {}
+t0 = time.monotonic()
+# The judge-evaluator: files attached to a dataset after its rule was made get their locks (and
+# transfer requests) only when Rucio re-evaluates the rule, as this daemon does at a site.
+from rucio.daemons.judge import evaluator
+evaluator.re_evaluator(once=True, did_limit=1000)
+timings["judge-evaluator"] = time.monotonic() - t0
 t0 = time.monotonic()
 submitter.submitter(once=True, partition_wait_time=0,
                     cached_topology=ExpiringObjectCache(ttl=300, new_obj_fnc=lambda: Topology()))

@@ -1,0 +1,505 @@
+"""`drpc rehearse`: run a compiled campaign's own scripts, in its runbook's order, on one machine.
+
+Every site gets a real Butler repository (SQLite), every move goes through a real Rucio server
+(on PostgreSQL) with Rucio's own conveyor (mock transfer tool, bytes copied by us), Hermes'
+events go through a Kafka-protocol broker to an ingest consumer at the destination. The scripts
+are pointed at these stand-ins only through the environment variables they already honour;
+what cannot run here (LSST stack steps, PanDA, Kubernetes) is replaced, and the report says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..emit import write_tree
+from ..pipeline import compile_campaign
+from ..plan import Job, Plan, RawDistribution, Transfer
+from ..render import ingestd as ingestd_render
+from ..render import runbook
+
+Move = Transfer | RawDistribution
+
+# What is real and what is simulated: the README lists the same, from this table.
+REAL_AND_SIMULATED: tuple[tuple[str, str], ...] = (
+    ("real", "the compiled tree, compiled from the campaign file"),
+    ("real", "one Butler repository per site (daf_butler, SQLite), made by the generated setup-repo.sh"),
+    ("real", "a Rucio server (PyPI rucio) on a PostgreSQL database, one RSE per site RSE (file protocol)"),
+    ("real", "apply-rules.sh, register, wait and verify scripts, exactly as generated"),
+    ("real", "rucio-register data-products (lsst-rucio-register) with its Butler metadata"),
+    ("real", "Rucio's conveyor daemons (submitter, poller, finisher) taking rules REPLICATING -> OK"),
+    ("real", "a Kafka-protocol broker (librdkafka's mock cluster) carrying transfer-done events"),
+    ("simulated", "the bytes of a transfer: copied by the rehearsal (Rucio's mock transfer tool copies none)"),
+    ("simulated", "Hermes: Rucio's messages table turned into ctrl_ingestd's events by the rehearsal"),
+    ("simulated", "PanDA jobs: each `bps submit` puts small datasets of the spec's types into the job's RUN"),
+    ("simulated", "setup-repo.sh's stack-only steps (instrument, calibrations, skymap) and define-visits: "
+                  "the equivalent dimension records are inserted"),
+    ("simulated", "raw registration (rucio-register raws is broken in 30.2026.4300): visits are defined "
+                  "directly at each site, raw rules carry no files"),
+    ("simulated", "`kubectl apply -k ingestd`: an ingest consumer reads the generated ctrl_ingestd config "
+                  "(brokers and RSE prefixes pointed at the stand-ins)"),
+)
+
+
+@dataclass
+class StepResult:
+    site: str
+    key: str
+    script: str
+    status: str  # ok | FAILED | replaced | simulated
+    seconds: float
+    exit_code: int | None = None
+    expected: int | None = None
+    source: int | None = None
+    destination: int | None = None
+    note: str = ""
+
+
+@dataclass
+class Report:
+    campaign: str
+    work: Path
+    steps: list[StepResult] = field(default_factory=list)
+    ingest: str = ""
+    failure: str | None = None
+    sent: int = 0
+    arrived: int = 0
+    seconds: float = 0.0
+
+    @property
+    def lost(self) -> int:
+        return self.sent - self.arrived
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None and all(
+            s.expected is None or (s.source in (None, s.expected) and s.destination in (None, s.expected))
+            for s in self.steps)
+
+    def table(self) -> str:
+        head = f"{'site':<11} {'step':<62} {'status':<9} {'exit':>4} {'sec':>6} {'plan':>5} {'sent':>5} {'arrived':>7}"
+        lines = [head, "-" * len(head)]
+        for s in self.steps:
+            lines.append(f"{s.site:<11} {_short(s.script or s.key, 62):<62} {s.status:<9} "
+                         f"{'' if s.exit_code is None else s.exit_code:>4} {s.seconds:>6.1f} "
+                         f"{_num(s.expected):>5} {_num(s.source):>5} {_num(s.destination):>7}"
+                         + (f"  {s.note}" if s.note else ""))
+        return "\n".join(lines)
+
+    def text(self) -> str:
+        parts = [self.table(), "", "What ran for real and what was simulated:"]
+        parts += [f"  {kind:<9} {what}" for kind, what in REAL_AND_SIMULATED]
+        parts.append(f"  ingest    at the destinations: {self.ingest}")
+        if self.failure:
+            parts += ["", f"REHEARSAL FAILED: {self.failure}"]
+        parts += ["", f"rehearsal of {self.campaign}: {len(self.steps)} steps in {self.seconds:.0f} s",
+                  f"{self.sent} datasets sent, {self.arrived} arrived, {self.lost} lost"]
+        return "\n".join(parts) + "\n"
+
+
+def _num(n: int | None) -> str:
+    return "" if n is None else str(n)
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else "..." + text[-(width - 3):]
+
+
+class StepFailed(Exception):
+    pass
+
+
+class Rehearsal:
+    """One rehearsal of one campaign in a work directory."""
+
+    def __init__(self, campaign: Path, work: Path, *, inject: str | None = None,
+                 progress: Callable[[str], None] = lambda line: None, visits_per_tract: int = 2,
+                 wait_timeout: int = 30) -> None:
+        if inject not in (None, "loss", "stuck"):
+            raise ValueError(f"--inject takes loss or stuck, not {inject!r}")
+        self.campaign = Path(campaign)
+        self.work = Path(work).resolve()
+        self.inject = inject
+        self.progress = progress
+        self.visits_per_tract = visits_per_tract
+        self.wait_timeout = wait_timeout
+        self.injected: str | None = None  # the move the fault was injected into
+
+    # -- the run ----------------------------------------------------------------------------------
+    def run(self) -> Report:
+        from . import butlers
+        from .services import Services, Terminated
+
+        t0 = time.monotonic()
+        compiled = compile_campaign(self.campaign)
+        plan = compiled.plan
+        self.plan = plan
+        self.tree = self.work / "tree"
+        write_tree(self.tree, compiled.files)
+        report = Report(plan.campaign, self.work)
+        self.report = report
+        self.progress(f"compiled {self.campaign} into {self.tree} ({len(compiled.files)} files)")
+
+        self.rse_roots = {}
+        for site in plan.sites:
+            for rse in (site.rse, site.raw_rse):
+                self.rse_roots[rse] = self.work / "rses" / rse
+        scopes = sorted({s.scope for s in plan.sites})
+        self.visits = butlers.synthesize_visits(plan, per_tract=self.visits_per_tract)
+        try:
+            with Services(self.work / "services", rses=self.rse_roots, scopes=scopes) as svc:
+                self.svc = svc
+                self.progress(f"services up: PostgreSQL, Rucio {svc.rucio.url}, Kafka {svc.broker.bootstrap}")
+                self.consumers: dict[str, Any] = {}
+                try:
+                    for step in runbook.build(plan).steps:
+                        self._do(step)
+                except StepFailed as exc:
+                    report.failure = str(exc)
+                finally:
+                    for consumer in self.consumers.values():
+                        consumer.close()
+        except Terminated as exc:
+            report.failure = f"interrupted ({exc})"
+        report.seconds = time.monotonic() - t0
+        moves = [s for s in report.steps if s.key.startswith("verify:") and s.expected is not None]
+        report.sent = sum(s.source or 0 for s in moves)
+        report.arrived = sum(s.destination or 0 for s in moves)
+        if not report.failure and not report.ok:
+            bad = [s.key for s in report.steps if s.expected is not None
+                   and (s.source not in (None, s.expected) or s.destination not in (None, s.expected))]
+            report.failure = f"counts differ from the plan at {', '.join(bad)}"
+        return report
+
+    # -- one runbook step -------------------------------------------------------------------------
+    def _do(self, step: runbook.Step) -> None:
+        kind = step.key.split(":", 1)[0]
+        handler = getattr(self, "_step_" + kind.replace("-", "_"))
+        self.progress(f"[{step.site}] {step.key}")
+        handler(step)
+
+    def _record(self, result: StepResult) -> StepResult:
+        self.report.steps.append(result)
+        mark = "ok" if result.status in ("ok", "replaced", "simulated") else result.status
+        self.progress(f"    {mark} ({result.seconds:.1f} s){'  ' + result.note if result.note else ''}")
+        return result
+
+    def site_env(self, site_id: str) -> dict[str, str]:
+        site = self.plan.site(site_id)
+        svc_env = self.svc.env()
+        venv_bin = str(Path(sys.executable).parent)
+        env = {**os.environ, **svc_env}
+        # The stack's python, butler and rucio-register first (the site's stack set-up); the rucio
+        # client there is the server's version. The server venv's tools come after.
+        env["PATH"] = os.pathsep.join([venv_bin, svc_env["PATH"]])
+        env.update({
+            "BUTLER_REPO": str(self.repo(site_id)),
+            "BUTLER_REGISTRY": "",
+            "BUTLER_DATASTORE_ROOT": str(self.datastore_root(site_id)),
+            "BUTLER_PYTHON": sys.executable,
+            "RUCIO_REGISTER_CONFIG": str(self._register_config(site_id, raw=False)),
+            "RUCIO_REGISTER_RAW_CONFIG": str(self._register_config(site_id, raw=True)),
+            "MANIFEST_DIR": str(self.work / "manifests"),
+            "WAIT_INTERVAL": "1",
+            "WAIT_TIMEOUT": str(self.wait_timeout),
+            "DRY_RUN": "0",
+        })
+        env.pop("RUCIO_REGISTER", None)
+        (self.work / "manifests").mkdir(parents=True, exist_ok=True)
+        del site
+        return env
+
+    def repo(self, site_id: str) -> Path:
+        return self.work / "sites" / site_id / "repo"
+
+    def datastore_root(self, site_id: str) -> Path:
+        """`<rse_root>/<scope>`: the relation the runbook asks every site to check."""
+        site = self.plan.site(site_id)
+        return self.rse_roots[site.rse] / site.scope
+
+    def _register_config(self, site_id: str, *, raw: bool) -> Path:
+        """The site's rucio-register config with the local RSE root and URL (same four keys)."""
+        site = self.plan.site(site_id)
+        rse = site.raw_rse if raw else site.rse
+        path = self.work / "sites" / site_id / ("rucio-register-raw.yaml" if raw else "rucio-register.yaml")
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            root = str(self.rse_roots[rse])
+            path.write_text(json.dumps({"rucio_rse": rse, "scope": site.scope, "rse_root": root,
+                                        "dtn_url": self.svc.rucio.rse_url(rse).rstrip("/")}) + "\n")
+        return path
+
+    def script(self, site_id: str, rel: str, *, extra_env: dict[str, str] | None = None,
+               key: str, expected: int | None = None) -> StepResult:
+        env = self.site_env(site_id)
+        env.update(extra_env or {})
+        t = time.monotonic()
+        proc = subprocess.run(["bash", str(self.tree / rel)], cwd=self.tree, env=env,
+                              capture_output=True, text=True)
+        log = self.work / "logs" / (key.replace(":", "_").replace("/", "_") + ".log")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"$ {rel}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
+        result = StepResult(site_id, key, rel, "ok" if proc.returncode == 0 else "FAILED",
+                            time.monotonic() - t, proc.returncode, expected)
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-12:])
+            self._record(result)
+            raise StepFailed(f"{rel} at {site_id} exited {proc.returncode} (log: {log}):\n{tail}")
+        return result
+
+    # -- setup ------------------------------------------------------------------------------------
+    def _step_setup_repo(self, step: runbook.Step) -> None:
+        from . import butlers
+
+        site = step.site
+        rel = step.command.split()[-1]
+        skip = " ".join(butlers.replaced_setup_steps(self.plan))
+        first = self.script(site, rel, key=step.key, extra_env={"SKIP_STEPS": skip})
+        t = time.monotonic()
+        butlers.insert_stack_records(str(self.repo(site)), self.plan, site)
+        held = butlers.visits_held_by(self.plan, site, self.visits)
+        butlers.define_visits(str(self.repo(site)), self.plan, site, held)
+        first.seconds += time.monotonic() - t
+        first.note = f"SKIP_STEPS={skip}: replaced by dimension records; {len(held)} visits defined"
+        self._record(first)
+        again = self.script(site, rel, key=step.key + ":again")
+        again.note = "second run: completes the defaults chain, changes nothing else"
+        self._record(again)
+
+    def _step_ingestd(self, step: runbook.Step) -> None:
+        from .ingest import IngestConsumer, load_ingestd_config
+
+        t = time.monotonic()
+        site = step.site
+        config = load_ingestd_config(self.tree, site)
+        config["brokers"] = [self.svc.broker.bootstrap]
+        arrivals = {ingestd_render.ingestd_topic(a.rse, a.scope): a for a in self.plan.arrivals(site)}
+        for topic, prefixes in config["topics"].items():
+            rse = arrivals[topic].rse
+            prefixes["rucio_prefix"] = self.svc.rucio.rse_url(rse)
+            prefixes["fs_prefix"] = f"file://{self.rse_roots[rse]}/"
+        consumer = IngestConsumer(config, str(self.repo(site)))
+        self.consumers[site] = consumer
+        self.report.ingest = consumer.implementation
+        self._record(StepResult(site, step.key, step.command, "replaced", time.monotonic() - t,
+                                note=f"{consumer.implementation} on {', '.join(config['topics'])}"))
+
+    def _step_datastore(self, step: runbook.Step) -> None:
+        from lsst.daf.butler import Butler
+
+        t = time.monotonic()
+        butler = Butler.from_config(str(self.repo(step.site)))
+        root = str(butler._datastore.root if hasattr(butler, "_datastore") else "")  # noqa: SLF001
+        expected = str(self.datastore_root(step.site))
+        ok = root.rstrip("/").endswith(expected.rstrip("/"))
+        self._record(StepResult(step.site, step.key, "datastore root == <rse_root>/<scope>",
+                                "ok" if ok else "FAILED", time.monotonic() - t, note=root))
+        if not ok:
+            raise StepFailed(f"{step.site}: datastore root {root} is not {expected}")
+
+    def _step_apply_rules(self, step: runbook.Step) -> None:
+        self._record(self.script(step.site, step.command.split()[-1], key=step.key))
+
+    # -- processing -------------------------------------------------------------------------------
+    def _step_job(self, step: runbook.Step) -> None:
+        from . import butlers
+
+        job: Job = step.job
+        t = time.monotonic()
+        try:
+            result = butlers.simulate_job(str(self.repo(job.site)), self.plan, job, self.visits)
+        except butlers.JobInputError as exc:
+            self._record(StepResult(job.site, step.key, step.command, "FAILED", time.monotonic() - t))
+            raise StepFailed(f"{step.command} at {job.site} cannot start: {exc}") from None
+        total = sum(result.produced.values())
+        self._record(StepResult(job.site, step.key, step.command, "simulated", time.monotonic() - t,
+                                note=f"{total} datasets into {result.run}"))
+
+    # -- moves ------------------------------------------------------------------------------------
+    def _step_register(self, step: runbook.Step) -> None:
+        move = step.move
+        if isinstance(move, RawDistribution):
+            self._record(StepResult(step.site, step.key, step.command.split()[-1], "replaced", 0.0,
+                                    note="raws: visits were defined at the destination in the setup"))
+            return
+        result = self.script(step.site, step.command.split()[-1], key=step.key,
+                             expected=self.expected_count(move))
+        manifest = json.loads((self.work / "manifests" / f"{move.id}.manifest.json").read_text())
+        result.source = _manifest_count(manifest)
+        self._record(result)
+
+    def _rule_id(self, move: Move) -> str:
+        rules = self.svc.rucio.client_json(
+            f"[r['id'] for r in c.list_replication_rules({{'scope': {move.rucio_scope!r}, "
+            f"'name': {move.rucio_name!r}}}) if r['rse_expression'] == {move.destination_rse!r}]")
+        if not rules:
+            raise StepFailed(f"no rule for {move.rucio_did} to {move.destination_rse}: did apply-rules.sh run?")
+        return str(rules[0])
+
+    def _first_data_move(self, move: Move) -> bool:
+        if self.injected is not None or isinstance(move, RawDistribution):
+            return False
+        files = self.svc.rucio.client_json(f"[f['name'] for f in c.list_content({move.rucio_scope!r}, {move.rucio_name!r})]")
+        return bool(files)
+
+    def _step_wait(self, step: runbook.Step) -> None:
+        move = step.move
+        rule_id = self._rule_id(move)
+        t = time.monotonic()
+        note = ""
+        if self.inject == "stuck" and self._first_data_move(move):
+            self.injected = move.id
+            self.svc.make_stuck(rule_id)
+            note = f"injected: rule {rule_id} made STUCK"
+        else:
+            lose: list[str] = []
+            if self.inject == "loss" and self._first_data_move(move):
+                names = self.svc.rucio.client_json(
+                    f"sorted(f['name'] for f in c.list_content({move.rucio_scope!r}, {move.rucio_name!r}))")
+                lose = [f"{move.rucio_scope}:{names[0]}"]
+                self.injected = move.id
+                note = f"injected: {names[0]} lost in transit"
+            states, cycles = self.svc.run_until_settled([rule_id], lose=lose)
+            events = self.svc.hermes_step()
+            ingested = self._ingest(events)
+            note = note or (f"{len(cycles)} conveyor cycle(s), rule {states.get(rule_id)}, "
+                            f"{sum(events.values())} event(s) to Kafka{ingested}")
+        prep = time.monotonic() - t
+        try:
+            result = self.script(step.site, step.command.split()[-1], key=step.key,
+                                 extra_env={"RULE_ID": rule_id})
+        except StepFailed:
+            if self.inject == "stuck" and self.injected == move.id:
+                raise StepFailed(f"injected fault found: {paths_wait(step)} exited 1 on the STUCK rule "
+                                 f"{rule_id} of {move.id} and named its stuck locks") from None
+            raise
+        result.seconds += prep
+        result.note = note
+        self._record(result)
+
+    def _ingest(self, events: dict[str, int]) -> str:
+        """Each destination's consumer reads the events Hermes produced on its topics."""
+        done = []
+        for site_id, consumer in sorted(self.consumers.items()):
+            topics = {ingestd_render.ingestd_topic(a.rse, a.scope) for a in self.plan.arrivals(site_id)}
+            expect = sum(n for topic, n in events.items() if topic in topics)
+            if not expect:
+                continue
+            stats = consumer.drain(expect=expect, timeout=60.0)
+            if stats.errors or stats.outside_root or stats.consumed < expect:
+                raise StepFailed(f"ingest at {site_id}: {stats.summary()} (expected {expect} event(s))")
+            done.append(f"{site_id} {stats.ingested}")
+        return f", ingested at {', '.join(done)}" if done else ""
+
+    def _step_verify(self, step: runbook.Step) -> None:
+        move = step.move
+        raw = isinstance(move, RawDistribution)
+        expected = None if raw else self.expected_count(move)
+        try:
+            result = self.script(step.site, step.command.split()[-1], key=step.key, expected=expected,
+                                 extra_env={"ALLOW_EMPTY": "1"} if raw else None)
+        except StepFailed as exc:
+            if self.inject == "loss" and self.injected == move.id:
+                raise StepFailed(f"injected fault found: {paths_verify(step)} exited 1 and named the "
+                                 f"lost dataset:\n{exc}") from None
+            raise
+        if not raw:
+            manifest = json.loads((self.work / "manifests" / f"{move.id}.manifest.json").read_text())
+            result.source = _manifest_count(manifest)
+            result.destination = self._arrived(move, manifest)
+        else:
+            result.note = "no raw files in the rehearsal (see the register step)"
+        self._record(result)
+
+    def _step_archive(self, step: runbook.Step) -> None:
+        """The archival check at the central site: every returned output is in its chain."""
+        from lsst.daf.butler import Butler
+
+        t = time.monotonic()
+        archived = [m for m in self.plan.transfers if m.consumer in ("archive", "crosscheck")]
+        missing = []
+        with Butler.from_config(str(self.repo(step.site))) as butler:
+            for chain in sorted({m.incoming_collection for m in archived}):
+                children = butler.collections.get_info(chain).children
+                runs = {r for m in archived if m.incoming_collection == chain
+                        for r in json.loads((self.work / "manifests" / f"{m.id}.manifest.json").read_text())["runs"]}
+                missing += sorted(runs - set(children))
+        self._record(StepResult(step.site, step.key, "archival check at the central site",
+                                "ok" if not missing else "FAILED", time.monotonic() - t,
+                                note=f"{len(archived)} returned move(s) chained"))
+        if missing:
+            raise StepFailed(f"archival at {step.site}: runs not chained: {', '.join(missing)}")
+
+    def _arrived(self, move: Transfer, manifest: dict[str, Any]) -> int:
+        """How many of the datasets the source registered are in the destination's Butler now."""
+        from lsst.daf.butler import Butler
+
+        with Butler.from_config(str(self.repo(move.destination))) as butler:
+            return sum(butler.get_dataset(uuid.UUID(i)) is not None for i in manifest["dataset_ids"])
+
+    # -- the plan's expectations ------------------------------------------------------------------
+    def expected_count(self, move: Transfer) -> int:
+        """How many datasets the move must carry, from the plan and the synthesized visits."""
+        from . import butlers
+
+        dims = set(move.dimensions)
+        if move.kind == "scatter":  # split by ownership at the destination
+            tracts = set(self.plan.site(move.destination).processing_tracts)
+        else:  # what the producing job at the source covered
+            job = next(j for j in self.plan.jobs if j.stage == move.stage and j.site == move.source)
+            tracts = set(job.tracts)
+            if move.kind == "crosscheck":
+                tracts &= {int(t) for t in _tracts_in(move.where or "")}
+        if "visit" in dims:
+            return len(butlers.visits_overlapping(self.plan, sorted(tracts), self.visits))
+        if "tract" in dims:
+            return len(tracts)
+        return 1
+
+
+def _tracts_in(where: str) -> list[str]:
+    import re
+    m = re.search(r"tract (?:= (\d+)|IN \(([^)]*)\))", where)
+    if not m:
+        return []
+    return [m.group(1)] if m.group(1) else [t.strip() for t in m.group(2).split(",")]
+
+
+def _manifest_count(manifest: dict[str, Any]) -> int:
+    """The number of datasets the register script selected (its manifest's `butler_datasets`)."""
+    count = manifest.get("butler_datasets")
+    if not isinstance(count, int):
+        raise StepFailed(f"the register manifest has no dataset count: {sorted(manifest)}")
+    return count
+
+
+def paths_wait(step: runbook.Step) -> str:
+    return step.command.split()[-1]
+
+
+def paths_verify(step: runbook.Step) -> str:
+    return step.command.split()[-1]
+
+
+def rehearse(campaign: Path, work: Path | None, *, keep: bool, inject: str | None,
+             progress: Callable[[str], None]) -> Report:
+    """Run a rehearsal; remove its work directory afterwards unless `keep` (or it was given)."""
+    import tempfile
+
+    own = work is None
+    root = Path(tempfile.mkdtemp(prefix="drpc-rehearsal-")) if own else Path(work)
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        return Rehearsal(campaign, root, inject=inject, progress=progress).run()
+    finally:
+        if own and not keep:
+            shutil.rmtree(root, ignore_errors=True)
