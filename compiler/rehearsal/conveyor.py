@@ -245,6 +245,20 @@ def rule_states(service: RucioService, rule_ids: Iterable[str]) -> dict[str, str
     return result
 
 
+_EVALUATE = r"""
+import logging, sys
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+from rucio.daemons.judge import evaluator
+evaluator.re_evaluator(once=True, did_limit=1000)
+"""
+
+
+def evaluate_rules(service: RucioService) -> None:
+    """Run Rucio's judge-evaluator once: rules of datasets that got files since the last pass
+    get their locks (REPLICATING) and transfer requests, nothing is transferred yet."""
+    service.server_call(_EVALUATE)
+
+
 def make_stuck(service: RucioService, rule_id: str, names: Iterable[str] | None = None,
                error: str = "rehearsal: transfer failed permanently") -> list[str]:
     """Fail the rule's replicating locks (all, or those of file `names`) for good; the rule

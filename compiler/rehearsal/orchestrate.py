@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -85,6 +86,17 @@ class Report:
             s.expected is None or (s.source in (None, s.expected) and s.destination in (None, s.expected))
             for s in self.steps)
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "campaign": self.campaign, "ok": self.ok and not self.failure, "failure": self.failure,
+            "sent": self.sent, "arrived": self.arrived, "lost": self.lost, "ingest": self.ingest,
+            "seconds": round(self.seconds, 1),
+            "steps": [{"site": s.site, "key": s.key, "script": s.script, "status": s.status,
+                       "exit_code": s.exit_code, "seconds": round(s.seconds, 2), "expected": s.expected,
+                       "sent": s.source, "arrived": s.destination, "note": s.note} for s in self.steps],
+            "real_and_simulated": [list(x) for x in REAL_AND_SIMULATED],
+        }
+
     def table(self) -> str:
         head = f"{'site':<11} {'step':<62} {'status':<9} {'exit':>4} {'sec':>6} {'plan':>5} {'sent':>5} {'arrived':>7}"
         lines = [head, "-" * len(head)]
@@ -133,6 +145,7 @@ class Rehearsal:
         self.visits_per_tract = visits_per_tract
         self.wait_timeout = wait_timeout
         self.injected: str | None = None  # the move the fault was injected into
+        self._local = threading.local()  # per-thread result list while sites set up in parallel
 
     # -- the run ----------------------------------------------------------------------------------
     def run(self) -> Report:
@@ -161,7 +174,10 @@ class Rehearsal:
                 self.progress(f"services up: PostgreSQL, Rucio {svc.rucio.url}, Kafka {svc.broker.bootstrap}")
                 self.consumers: dict[str, Any] = {}
                 try:
-                    for step in runbook.build(plan).steps:
+                    steps = runbook.build(plan).steps
+                    setup = [st for st in steps if st.phase == steps[0].phase]
+                    self._setup_in_parallel(setup)
+                    for step in steps[len(setup):]:
                         self._do(step)
                 except StepFailed as exc:
                     report.failure = str(exc)
@@ -171,7 +187,7 @@ class Rehearsal:
         except Terminated as exc:
             report.failure = f"interrupted ({exc})"
         report.seconds = time.monotonic() - t0
-        moves = [s for s in report.steps if s.key.startswith("verify:") and s.expected is not None]
+        moves = [s for s in report.steps if s.key.startswith("verify:") and s.source is not None]
         report.sent = sum(s.source or 0 for s in moves)
         report.arrived = sum(s.destination or 0 for s in moves)
         if not report.failure and not report.ok:
@@ -179,6 +195,34 @@ class Rehearsal:
                    and (s.source not in (None, s.expected) or s.destination not in (None, s.expected))]
             report.failure = f"counts differ from the plan at {', '.join(bad)}"
         return report
+
+    def _setup_in_parallel(self, steps: list[runbook.Step]) -> None:
+        """Sites set themselves up independently (as they do for real): one thread per site."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        by_site: dict[str, list[runbook.Step]] = {}
+        for st in steps:
+            by_site.setdefault(st.site, []).append(st)
+        results: dict[str, list[StepResult]] = {}
+        errors: list[BaseException] = []
+
+        def one_site(site_id: str) -> None:
+            mine: list[StepResult] = []
+            results[site_id] = mine
+            self._local.results = mine
+            try:
+                for st in by_site[site_id]:
+                    self._do(st)
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, in order
+                errors.append(exc)
+
+        with ThreadPoolExecutor(max_workers=len(by_site)) as pool:
+            list(pool.map(one_site, by_site))
+        for site_id in by_site:
+            self.report.steps.extend(results.get(site_id, []))
+        self._local.results = None
+        if errors:
+            raise errors[0]
 
     # -- one runbook step -------------------------------------------------------------------------
     def _do(self, step: runbook.Step) -> None:
@@ -188,7 +232,8 @@ class Rehearsal:
         handler(step)
 
     def _record(self, result: StepResult) -> StepResult:
-        self.report.steps.append(result)
+        target = getattr(self._local, "results", None)
+        (target if target is not None else self.report.steps).append(result)
         mark = "ok" if result.status in ("ok", "replaced", "simulated") else result.status
         self.progress(f"    {mark} ({result.seconds:.1f} s){'  ' + result.note if result.note else ''}")
         return result
@@ -357,7 +402,10 @@ class Rehearsal:
         t = time.monotonic()
         note = ""
         if self.inject == "stuck" and self._first_data_move(move):
+            from .conveyor import evaluate_rules
+
             self.injected = move.id
+            evaluate_rules(self.svc.rucio)  # the files' locks exist, REPLICATING
             self.svc.make_stuck(rule_id)
             note = f"injected: rule {rule_id} made STUCK"
         else:
@@ -395,9 +443,15 @@ class Rehearsal:
             if not expect:
                 continue
             stats = consumer.drain(expect=expect, timeout=60.0)
-            if stats.errors or stats.outside_root or stats.consumed < expect:
-                raise StepFailed(f"ingest at {site_id}: {stats.summary()} (expected {expect} event(s))")
-            done.append(f"{site_id} {stats.ingested}")
+            # ctrl_ingestd logs a failed ingest and goes on; the verify script is what must catch it
+            problems = []
+            if stats.errors:
+                problems.append(f"{stats.errors} ingest error(s)")
+            if stats.outside_root:
+                problems.append(f"{stats.outside_root} file(s) outside the datastore root")
+            if stats.consumed < expect:
+                problems.append(f"{expect - stats.consumed} event(s) not consumed")
+            done.append(f"{site_id} {stats.ingested}" + (f" ({', '.join(problems)})" if problems else ""))
         return f", ingested at {', '.join(done)}" if done else ""
 
     def _step_verify(self, step: runbook.Step) -> None:
@@ -408,6 +462,10 @@ class Rehearsal:
             result = self.script(step.site, step.command.split()[-1], key=step.key, expected=expected,
                                  extra_env={"ALLOW_EMPTY": "1"} if raw else None)
         except StepFailed as exc:
+            if not raw:  # the counts of the failed verify belong in the report too
+                manifest = json.loads((self.work / "manifests" / f"{move.id}.manifest.json").read_text())
+                failed = self.report.steps[-1]
+                failed.source, failed.destination = _manifest_count(manifest), self._arrived(move, manifest)
             if self.inject == "loss" and self.injected == move.id:
                 raise StepFailed(f"injected fault found: {paths_verify(step)} exited 1 and named the "
                                  f"lost dataset:\n{exc}") from None
@@ -499,7 +557,9 @@ def rehearse(campaign: Path, work: Path | None, *, keep: bool, inject: str | Non
     root = Path(tempfile.mkdtemp(prefix="drpc-rehearsal-")) if own else Path(work)
     root.mkdir(parents=True, exist_ok=True)
     try:
-        return Rehearsal(campaign, root, inject=inject, progress=progress).run()
+        report = Rehearsal(campaign, root, inject=inject, progress=progress).run()
+        (root / "report.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+        return report
     finally:
         if own and not keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,79 @@
+"""`drpc rehearse` end to end on the 3x2 example, against real services, and both injected faults.
+
+Slow (minutes): marked `rehearsal`, so `pytest -m rehearsal` runs them alone and
+`pytest -m "not rehearsal"` skips them on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import CAMPAIGNS, ROOT
+
+pytestmark = [pytest.mark.rehearsal, pytest.mark.services]
+
+
+def rehearse(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "compiler", "rehearse", str(CAMPAIGNS / "3x2.yaml"),
+                           "--work", str(tmp_path / "work"), *extra],
+                          capture_output=True, text=True, cwd=ROOT, timeout=900)
+
+
+def test_rehearsal_of_3x2_loses_nothing(tmp_path: Path) -> None:
+    result = rehearse(tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    out = result.stdout
+    last = out.strip().splitlines()[-1]
+    m = re.fullmatch(r"(\d+) datasets sent, (\d+) arrived, 0 lost", last)
+    assert m and m.group(1) == m.group(2) and int(m.group(1)) > 0, last
+    # every move of the plan went through register, wait and verify, with the plan's counts
+    for kind in ("register", "wait", "verify"):
+        assert out.count(f"{kind}") >= 1
+    assert "FAILED" not in out
+    report = json.loads((tmp_path / "work" / "report.json").read_text())
+    assert report["ok"] and report["lost"] == 0
+    verifies = [s for s in report["steps"] if s["key"].startswith("verify:") and not s["key"].startswith("verify:raw.")]
+    assert len(verifies) == 10  # 6 gathers + 2 scatters + 2 returns
+    for step in verifies:
+        assert step["expected"] == step["sent"] == step["arrived"] and step["expected"] > 0, step
+    assert sum(s["sent"] for s in verifies) == report["sent"]
+    # what was real and what was simulated is part of the report
+    assert "simulated PanDA jobs" in out.replace("  ", " ")
+    assert "ingest    at the destinations: drpc stand-in" in out
+    # progress lines went to stderr, one per step
+    assert "[usdf] setup-repo:usdf" in result.stderr and "[frdf] verify:fgcm" in result.stderr
+    # nothing left running: no process of the rehearsal's services survives
+    assert _leftovers(tmp_path) == []
+
+
+def test_injected_loss_fails_at_that_transfers_verify(tmp_path: Path) -> None:
+    result = rehearse(tmp_path, "--inject", "loss")
+    assert result.returncode == 1
+    out = result.stdout
+    assert "REHEARSAL FAILED: injected fault found: sites/usdf/verify/" in out
+    assert re.search(r"  missing: HSC/runs/drp-3x2/DM-48353/step2a/\S+\.parq", out)
+    assert out.strip().splitlines()[-1].endswith(", 1 lost")
+    assert _leftovers(tmp_path) == []
+
+
+def test_injected_stuck_rule_stops_at_its_wait_script(tmp_path: Path) -> None:
+    result = rehearse(tmp_path, "--inject", "stuck")
+    assert result.returncode == 1
+    out = result.stdout
+    m = re.search(r"exited 1 on the STUCK rule ([0-9a-f]{32}) of (\S+) and named its stuck locks", out)
+    assert m, out[-3000:]
+    log = next((tmp_path / "work" / "logs").glob(f"wait_{m.group(2)}.log")).read_text()
+    assert f"rule {m.group(1)}" in log and "is STUCK" in log and "STUCK Requests:" in log
+    assert _leftovers(tmp_path) == []
+
+
+def _leftovers(tmp_path: Path) -> list[str]:
+    """Processes whose command line names the rehearsal's work directory."""
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if str(tmp_path / "work") in line and "ps -eo" not in line]
