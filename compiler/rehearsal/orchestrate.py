@@ -37,7 +37,8 @@ REAL_AND_SIMULATED: tuple[tuple[str, str], ...] = (
     ("real", "a Rucio server (PyPI rucio) on a PostgreSQL database, one RSE per site RSE (file protocol)"),
     ("real", "apply-rules.sh, register, wait and verify scripts, exactly as generated"),
     ("real", "rucio-register data-products (lsst-rucio-register) with its Butler metadata"),
-    ("real", "Rucio's conveyor daemons (submitter, poller, finisher) taking rules REPLICATING -> OK"),
+    ("real", "Rucio's judge-evaluator and conveyor daemons (submitter, poller, finisher): rules go "
+             "REPLICATING -> OK and Rucio writes its transfer-done messages"),
     ("real", "a Kafka-protocol broker (librdkafka's mock cluster) carrying transfer-done events"),
     ("simulated", "the bytes of a transfer: copied by the rehearsal (Rucio's mock transfer tool copies none)"),
     ("simulated", "Hermes: Rucio's messages table turned into ctrl_ingestd's events by the rehearsal"),
