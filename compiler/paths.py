@@ -31,6 +31,18 @@ def rucio_register_config(site: str) -> str:
     return f"{site_dir(site)}/rucio/rucio-register.yaml"
 
 
+def rucio_register_raw_config(site: str) -> str:
+    return f"{site_dir(site)}/rucio/rucio-register-raw.yaml"
+
+
+def manifest_helper(site: str) -> str:
+    return f"{site_dir(site)}/rucio/butler-manifest.py"
+
+
+def arrived_helper(site: str) -> str:
+    return f"{site_dir(site)}/verify/butler-arrived.py"
+
+
 def register_script(move: Movement) -> str:
     return f"{site_dir(move.source)}/rucio/{move.id}.register.sh"
 

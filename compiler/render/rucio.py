@@ -49,18 +49,6 @@ CLI_NOTE = ("Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the l
 Movement = Transfer | RawDistribution
 
 
-def _site_dir(site: str) -> str:
-    return paths.site_dir(site)
-
-
-def raw_register_config(site: str) -> str:
-    return f"{_site_dir(site)}/rucio/rucio-register-raw.yaml"
-
-
-def manifest_helper(site: str) -> str:
-    return f"{_site_dir(site)}/rucio/butler-manifest.py"
-
-
 def manifest_name(move: Movement) -> str:
     """Written at run time by the register script, beside it (or in MANIFEST_DIR)."""
     return f"{move.id}.manifest.json"
@@ -203,7 +191,7 @@ def _account_var(site: SitePlan) -> EnvVar:
 def register_env(site: SitePlan, move: Move) -> list[EnvVar]:
     config_var = "RUCIO_REGISTER_RAW_CONFIG" if move.is_raw else "RUCIO_REGISTER_CONFIG"
     config_file = paths.rucio_register_config(site.id).rsplit("/", 1)[-1] if not move.is_raw \
-        else raw_register_config(site.id).rsplit("/", 1)[-1]
+        else paths.rucio_register_raw_config(site.id).rsplit("/", 1)[-1]
     return [
         EnvVar("BUTLER_REPO", site.butler_repo, f"the Butler repository at {site.id}"),
         EnvVar(config_var, "", f"rucio-register config (empty: {config_file} beside this script)"),
@@ -223,9 +211,9 @@ def render_register(plan: Plan, move: Move) -> bytes:
         plan=plan, site=site, move=move, cli_note=CLI_NOTE,
         manifest=manifest_name(move), rule_path=paths.rules_file(move.origin).rsplit("/", 1)[-1],
         config_var="RUCIO_REGISTER_RAW_CONFIG" if move.is_raw else "RUCIO_REGISTER_CONFIG",
-        config_file=(raw_register_config(site.id) if move.is_raw
+        config_file=(paths.rucio_register_raw_config(site.id) if move.is_raw
                      else paths.rucio_register_config(site.id)).rsplit("/", 1)[-1],
-        helper=manifest_helper(site.id).rsplit("/", 1)[-1],
+        helper=paths.manifest_helper(site.id).rsplit("/", 1)[-1],
     )
 
 
@@ -285,8 +273,8 @@ def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
         if not outgoing:
             continue
         if any(m.is_raw for m in outgoing):
-            files[raw_register_config(s.id)] = render_register_config(plan, s, raw=True)
-        files[manifest_helper(s.id)] = render_manifest_helper(plan, s)
+            files[paths.rucio_register_raw_config(s.id)] = render_register_config(plan, s, raw=True)
+        files[paths.manifest_helper(s.id)] = render_manifest_helper(plan, s)
         files[paths.apply_rules(s.id)] = render_apply_rules(plan, s, outgoing)
         for m in outgoing:
             files[paths.register_script(m.origin)] = render_register(plan, m)

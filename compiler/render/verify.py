@@ -19,10 +19,6 @@ from .common import EnvVar, comment_header, render_template, shell_prelude
 from .rucio import CLI_NOTE, Move, movements
 
 
-def arrived_helper(site: str) -> str:
-    return f"{paths.site_dir(site)}/verify/butler-arrived.py"
-
-
 def verify_env(site: SitePlan) -> list[EnvVar]:
     return [
         EnvVar("BUTLER_REPO", site.butler_repo, f"the Butler repository at {site.id}"),
@@ -40,7 +36,7 @@ def render_verify(plan: Plan, move: Move) -> bytes:
         "verify/verify.sh.j2",
         prelude=shell_prelude(plan, what, verify_env(site)),
         plan=plan, site=site, move=move, cli_note=CLI_NOTE,
-        helper=arrived_helper(site.id).rsplit("/", 1)[-1],
+        helper=paths.arrived_helper(site.id).rsplit("/", 1)[-1],
     )
 
 
@@ -53,7 +49,7 @@ def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
         incoming = [m for m in moves if m.destination == s.id]
         if not incoming:
             continue
-        files[arrived_helper(s.id)] = render_template(
+        files[paths.arrived_helper(s.id)] = render_template(
             "verify/butler-arrived.py.j2",
             header=comment_header(plan, f"Butler arrival check of the verify scripts at {s.id}"),
         )
