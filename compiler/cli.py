@@ -6,7 +6,6 @@ No command prints a Python traceback unless `--debug` is given.
 
 from __future__ import annotations
 
-import json
 import sys
 import traceback
 from collections.abc import Callable

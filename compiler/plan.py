@@ -7,18 +7,14 @@ renderer re-derives who owns a tract, where a job runs or where a dataset goes.
 from __future__ import annotations
 
 import hashlib
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 from . import __version__
-from .defaults import (
-    DEFAULT_FOV_RADIUS_DEG, FOV_RADIUS_DEG, INSTRUMENT_CLASSES, PANDA_GENERIC_CONFIG,
-    PANDA_SITE_CONFIGS, RUCIO_NAME_MAX, STORAGE_CLASSES,
-)
+from .defaults import INSTRUMENT_CLASSES, PANDA_GENERIC_CONFIG, PANDA_SITE_CONFIGS, RUCIO_NAME_MAX, STORAGE_CLASSES
 from .loader import LoadedCampaign
 from .model import Campaign, SiteIngestd
-from .sky import Ownership, assign_tracts, footprint_of, footprint_tracts, ring_bands, resolve_skymap
+from .sky import Ownership, assign_tracts, footprint_tracts, resolve_skymap
 from .skymap import RingSkyMap, compress_ranges
 
 TransferKind = Literal["gather", "scatter", "return", "crosscheck"]
@@ -389,7 +385,9 @@ def build_plan(spec: Campaign, loaded: LoadedCampaign) -> Plan:
         sites=tuple(sites), stages=stages, datasets=datasets, jobs=jobs, transfers=transfers,
         raws=raws, footprint_tract_count=n_footprint, ownership=ownership,
     )
-    return _with_estimates(plan)
+    from .estimates import with_estimates
+
+    return with_estimates(plan)
 
 
 def _transfers(spec: Campaign, datasets: tuple[DatasetPlan, ...], stages: dict[str, StagePlan],
@@ -500,53 +498,6 @@ def _jobs(spec: Campaign, stages: tuple[StagePlan, ...], sites: dict[str, SitePl
                 overrides=tuple(overrides),
             ))
     return tuple(jobs)
-
-
-# -- estimates --------------------------------------------------------------------------------------
-
-def boundary_visit_fraction(plan: Plan) -> dict[str, float]:
-    """Per site, the fraction of all visits it holds only because they overlap a ring boundary.
-
-    Visits are spread evenly over the footprint; a visit whose centre lies within the field-of-view
-    radius of a boundary between two sites is held by both. The band of half-width r around
-    declination d has area ~ 2*pi*cos(d)*2r (small r), the footprint 2*pi*(sin(dmax) - sin(dmin)).
-    """
-    spec = plan.spec
-    if not spec.sky.assignment.rings:
-        return {s.id: 0.0 for s in plan.sites}
-    fp = footprint_of(spec)
-    r = math.radians(FOV_RADIUS_DEG.get(plan.instrument, DEFAULT_FOV_RADIUS_DEG))
-    total = math.sin(math.radians(fp.dec_max)) - math.sin(math.radians(fp.dec_min))
-    extra = {s.id: 0.0 for s in plan.sites}
-    bands = ring_bands(spec)
-    for south, north in zip(bands, bands[1:]):
-        if south.site == north.site or total <= 0:
-            continue
-        d = math.radians(south.dec_max)
-        half_band = (math.sin(min(d + r, math.pi / 2)) - math.sin(d)) / total
-        extra[north.site] += half_band  # visits centred south of the boundary reaching north
-        extra[south.site] += (math.sin(d) - math.sin(max(d - r, -math.pi / 2))) / total
-    return extra
-
-
-def _with_estimates(plan: Plan) -> Plan:
-    wl = plan.spec.workload
-    if wl is None:
-        return plan
-    extra = boundary_visit_fraction(plan)
-    estimates = []
-    for s in plan.sites:
-        boundary = round(wl.visits * extra[s.id])
-        visits = round(wl.visits * s.fraction) + boundary
-        core_hours = wl.core_hours * s.fraction
-        storage = wl.storage_tb * s.fraction
-        estimates.append(SiteEstimate(
-            site=s.id, tracts=len(s.owned_tracts), fraction=s.fraction, visits=visits,
-            boundary_visits=boundary, boundary_storage_tb=wl.storage_tb * boundary / wl.visits,
-            core_hours=core_hours, storage_tb=storage,
-            days=core_hours / s.cores / 24.0,
-        ))
-    return replace(plan, estimates=tuple(estimates))
 
 
 __all__ = ["Plan", "SitePlan", "StagePlan", "Job", "Transfer", "DatasetPlan", "RawDistribution",

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..emit import write_tree
 from ..pipeline import compile_campaign
-from ..plan import Job, Plan, RawDistribution, Transfer
+from ..plan import Job, RawDistribution, Transfer
 from ..render import ingestd as ingestd_render
 from ..render import runbook
 

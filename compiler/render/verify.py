@@ -58,4 +58,4 @@ def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
     return files
 
 
-__all__ = ["arrived_helper", "render"]
+__all__ = ["render"]
