@@ -24,3 +24,9 @@ def rucio_server(
     )
     request.addfinalizer(server.stop)
     return server
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the longest tests (the rehearsals, minutes each) first, so that pytest-xdist's two
+    workers share them instead of one worker finishing them alone at the end."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("rehearsal") else 1)
