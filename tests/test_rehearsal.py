@@ -77,3 +77,11 @@ def _leftovers(tmp_path: Path) -> list[str]:
     """Processes whose command line names the rehearsal's work directory."""
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if str(tmp_path / "work") in line and "ps -eo" not in line]
+
+
+def test_readme_lists_what_the_report_prints() -> None:
+    from compiler.rehearsal.report import REAL_AND_SIMULATED
+
+    readme = (ROOT / "README.md").read_text()
+    for kind, what in REAL_AND_SIMULATED:
+        assert f"| {kind} | {what.replace('|', '/')} |" in readme, what
