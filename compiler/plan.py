@@ -6,16 +6,18 @@ renderer re-derives who owns a tract, where a job runs or where a dataset goes.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Literal
 
 from . import __version__
-from .defaults import INSTRUMENT_CLASSES, PANDA_GENERIC_CONFIG, PANDA_SITE_CONFIGS, RUCIO_NAME_MAX, STORAGE_CLASSES
+from .defaults import INSTRUMENT_CLASSES, PANDA_GENERIC_CONFIG, PANDA_SITE_CONFIGS, STORAGE_CLASSES
 from .loader import LoadedCampaign
 from .model import Campaign, SiteIngestd
+from .naming import (
+    _file_path, incoming_collection, rucio_dataset_name, stage_output, tract_predicate, tract_query,
+)
 from .sky import Ownership, assign_tracts, footprint_tracts, resolve_skymap
-from .skymap import RingSkyMap, compress_ranges
+from .skymap import RingSkyMap
 
 TransferKind = Literal["gather", "scatter", "return", "crosscheck"]
 Split = Literal["visit", "tract", "none"]
@@ -256,47 +258,6 @@ class Plan:
     @property
     def all_tracts(self) -> tuple[int, ...]:
         return tuple(sorted(self.ownership.owner))
-
-
-def _file_path(url: str) -> str:
-    """A local path from a file URL prefix (`file:///data/` -> `/data/`)."""
-    return url[len("file://"):] if url.startswith("file://") else url
-
-
-# -- naming ---------------------------------------------------------------------------------------
-
-def stage_output(output_collection: str, stage: str) -> str:
-    return f"{output_collection}/{stage}"
-
-
-def incoming_collection(output_collection: str, consumer: str) -> str:
-    return f"{output_collection}/incoming/{consumer}"
-
-
-def rucio_dataset_name(campaign: str, transfer_id: str, limit: int = RUCIO_NAME_MAX) -> str:
-    """`<campaign>.<transfer id>`, shortened deterministically with a hash suffix if too long."""
-    name = f"{campaign}.{transfer_id}"
-    if len(name) <= limit:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-    return f"{name[: limit - len(digest) - 1]}-{digest}"
-
-
-def tract_predicate(tracts: tuple[int, ...] | list[int]) -> str:
-    """The shorter of an `IN` list and compact id ranges, as one parenthesised predicate."""
-    ids = sorted(set(tracts))
-    in_list = f"tract IN ({', '.join(str(t) for t in ids)})"
-    parts = [f"tract = {a}" if a == b else f"tract >= {a} AND tract <= {b}" for a, b in compress_ranges(ids)]
-    ranges = parts[0] if len(parts) == 1 else "(" + " OR ".join(f"({p})" if " AND " in p else p for p in parts) + ")"
-    if len(ids) == 1:
-        return f"tract = {ids[0]}"
-    return ranges if len(ranges) < len(in_list) else in_list
-
-
-def tract_query(instrument: str, skymap: str, tracts: tuple[int, ...] | list[int], *,
-                with_instrument: bool = True) -> str:
-    head = f"instrument='{instrument}' AND " if with_instrument else ""
-    return f"{head}skymap='{skymap}' AND {tract_predicate(tracts)}"
 
 
 # -- derivation -----------------------------------------------------------------------------------
