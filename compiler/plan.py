@@ -227,6 +227,10 @@ class Plan:
         est = next(e for e in self.estimates if e.site == site_id)
         return est.days * share
 
+    def sites_to_render(self, only: str | None) -> tuple[SitePlan, ...]:
+        """Every site, or the one `--site` names: what a renderer writes files for."""
+        return tuple(s for s in self.sites if only is None or s.id == only)
+
     def site(self, site_id: str) -> SitePlan:
         return next(s for s in self.sites if s.id == site_id)
 

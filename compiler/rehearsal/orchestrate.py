@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import paths
 from ..emit import write_tree
 from ..pipeline import compile_campaign
 from ..plan import Job, RawDistribution, Transfer
@@ -145,7 +146,6 @@ class Rehearsal:
         return result
 
     def site_env(self, site_id: str) -> dict[str, str]:
-        site = self.plan.site(site_id)
         svc_env = self.svc.env()
         venv_bin = str(Path(sys.executable).parent)
         env = {**os.environ, **svc_env}
@@ -166,7 +166,6 @@ class Rehearsal:
         })
         env.pop("RUCIO_REGISTER", None)
         (self.work / "manifests").mkdir(parents=True, exist_ok=True)
-        del site
         return env
 
     def repo(self, site_id: str) -> Path:
@@ -333,7 +332,7 @@ class Rehearsal:
                                  extra_env={"RULE_ID": rule_id})
         except StepFailed:
             if self.inject == "stuck" and self.injected == move.id:
-                raise StepFailed(f"injected fault found: {paths_wait(step)} exited 1 on the STUCK rule "
+                raise StepFailed(f"injected fault found: {paths.wait_script(move)} exited 1 on the STUCK rule "
                                  f"{rule_id} of {move.id} and named its stuck locks") from None
             raise
         result.seconds += prep
@@ -373,7 +372,7 @@ class Rehearsal:
                 failed = self.report.steps[-1]
                 failed.source, failed.destination = _manifest_count(manifest), self._arrived(move, manifest)
             if self.inject == "loss" and self.injected == move.id:
-                raise StepFailed(f"injected fault found: {paths_verify(step)} exited 1 and named the "
+                raise StepFailed(f"injected fault found: {paths.verify_script(move)} exited 1 and named the "
                                  f"lost dataset:\n{exc}") from None
             raise
         if not raw:
@@ -444,14 +443,6 @@ def _manifest_count(manifest: dict[str, Any]) -> int:
     if not isinstance(count, int):
         raise StepFailed(f"the register manifest has no dataset count: {sorted(manifest)}")
     return count
-
-
-def paths_wait(step: runbook.Step) -> str:
-    return step.command.split()[-1]
-
-
-def paths_verify(step: runbook.Step) -> str:
-    return step.command.split()[-1]
 
 
 def rehearse(campaign: Path, work: Path | None, *, keep: bool, inject: str | None,

@@ -265,9 +265,7 @@ def render_manifest_helper(plan: Plan, site: SitePlan) -> bytes:
 def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     moves = movements(plan)
-    for s in plan.sites:
-        if site is not None and s.id != site:
-            continue
+    for s in plan.sites_to_render(site):
         files[paths.rucio_register_config(s.id)] = render_register_config(plan, s)
         outgoing = [m for m in moves if m.source == s.id]
         if not outgoing:

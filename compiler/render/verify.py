@@ -43,9 +43,7 @@ def render_verify(plan: Plan, move: Move) -> bytes:
 def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     moves = movements(plan)
-    for s in plan.sites:
-        if site is not None and s.id != site:
-            continue
+    for s in plan.sites_to_render(site):
         incoming = [m for m in moves if m.destination == s.id]
         if not incoming:
             continue
