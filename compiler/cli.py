@@ -6,75 +6,52 @@ No command prints a Python traceback unless `--debug` is given.
 
 from __future__ import annotations
 
+import importlib
 import sys
-import traceback
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any
 
 import click
 
 from . import __version__
-from .errors import Diagnostic, DrpcError, ExitCode, SpecError, UsageError, format_diagnostics
+from .errors import Diagnostic, ExitCode, SpecError, UsageError
+from .guard import emit_diagnostics, guarded
 from .pipeline import Compiled, compile_campaign
 
 FORMATS = click.Choice(["text", "github", "json"])
 
 
-def _emit_diagnostics(diags: list[Diagnostic], fmt: str) -> None:
-    if diags:
-        click.echo(format_diagnostics(diags, fmt), err=True)
-
-
-def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn every failure into its exit code; a crash becomes a short report, not a traceback."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctx = click.get_current_context()
-        debug = bool(ctx.find_root().params.get("debug"))
-        fmt = kwargs.get("fmt") or "text"
-        try:
-            return fn(*args, **kwargs)
-        except SpecError as exc:
-            _emit_diagnostics(list(exc.diagnostics), fmt if fmt in ("text", "github", "json") else "text")
-            ctx.exit(int(ExitCode.INVALID))
-        except UsageError as exc:
-            click.echo(f"drpc: error: {exc}", err=True)
-            ctx.exit(int(ExitCode.USAGE))
-        except DrpcError as exc:
-            click.echo(f"drpc: error: {exc}", err=True)
-            ctx.exit(int(exc.exit_code))
-        except click.exceptions.Exit:
-            raise
-        except click.ClickException:
-            raise
-        except KeyboardInterrupt:
-            click.echo("drpc: interrupted", err=True)
-            ctx.exit(130)
-        except Exception as exc:  # noqa: BLE001 - the one place that turns crashes into exit 4
-            if debug:
-                traceback.print_exc()
-            inputs = " ".join(str(a) for v in ctx.params.values()
-                              for a in (v if isinstance(v, tuple) else (v,)) if isinstance(a, Path))
-            click.echo(
-                f"drpc: internal error in '{ctx.command.name}' ({type(exc).__name__}: {exc}) while "
-                f"processing {inputs or 'the command line'}. This is a bug in drpc {__version__}, not "
-                "in your campaign; rerun with --debug for the traceback and report it with the "
-                "campaign file.", err=True)
-            ctx.exit(int(ExitCode.INTERNAL))
-
-    return wrapper
-
-
 def _finish_warnings(compiled: Compiled, strict: bool, fmt: str) -> None:
-    _emit_diagnostics(list(compiled.warnings), fmt)
+    emit_diagnostics(list(compiled.warnings), fmt)
     if strict and compiled.warnings:
         raise click.exceptions.Exit(int(ExitCode.INVALID))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class DrpcGroup(click.Group):
+    """The `drpc` group: commands of other modules are imported only when they are used.
+
+    `drpc rehearse` lives in the separate `drpc_rehearsal` package, so the compiler never
+    imports the rehearsal (nor the LSST stack it needs); plan and plot need more than the core.
+    """
+
+    LAZY = {
+        "plan": "compiler.cli_plan:plan_command",
+        "plot": "compiler.cli_plan:plot_command",
+        "rehearse": "drpc_rehearsal.cli:rehearse_command",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY:
+            module, name = self.LAZY[cmd_name].split(":")
+            command = getattr(importlib.import_module(module), name)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=DrpcGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="drpc", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
 def cli(debug: bool) -> None:
@@ -105,7 +82,7 @@ def validate(campaigns: tuple[Path, ...], strict: bool, fmt: str) -> None:
         except SpecError as exc:
             diags.extend(exc.diagnostics)
             failed = True
-    _emit_diagnostics(diags, fmt)
+    emit_diagnostics(diags, fmt)
     if fmt == "text" and not failed:
         click.echo(f"{len(campaigns)} campaign(s) valid" + (f", {len(diags)} warning(s)" if diags else ""))
     if failed:
@@ -192,19 +169,6 @@ def schema() -> None:
     """Print the JSON Schema of the campaign file."""
     from .schema import schema_text
     click.echo(schema_text(), nl=False)
-
-
-def _register_more_commands() -> None:
-    """Commands that live in their own modules (plan and plot need more than the core)."""
-    from .cli_plan import plan_command, plot_command
-    from .cli_rehearse import rehearse_command
-
-    cli.add_command(plan_command)
-    cli.add_command(plot_command)
-    cli.add_command(rehearse_command)
-
-
-_register_more_commands()
 
 
 def main() -> None:

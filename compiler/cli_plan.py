@@ -1,31 +1,18 @@
 """`drpc plan` (table, json, markdown, --balance) and `drpc plot`, as click commands.
 
-Register them on the group with `cli.add_command(plan_command)` / `cli.add_command(plot_command)`.
-This module imports `compiler.cli` only when a command runs, so cli.py may import it at any point.
+The `drpc` group imports this module only when one of them runs.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
 
 from .errors import UsageError
-
-
-def _guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """cli.guarded (exit codes, no traceback), looked up when the command runs."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .cli import guarded
-        return guarded(fn)(*args, **kwargs)
-
-    return wrapper
+from .guard import guarded
 
 
 def _emit_warnings(compiled: Any) -> None:
@@ -41,7 +28,7 @@ def _emit_warnings(compiled: Any) -> None:
 @click.option("--balance", is_flag=True,
               help="Propose ring boundaries (same rings, same site order) that make the sites finish "
                    "together, as YAML to paste under sky.assignment (JSON with --format json).")
-@_guarded
+@guarded
 def plan_command(campaign: Path, fmt: str, balance: bool) -> None:
     """Print the plan: per-site tracts, visits, core-hours, storage, days; bottleneck; warnings."""
     from .pipeline import compile_campaign
@@ -75,7 +62,7 @@ def plan_command(campaign: Path, fmt: str, balance: bool) -> None:
 @click.option("--projection", type=click.Choice(["mollweide", "radec"]), default="mollweide",
               show_default=True, help="Whole sky (mollweide) or plain RA/Dec around the campaign's tracts.")
 @click.option("--dpi", type=click.IntRange(50, 600), default=150, show_default=True)
-@_guarded
+@guarded
 def plot_command(campaign: Path, out: Path, projection: str, dpi: int) -> None:
     """Draw the sky with every tract coloured by the site that owns it, and the ring boundaries."""
     from .pipeline import compile_campaign

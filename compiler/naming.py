@@ -48,3 +48,11 @@ def tract_query(instrument: str, skymap: str, tracts: tuple[int, ...] | list[int
                 with_instrument: bool = True) -> str:
     head = f"instrument='{instrument}' AND " if with_instrument else ""
     return f"{head}skymap='{skymap}' AND {tract_predicate(tracts)}"
+
+
+def ingestd_topic(rse: str, scope: str) -> str:
+    """The Kafka topic Hermes writes for files arriving on `rse` in `scope`.
+
+    The ONE place the pairing is named: every topic drpc writes comes from here.
+    """
+    return f"{rse}-{scope}"

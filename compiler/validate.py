@@ -16,6 +16,8 @@ from .errors import Diagnostic, SpecError, did_you_mean
 from .loader import FieldPath, LoadedCampaign
 from .defaults import RUCIO_SCOPE_MAX
 from .model import Campaign
+from .naming import ingestd_topic
+from .plan import Plan
 from .sky import assign_tracts, footprint_of, known_skymaps, ring_bands, resolve_skymap
 
 SECRET_KEY = re.compile(r"(pass(word|wd)?|token|secret|api[_-]?key|credentials?)$", re.IGNORECASE)
@@ -358,17 +360,24 @@ def validate_loaded(loaded: LoadedCampaign) -> tuple[Campaign, list[Diagnostic]]
 SHARE_WARNING = 0.05
 
 
-def plan_errors(plan: Any, loaded: LoadedCampaign) -> list[Diagnostic]:
+def plan_errors(plan: Plan, loaded: LoadedCampaign) -> list[Diagnostic]:
     """Errors only the plan reveals: files would arrive at a site that runs no ctrl_ingestd."""
-    from .render.ingestd import ingestd_problems
-
     out = Collector(loaded)
-    for path, message, hint in ingestd_problems(plan):
-        out.error(path, message, hint, key=True)
+    for site in plan.sites:
+        arrivals = plan.arrivals(site.id)
+        if arrivals and site.ingestd is None:
+            topics = sorted(ingestd_topic(a.rse, a.scope) for a in arrivals)
+            moves = sum(len(a.moves) for a in arrivals)
+            rses = ", ".join(sorted({a.rse for a in arrivals}))
+            out.error(("sites", site.id),
+                      f"{moves} transfer(s) arrive at {site.id} ({rses}) but the site has no "
+                      "'ingestd' section, so nothing would ingest them into its Butler",
+                      f"add sites.{site.id}.ingestd with namespace, image, kafka_brokers and "
+                      f"butler_secret; ctrl_ingestd will listen on {', '.join(topics)}", key=True)
     return out.items
 
 
-def plan_warnings(plan: Any, loaded: LoadedCampaign) -> list[Diagnostic]:
+def plan_warnings(plan: Plan, loaded: LoadedCampaign) -> list[Diagnostic]:
     """A site's fraction far from its share; a site that cannot finish in time or has no room."""
     out = Collector(loaded)
     for site in plan.sites:

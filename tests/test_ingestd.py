@@ -40,8 +40,10 @@ from compiler.render import ingestd as ingestd_render
 from compiler.render.common import GENERATED
 from compiler.render.ingestd import (
     CONFIG_KEY, CONFIG_PATH, CREDENTIALS_DIR, INGESTD_SCRIPT, LSST_UID, SECRET_DIR, alive_command,
-    ingestd_config, ingestd_problems, ingestd_topic, render,
+    ingestd_config, render,
 )
+from compiler.naming import ingestd_topic
+from compiler.validate import plan_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 Example = tuple[Plan, dict[str, bytes]]
@@ -69,6 +71,12 @@ def write_campaign(tmp_path: Path, data: dict[str, Any], name: str = "campaign.y
 
 def plan_of(path: Path) -> Plan:
     return compile_campaign(path, render=False).plan
+
+
+def ingestd_problems(path: Path) -> list[str]:
+    """The plan-level errors of a campaign file (no ctrl_ingestd where files arrive)."""
+    loaded = load_campaign(path)
+    return [d.message for d in plan_errors(plan_of(path), loaded)]
 
 
 def example_plan(name: str) -> Plan:
@@ -173,7 +181,7 @@ def test_every_file_has_provenance_header_and_clean_text(example: Example) -> No
         lines = text.splitlines()
         assert lines[0].startswith("# ") and f"campaign '{plan.campaign}'" in lines[0], rel
         assert lines[1] == f"# {GENERATED}: drpc {plan.drpc_version} from {plan.spec_file}", rel
-        assert lines[2] == f"# spec sha256: {plan.spec_sha256}", rel
+        assert plan.spec_sha256 not in text, rel  # rev 2: the manifest keeps it
         assert text.endswith("\n") and not text.endswith("\n\n") and "\r" not in text, rel
         assert not any(line != line.rstrip() for line in lines), f"trailing blanks in {rel}"
 
@@ -339,7 +347,7 @@ def test_one_topic_per_destination_rse_and_scope(tmp_path: Path) -> None:
 
 def test_topic_is_named_in_one_place(monkeypatch: pytest.MonkeyPatch) -> None:
     plan = example_plan("3x2.yaml")
-    monkeypatch.setattr(ingestd_render, "ingestd_topic", lambda rse, scope: rse)
+    monkeypatch.setattr(ingestd_render, "ingestd_topic", lambda rse, scope: rse)  # its one use
     assert list(ingestd_config(plan, "usdf")["topics"]) == ["SLAC_BUTLER_DISK"]
     cm = load_doc(render(plan, "usdf")["sites/usdf/ingestd/configmap.yaml"])
     # (the mirror model insists on <RSE>-<scope>, so read the file without it)
@@ -353,8 +361,9 @@ def test_site_receiving_nothing_gets_no_ingestd_directory(tmp_path: Path) -> Non
     # only the scattered FGCM solution moves: the central site receives nothing (it holds every raw)
     data["datasets"] = [d for d in data["datasets"] if d["type"] == "fgcm_photoCalibCatalog"]
     del data["sites"]["usdf"]["ingestd"]  # and needs none
-    plan = plan_of(write_campaign(tmp_path, data))
-    assert ingestd_problems(plan) == []
+    path = write_campaign(tmp_path, data)
+    plan = plan_of(path)
+    assert ingestd_problems(path) == []
     assert set(site_dirs(render(plan))) == {"frdf", "ukdf-lancs"}
     assert render(plan, "usdf") == {}
 
@@ -376,7 +385,7 @@ def test_render_one_site() -> None:
 
 def test_transfers_arriving_without_ingestd_is_a_spec_problem(tmp_path: Path) -> None:
     for name in EXAMPLES:
-        assert ingestd_problems(example_plan(name)) == []
+        assert ingestd_problems(CAMPAIGNS / name) == []
     data = campaign_data("3x2.yaml")
     del data["sites"]["frdf"]["ingestd"]
     path = write_campaign(tmp_path, data)

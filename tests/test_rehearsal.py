@@ -78,7 +78,7 @@ def _leftovers(tmp_path: Path) -> list[str]:
 
 
 def test_readme_lists_what_the_report_prints() -> None:
-    from compiler.rehearsal.report import REAL_AND_SIMULATED
+    from drpc_rehearsal.report import REAL_AND_SIMULATED
 
     readme = (ROOT / "README.md").read_text()
     for kind, what in REAL_AND_SIMULATED:

@@ -1,5 +1,5 @@
-"""The rehearsal's Butler stand-ins (compiler/rehearsal/butlers.py) and ingest consumer
-(compiler/rehearsal/ingest.py), against real SQLite Butlers made by the compiled tree's own
+"""The rehearsal's Butler stand-ins (drpc_rehearsal/butlers.py) and ingest consumer
+(drpc_rehearsal/ingest.py), against real SQLite Butlers made by the compiled tree's own
 setup-repo.sh.
 
 The campaign is 3x2 with FRDF's tracts moved next to UKDF's (9943, 9944 beside 9941, 9942 in
@@ -24,8 +24,8 @@ from ruamel.yaml import YAML
 from compiler.emit import write_tree
 from compiler.pipeline import compile_campaign
 from compiler.plan import Plan, tract_predicate
-from compiler.rehearsal import butlers as B
-from compiler.rehearsal.ingest import IngestConsumer, load_ingestd_config, real_ctrl_ingestd
+from drpc_rehearsal import butlers as B
+from drpc_rehearsal.ingest import IngestConsumer, load_ingestd_config, real_ctrl_ingestd
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGNS = ROOT / "campaigns"
@@ -330,8 +330,8 @@ def test_kafka_consumer_ingests_what_hermes_produced(world: dict[str, Any]) -> N
     from confluent_kafka import Producer
     from lsst.daf.butler import Butler
 
-    from compiler.rehearsal.kafka import KafkaBroker
-    from compiler.render.ingestd import ingestd_topic
+    from drpc_rehearsal.kafka import KafkaBroker
+    from compiler.naming import ingestd_topic
 
     transfer, events = tract_events(world, "frdf", "isolated_star_presources")
     config = load_ingestd_config(world["tree"], "usdf")

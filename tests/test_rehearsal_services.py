@@ -1,4 +1,4 @@
-"""The rehearsal's services layer (compiler.rehearsal): PostgreSQL, a real Rucio 41.5.1 server
+"""The rehearsal's services layer (drpc_rehearsal): PostgreSQL, a real Rucio 41.5.1 server
 on it, Rucio's own conveyor daemons with a byte-copying mock transfer tool, a Kafka mock broker
 and the Rubin Hermes step, all on 127.0.0.1; and that nothing is left running afterwards."""
 
@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from compiler.rehearsal import PostgresCluster, Services, conveyor_cycle, make_stuck
-from compiler.render.ingestd import ingestd_topic
+from drpc_rehearsal import PostgresCluster, Services, conveyor_cycle, make_stuck
+from compiler.naming import ingestd_topic
 
 import confluent_kafka  # noqa: E402  (the rehearsal extra; installed by tools/bootstrap)
 
@@ -291,7 +291,7 @@ def test_services_stop_on_exception(tmp_path: Path) -> None:
 _HARNESS = """
 import json, sys, time
 from pathlib import Path
-from compiler.rehearsal import Services
+from drpc_rehearsal import Services
 with Services(Path(sys.argv[1]), rses=["X_DISK"], scopes=["s"]) as s:
     print(json.dumps({"pids": s.pids(), "ports": s.ports(), "pg": str(s.postgres.base)}),
           flush=True)

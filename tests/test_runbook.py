@@ -215,7 +215,7 @@ def test_headers_and_determinism(compiled: tuple[Plan, dict[str, str]]) -> None:
     plan, files = compiled
     for text in files.values():
         assert text.startswith("<!--\n") and GENERATED in text.split("-->")[0]
-        assert plan.spec_sha256 in text.split("-->")[0]
+        assert plan.spec_sha256 not in text  # rev 2: the manifest keeps it
         assert "\n\n\n" not in text and text.endswith("\n") and not text.endswith("\n\n")
     again = {k: v.decode() for k, v in runbook.render(plan).items()}
     assert again == files

@@ -56,11 +56,14 @@ def environment() -> jinja2.Environment:
 
 
 def header_lines(plan: Plan, what: str) -> list[str]:
-    """Provenance: drpc's version, the campaign file and its sha256, and the do-not-edit mark."""
+    """Provenance: drpc's version, the campaign file and the do-not-edit mark.
+
+    No hash of the spec (CONTRACT revision 2): manifest.json keeps it, so a one-value change of
+    the spec rewrites only the files whose content it changes.
+    """
     return [
         f"{what} of campaign '{plan.campaign}'",
         f"{GENERATED}: drpc {plan.drpc_version} from {plan.spec_file}",
-        f"spec sha256: {plan.spec_sha256}",
     ]
 
 

@@ -5,9 +5,9 @@
 ServiceAccount and the `kustomization.yaml` that ties them together, so that a site admin runs
 `kubectl apply -k sites/<site>/ingestd`. A site that receives no transfer gets no directory.
 
-The topic ctrl_ingestd subscribes to for a (destination RSE, scope) is named by `ingestd_topic`
-only: Rucio's Kafka filter for Hermes has been seen naming topics after the RSE alone, so a site
-may need another pairing; change it there and everything (config, tests) follows.
+The topic ctrl_ingestd subscribes to for a (destination RSE, scope) is named by
+`naming.ingestd_topic` only: Rucio's Kafka filter for Hermes has been seen naming topics after the
+RSE alone, so a site may need another pairing; change it there and everything follows.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import hashlib
 import shlex
 from typing import Any
 
+from ..naming import ingestd_topic
 from ..paths import ingestd_dir
 from ..plan import Plan, SitePlan
 from .common import comment_header, render_template
@@ -37,14 +38,6 @@ INGESTD_SCRIPT = f"{LSST_HOME}/ctrl_ingestd/bin/ingestd"
 
 FILES = ("configmap.yaml", "deployment.yaml", "serviceaccount.yaml")
 KUSTOMIZATION = "kustomization.yaml"
-
-
-def ingestd_topic(rse: str, scope: str) -> str:
-    """The Kafka topic Hermes writes for files arriving on `rse` in `scope`.
-
-    The ONE place the pairing is named: every topic drpc writes comes from here.
-    """
-    return f"{rse}-{scope}"
 
 
 def default_group_id(plan: Plan, site_id: str) -> str:
@@ -84,7 +77,7 @@ def ingestd_config(plan: Plan, site_id: str) -> dict[str, Any]:
     """
     site = plan.site(site_id)
     if site.ingestd is None:
-        raise ValueError(f"site {site_id} has no ingestd section (see ingestd_problems)")
+        raise ValueError(f"site {site_id} has no ingestd section (validate.plan_errors reports it)")
     topics: dict[str, dict[str, str]] = {}
     for arrival in plan.arrivals(site_id):
         topics[ingestd_topic(arrival.rse, arrival.scope)] = {
@@ -97,25 +90,6 @@ def ingestd_config(plan: Plan, site_id: str) -> dict[str, Any]:
         "butler_repo": site.butler_repo,
         "topics": dict(sorted(topics.items())),
     }
-
-
-def ingestd_problems(plan: Plan) -> list[tuple[tuple[str | int, ...], str, str]]:
-    """Spec errors only the plan reveals: transfers arrive at a site that runs no ctrl_ingestd."""
-    problems: list[tuple[tuple[str | int, ...], str, str]] = []
-    for site in plan.sites:
-        arrivals = plan.arrivals(site.id)
-        if arrivals and site.ingestd is None:
-            topics = sorted(ingestd_topic(a.rse, a.scope) for a in arrivals)
-            moves = sum(len(a.moves) for a in arrivals)
-            problems.append((
-                ("sites", site.id),
-                f"{moves} transfer(s) arrive at {site.id} ({', '.join(sorted({a.rse for a in arrivals}))}) "
-                f"but the site has no "
-                f"'ingestd' section, so nothing would ingest them into its Butler",
-                f"add sites.{site.id}.ingestd with namespace, image, kafka_brokers and "
-                f"butler_secret; ctrl_ingestd will listen on {', '.join(topics)}",
-            ))
-    return problems
 
 
 def alive_command() -> list[str]:
@@ -163,7 +137,7 @@ def _context(plan: Plan, site: SitePlan) -> dict[str, Any]:
         "image_pinned": pinned,
         "pull_policy": "IfNotPresent" if pinned else "Always",
         "files": sorted(FILES),
-        "topic_function": f"{__name__}.ingestd_topic",
+        "topic_function": f"{ingestd_topic.__module__}.ingestd_topic",
     }
 
 
@@ -178,7 +152,7 @@ _WHAT = {
 def render_site(plan: Plan, site_id: str) -> dict[str, bytes]:
     site = plan.site(site_id)
     if not receives_transfers(plan, site_id) or site.ingestd is None:
-        return {}  # nothing arrives; or a spec error that ingestd_problems reports
+        return {}  # nothing arrives; or a spec error that validate.plan_errors reports
     ctx = _context(plan, site)
     out: dict[str, bytes] = {}
     for file in (*FILES, KUSTOMIZATION):
@@ -196,5 +170,5 @@ def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
     return dict(sorted(files.items()))
 
 
-__all__ = ["render", "render_site", "ingestd_topic", "ingestd_config", "ingestd_problems",
+__all__ = ["render", "render_site", "ingestd_config",
            "default_group_id", "resource_name", "labels"]

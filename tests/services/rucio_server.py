@@ -1,9 +1,9 @@
-"""A real Rucio server on loopback, for tests: a re-export of :mod:`compiler.rehearsal.rucio`
+"""A real Rucio server on loopback, for tests: a re-export of :mod:`drpc_rehearsal.rucio`
 (the rehearsal's Rucio service), kept so that existing imports work."""
 
 from __future__ import annotations
 
-from compiler.rehearsal.rucio import (
+from drpc_rehearsal.rucio import (
     API_ENDPOINTS,
     CALL_TIMEOUT,
     HOST,

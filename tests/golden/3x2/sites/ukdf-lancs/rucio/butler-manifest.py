@@ -1,6 +1,5 @@
 # Butler manifest helper of the register scripts at ukdf-lancs of campaign 'drp-3x2'
 # generated - do not edit: drpc 0.1.0 from 3x2.yaml
-# spec sha256: f35c4eb43a3246191073c122d9bed8406145bd592839cc74e9957440a3a4b3e8
 #
 # Used by the <transfer>.register.sh scripts beside it; runs with a Python that has
 # lsst.daf.butler (BUTLER_PYTHON, default python3: the stack's). It queries the Butler for the

@@ -2,7 +2,6 @@
 # shellcheck disable=SC2016  # a '$' in a spec value is kept literally, on purpose
 # arrival check of transfer step2a.preliminary_visit_summary.ukdf-lancs-to-usdf at usdf of campaign 'drp-3x2'
 # generated - do not edit: drpc 0.1.0 from 3x2.yaml
-# spec sha256: f35c4eb43a3246191073c122d9bed8406145bd592839cc74e9957440a3a4b3e8
 #
 # Environment (the defaults are the campaign's values; override them to point elsewhere):
 #   BUTLER_REPO: the Butler repository at usdf (default: /sdf/group/rubin/repo/drp)

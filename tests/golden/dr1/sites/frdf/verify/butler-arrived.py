@@ -1,6 +1,5 @@
 # Butler arrival check of the verify scripts at frdf of campaign 'dr1'
 # generated - do not edit: drpc 0.1.0 from dr1.yaml
-# spec sha256: 154d705f58e8842cd95abd7b85d9490cf43fc3b518549073a37a697252291420
 #
 # Used by the verify/<transfer>.sh scripts beside it; runs with a Python that has
 # lsst.daf.butler (BUTLER_PYTHON, default python3: the stack's). Reads what was sent (the Rucio

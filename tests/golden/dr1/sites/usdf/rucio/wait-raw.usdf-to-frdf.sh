@@ -2,7 +2,6 @@
 # shellcheck disable=SC2016  # a '$' in a spec value is kept literally, on purpose
 # wait for the Rucio rule of transfer raw.usdf-to-frdf of campaign 'dr1'
 # generated - do not edit: drpc 0.1.0 from dr1.yaml
-# spec sha256: 154d705f58e8842cd95abd7b85d9490cf43fc3b518549073a37a697252291420
 #
 # Environment (the defaults are the campaign's values; override them to point elsewhere):
 #   RUCIO_ACCOUNT: Rucio account that owns the rules (empty: the account of your Rucio config) (default: empty)

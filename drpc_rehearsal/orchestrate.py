@@ -21,12 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .. import paths
-from ..emit import write_tree
-from ..pipeline import compile_campaign
-from ..plan import Job, RawDistribution, Transfer
-from ..render import ingestd as ingestd_render
-from ..render import runbook
+from compiler import paths
+from compiler.emit import write_tree
+from compiler.pipeline import compile_campaign
+from compiler.naming import ingestd_topic
+from compiler.plan import Job, RawDistribution, Transfer
+from compiler.render import runbook
 from .report import Report, StepResult
 
 Move = Transfer | RawDistribution
@@ -232,7 +232,7 @@ class Rehearsal:
         site = step.site
         config = load_ingestd_config(self.tree, site)
         config["brokers"] = [self.svc.broker.bootstrap]
-        arrivals = {ingestd_render.ingestd_topic(a.rse, a.scope): a for a in self.plan.arrivals(site)}
+        arrivals = {ingestd_topic(a.rse, a.scope): a for a in self.plan.arrivals(site)}
         for topic, prefixes in config["topics"].items():
             rse = arrivals[topic].rse
             prefixes["rucio_prefix"] = self.svc.rucio.rse_url(rse)
@@ -343,7 +343,7 @@ class Rehearsal:
         """Each destination's consumer reads the events Hermes produced on its topics."""
         done = []
         for site_id, consumer in sorted(self.consumers.items()):
-            topics = {ingestd_render.ingestd_topic(a.rse, a.scope) for a in self.plan.arrivals(site_id)}
+            topics = {ingestd_topic(a.rse, a.scope) for a in self.plan.arrivals(site_id)}
             expect = sum(n for topic, n in events.items() if topic in topics)
             if not expect:
                 continue

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from compiler.guard import guarded
+
 
 @click.command("rehearse")
 @click.argument("campaign", type=click.Path(dir_okay=False, path_type=Path))
@@ -20,8 +22,6 @@ def rehearse_command(campaign: Path, work: Path | None, keep: bool, inject: str 
 
     Exit 0 only when every verify passed and every count matches the plan.
     """
-    from .cli import guarded
-
     guarded(_rehearse)(campaign=campaign, work=work, keep=keep, inject=inject)
 
 
@@ -32,7 +32,7 @@ def _rehearse(campaign: Path, work: Path | None, keep: bool, inject: str | None)
     except ImportError as exc:
         raise click.UsageError(f"drpc rehearse needs the rehearsal extra ({exc.name} is missing): "
                                "pip install 'drpc[rehearsal]'") from None
-    from .rehearsal.orchestrate import rehearse
+    from .orchestrate import rehearse
 
     def progress(line: str) -> None:
         click.echo(line, err=True)

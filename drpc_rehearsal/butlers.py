@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 import lsst.sphgeom as sphgeom
 
-from ..plan import Job, Plan, tract_query
-from ..skymap import RingSkyMap
+from compiler.plan import Job, Plan, tract_query
+from compiler.skymap import RingSkyMap
 from .visits import (
     N_DETECTORS, SiteVisitCounts, Visit, _tract_box, _unit, filters_of, synthesize_visits,
     tract_neighbours, tract_region, visit_counts, visits_held_by, visits_overlapping,

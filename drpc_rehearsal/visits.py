@@ -16,9 +16,9 @@ from typing import Literal
 
 import lsst.sphgeom as sphgeom
 
-from ..defaults import DEFAULT_FOV_RADIUS_DEG, FOV_RADIUS_DEG
-from ..plan import Plan
-from ..skymap import RingSkyMap
+from compiler.defaults import DEFAULT_FOV_RADIUS_DEG, FOV_RADIUS_DEG
+from compiler.plan import Plan
+from compiler.skymap import RingSkyMap
 
 __all__ = [
     "N_DETECTORS", "SiteVisitCounts", "Visit", "filters_of", "synthesize_visits", "tract_neighbours",

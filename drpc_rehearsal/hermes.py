@@ -30,7 +30,7 @@ import subprocess
 import time
 from typing import Any
 
-from ..render.ingestd import ingestd_topic
+from compiler.naming import ingestd_topic
 from ._proc import ServiceError, read_line, stop_process
 from .kafka import KafkaBroker
 from .rucio import RucioService, RucioServiceError

@@ -33,7 +33,7 @@ from typing import Any, Self
 
 from ._proc import HOST, ServiceError, clean_env, free_port, spawn, stop_process
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def default_rucio_venv() -> Path:
