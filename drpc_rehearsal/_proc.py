@@ -8,7 +8,9 @@ leaves nothing running. Stopping sends a signal to the whole group, waits, then 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import functools
 import os
 import selectors
 import signal
@@ -21,18 +23,24 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from .errors import ServiceError
+
+__all__ = ["HOST", "ServiceError", "clean_env", "free_port", "group_alive", "read_line",
+           "spawn", "stop_process"]
+
 HOST = "127.0.0.1"
 
 _PR_SET_PDEATHSIG = 1
-_PRCTL: Callable[..., int] | None
-try:
-    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):  # not Linux
-    _PRCTL = None
 
 
-class ServiceError(RuntimeError):
-    """A rehearsal service failed to start, answer or stop."""
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl, looked up on first use (None when not on Linux)."""
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+    return prctl
 
 
 def free_port() -> int:
@@ -42,21 +50,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def port_open(port: int, host: str = HOST) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1.0)
-        return sock.connect_ex((host, port)) == 0
-
-
 def _pdeathsig_preexec(sig: int) -> Callable[[], None] | None:
     """A preexec_fn that makes the child get `sig` when the spawning thread dies.
 
     Linux ties the parent-death signal to the *thread* that forked: only the main thread lives
     as long as the harness, so from any other thread we rely on the children's own watchdogs.
     The call runs after Popen's user/group switch (which would clear it)."""
-    if _PRCTL is None or threading.current_thread() is not threading.main_thread():
+    prctl = _prctl()
+    if prctl is None or threading.current_thread() is not threading.main_thread():
         return None
-    prctl = _PRCTL
 
     def preexec() -> None:
         prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
@@ -79,7 +81,7 @@ def spawn(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Pat
             stdout=subprocess.PIPE if pipe_stdout else sink,
             stderr=sink if pipe_stdout else subprocess.STDOUT,
             start_new_session=True, user=user, group=_group_of(user),
-            preexec_fn=_pdeathsig_preexec(deathsig),  # noqa: PLW1509 (one prctl call)
+            preexec_fn=_pdeathsig_preexec(deathsig),  # one prctl call: fork-safe
         )
     finally:
         if fh is not None:
@@ -115,14 +117,10 @@ def stop_process(proc: subprocess.Popen[bytes] | None, *, sig: int = signal.SIGT
         return
     pgid = proc.pid
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, sig)
-        except ProcessLookupError:
-            pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
     # The leader is gone (or stuck): nothing it started may survive.
     deadline = time.monotonic() + grace
     while group_alive(pgid) and time.monotonic() < deadline:

@@ -7,8 +7,9 @@ without ``rubin_butler``, and produces the JSON message to the topic of the dest
 scope. :func:`hermes_step` does that once for every message waiting in Rucio's ``messages``
 table:
 
-1. a .venv-rucio process reads the table (``rucio.core.message.retrieve_messages``), looks up
-   the metadata (``Client().get_metadata(scope, name, plugin="ALL")``) and prints the events;
+1. a .venv-rucio process (:mod:`.rucio_side.messages`) reads the table
+   (``rucio.core.message.retrieve_messages``), looks up the metadata
+   (``Client().get_metadata(scope, name, plugin="ALL")``) and prints the events;
 2. this process produces them (confluent-kafka) to ``ingestd_topic(dst-rse, scope)`` and waits
    for every delivery report;
 3. only then the .venv-rucio process deletes the batch (``delete_messages``, which archives it
@@ -28,70 +29,20 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 from compiler.naming import ingestd_topic
-from ._proc import ServiceError, read_line, stop_process
+
+from ._proc import read_line, stop_process
+from .errors import ServiceError, missing_module
 from .kafka import KafkaBroker
-from .rucio import RucioService, RucioServiceError
+from .rucio import RucioService, RucioServiceError, side_argv
+
+__all__ = ["EVENT_TYPE", "HermesResult", "hermes_step"]
 
 STEP_TIMEOUT = 120.0
 EVENT_TYPE = "transfer-done"
-
-_HERMES = r"""
-import json, sys
-from rucio.client import Client
-from rucio.common.exception import DataIdentifierNotFound
-from rucio.core.message import delete_messages, retrieve_messages
-
-spec = json.loads(sys.argv[1])
-client = Client()
-cache = {}
-
-
-def metadata(scope, name):
-    key = (scope, name)
-    if key not in cache:
-        try:
-            cache[key] = client.get_metadata(scope, name, plugin="ALL")
-        except DataIdentifierNotFound:
-            cache[key] = {}
-    return cache[key]
-
-
-def out(obj):
-    sys.stdout.write(json.dumps(obj, default=str) + "\n")
-    sys.stdout.flush()
-
-
-while True:
-    batch = retrieve_messages(bulk=spec["bulk"])
-    events, dropped, other = [], [], 0
-    for msg in batch:
-        if msg["event_type"] != spec["event_type"]:
-            other += 1
-            continue
-        payload = dict(msg["payload"])
-        meta = metadata(payload["scope"], payload["name"])
-        if not meta.get("rubin_butler"):
-            dropped.append(f"{payload['scope']}:{payload['name']}")
-            continue
-        payload["rubin_butler"] = meta["rubin_butler"]
-        payload["rubin_sidecar"] = meta.get("rubin_sidecar")
-        events.append({"id": msg["id"], "created_at": str(msg["created_at"]),
-                       "event_type": msg["event_type"], "services": "kafka",
-                       "payload": payload})
-    out({"events": events, "dropped": dropped, "other": other, "n": len(batch)})
-    answer = sys.stdin.readline().strip()
-    if answer != "commit":
-        sys.exit(3)
-    delete_messages([{"id": m["id"], "created_at": m["created_at"],
-                      "event_type": m["event_type"], "services": m["services"],
-                      "payload": json.dumps(m["payload"])} for m in batch])
-    if len(batch) < spec["bulk"]:
-        break
-out({"done": True})
-"""
 
 
 class HermesResult(dict[str, int]):
@@ -110,10 +61,12 @@ class HermesResult(dict[str, int]):
 
 def _produce(broker: KafkaBroker, events: list[dict[str, Any]], result: HermesResult,
              timeout: float) -> None:
-    from confluent_kafka import Producer  # optional dependency: only the rehearsal needs it
-
     if not events:
         return
+    try:
+        from confluent_kafka import Producer  # optional dependency: only the rehearsal needs it
+    except ImportError:
+        raise missing_module("confluent_kafka", "drpc's python") from None
     errors: list[str] = []
 
     def delivered(err: object, msg: Any) -> None:
@@ -138,27 +91,27 @@ def _produce(broker: KafkaBroker, events: list[dict[str, Any]], result: HermesRe
         result.events.append(event)
 
 
-def hermes_step(service: RucioService, broker: KafkaBroker, *, bulk: int = 1000,
-                timeout: float = STEP_TIMEOUT) -> HermesResult:
-    """Move every waiting Rucio message through the Rubin Hermes filter into Kafka; returns
-    the number of events produced per topic (``<dst RSE>-<scope>``, see ``ingestd_topic``)."""
-    start = time.monotonic()
-    result = HermesResult()
-    spec = json.dumps({"bulk": bulk, "event_type": EVENT_TYPE})
-    proc = subprocess.Popen(
-        [str(service.python), "-c", _HERMES, spec], env=service.server_env(),
-        cwd=service.workdir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, start_new_session=True,
-    )
+def _tail(path: Path, size: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-size:]
+    except OSError:
+        return ""
+
+
+def _converse(proc: subprocess.Popen[bytes], broker: KafkaBroker, result: HermesResult,
+              spec: dict[str, Any], timeout: float) -> None:
+    """The Hermes protocol with the reader (:mod:`.rucio_side.messages`): its spec, then for
+    each batch it hands over, produce its events and answer ``commit`` (``abort`` if that
+    failed: the batch stays in Rucio's table)."""
     assert proc.stdin is not None
     try:
+        proc.stdin.write(json.dumps(spec).encode() + b"\n")
+        proc.stdin.flush()
         while True:
             try:
-                msg = json.loads(read_line(proc, timeout, "hermes (reading Rucio's messages)"))
+                msg = json.loads(read_line(proc, timeout, "the reader"))
             except ServiceError as exc:
-                stop_process(proc, grace=2.0)
-                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                raise RucioServiceError(f"{exc}\n--- stderr ---\n{err[-4000:]}") from exc
+                raise RucioServiceError(str(exc)) from exc
             if msg.get("done"):
                 break
             result.dropped.extend(msg["dropped"])
@@ -172,11 +125,38 @@ def hermes_step(service: RucioService, broker: KafkaBroker, *, bulk: int = 1000,
             proc.stdin.write(b"commit\n")
             proc.stdin.flush()
         proc.stdin.close()
-        if proc.wait(timeout=timeout) != 0:
-            raise RucioServiceError(f"hermes: exit code {proc.returncode}")
+    except BrokenPipeError as exc:
+        raise RucioServiceError(f"exited (code {proc.poll()})") from exc
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise RucioServiceError(f"did not exit within {timeout} s") from exc
+    if code != 0:
+        raise RucioServiceError(f"exit code {code}")
+
+
+def hermes_step(service: RucioService, broker: KafkaBroker, *, bulk: int = 1000,
+                timeout: float = STEP_TIMEOUT) -> HermesResult:
+    """Move every waiting Rucio message through the Rubin Hermes filter into Kafka; returns
+    the number of events produced per topic (``<dst RSE>-<scope>``, see ``ingestd_topic``)."""
+    start = time.monotonic()
+    result = HermesResult()
+    log_path = service.workdir / "hermes.log"  # the reader's stderr (Rucio's logging)
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            side_argv(service.python, "messages:hermes_reader"), env=service.server_env(),
+            cwd=service.workdir, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+            start_new_session=True,
+        )
+    try:
+        _converse(proc, broker, result, {"bulk": bulk, "event_type": EVENT_TYPE}, timeout)
+    except RucioServiceError as exc:
+        stop_process(proc, grace=2.0)
+        raise RucioServiceError(f"hermes (reading Rucio's messages): {exc}\n--- its log "
+                                f"({log_path}) ---\n{_tail(log_path)}") from exc
     finally:
         stop_process(proc, grace=5.0)
-        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        for pipe in (proc.stdin, proc.stdout):
             if pipe is not None and not pipe.closed:
                 pipe.close()
     result.seconds = time.monotonic() - start

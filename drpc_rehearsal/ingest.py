@@ -19,8 +19,9 @@ Only ``rubin_butler: data_product`` events are ingested by default; raws (``raw_
 dimension files are skipped and counted by reason (``ingest_raws=True`` ingests raws that carry
 a sidecar the way ctrl_ingestd first tries them: ``transfer="direct"``).
 
-If the real ctrl_ingestd is importable (on ``sys.path`` as in a stack environment, or from the
-checkout's ``python/`` directory named by ``CTRL_INGESTD_DIR``), its ``Message``, ``Mapper``,
+If the real ctrl_ingestd is importable (installed, as in a stack environment, or from the
+checkout's ``python/`` directory named by ``CTRL_INGESTD_DIR``, loaded from that path when asked
+for: :func:`real_ctrl_ingestd`; ``sys.path`` is left alone), its ``Message``, ``Mapper``,
 ``EntryFactory`` and ``RseButler.ingest`` do steps 1-3 instead (its import needs
 ``lsst.obs.base``, i.e. the stack); :attr:`IngestConsumer.implementation` says which ran.
 """
@@ -28,6 +29,8 @@ checkout's ``python/`` directory named by ``CTRL_INGESTD_DIR``), its ``Message``
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import json
 import os
 import socket
@@ -37,7 +40,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
+
+from .errors import missing_module
 
 __all__ = ["IMPLEMENTATIONS", "IngestConsumer", "IngestStats", "load_ingestd_config",
            "normalize_config", "real_ctrl_ingestd"]
@@ -79,9 +85,11 @@ class IngestStats:
 
     def summary(self) -> str:
         skipped = ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items())) or "none"
-        outside = f", {self.outside_root} outside the datastore root (copied)" if self.outside_root else ""
-        return (f"{self.consumed} event(s): {self.ingested} ingested, {self.duplicates} duplicate(s)"
-                f"{outside}, skipped: {skipped}, {len(self.errors)} error(s)")
+        outside = (f", {self.outside_root} outside the datastore root (copied)"
+                   if self.outside_root else "")
+        return (f"{self.consumed} event(s): {self.ingested} ingested, "
+                f"{self.duplicates} duplicate(s){outside}, skipped: {skipped}, "
+                f"{len(self.errors)} error(s)")
 
 
 # -- configuration ------------------------------------------------------------------------------
@@ -101,7 +109,8 @@ def load_ingestd_config(tree: str | Path, site_id: str) -> dict[str, Any]:
     config = yaml.load(text)
     if not isinstance(config, dict):
         raise ValueError(f"{path}: data.ingestd.yaml is not a mapping")
-    return json.loads(json.dumps(config))  # plain dicts and lists
+    plain: dict[str, Any] = json.loads(json.dumps(config))  # plain dicts and lists
+    return plain
 
 
 def normalize_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -120,7 +129,7 @@ def normalize_config(config: Mapping[str, Any]) -> dict[str, Any]:
     topics = config.get("topics")
     if "topics" in config and (not isinstance(topics, Mapping) or not topics):
         problems.append("topics: must be a mapping with at least one topic")
-    if problems:
+    if problems or not isinstance(topics, Mapping):
         raise ValueError("ctrl_ingestd config: " + "; ".join(problems))
     out = dict(config)
     out.setdefault("client_id", socket.gethostname())
@@ -143,32 +152,73 @@ def normalize_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- the real ctrl_ingestd ----------------------------------------------------------------------
 
-def real_ctrl_ingestd() -> tuple[dict[str, Any] | None, str]:
-    """The real ctrl_ingestd's modules if importable (``CTRL_INGESTD_DIR`` = a checkout's
-    ``python/`` directory is added to the ``lsst.ctrl`` namespace first), with a note why not."""
-    where = os.environ.get("CTRL_INGESTD_DIR", "")
-    if where:
-        pkg = Path(where) / "lsst" / "ctrl"
-        if not (pkg / "ingestd").is_dir():
-            return None, f"CTRL_INGESTD_DIR={where} has no lsst/ctrl/ingestd"
-        try:
-            import lsst.ctrl
+_CTRL_INGESTD_MODULES = {
+    "config": "lsst.ctrl.ingestd.config", "mapper": "lsst.ctrl.ingestd.mapper",
+    "message": "lsst.ctrl.ingestd.message",
+    "factory": "lsst.ctrl.ingestd.entries.entryFactory",
+    "rse_butler": "lsst.ctrl.ingestd.rseButler",
+}
 
-            if str(pkg) not in list(lsst.ctrl.__path__):
-                lsst.ctrl.__path__.append(str(pkg))
-        except ImportError:
-            if where not in sys.path:
-                sys.path.append(where)
-    names = {"config": "lsst.ctrl.ingestd.config", "mapper": "lsst.ctrl.ingestd.mapper",
-             "message": "lsst.ctrl.ingestd.message", "factory": "lsst.ctrl.ingestd.entries.entryFactory",
-             "rse_butler": "lsst.ctrl.ingestd.rseButler"}
-    modules = {}
+
+def _package_from(name: str, directory: Path) -> ModuleType:
+    """Import package `name` from `directory`, by explicit path: a regular package if it has an
+    ``__init__.py``, else a namespace package. Its submodules are then found in `directory`
+    (``import name.sub`` works as usual); ``sys.path`` is not touched."""
+    init = directory / "__init__.py"
+    spec: importlib.machinery.ModuleSpec | None
+    if init.is_file():
+        spec = importlib.util.spec_from_file_location(
+            name, init, submodule_search_locations=[str(directory)])
+    else:
+        spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        spec.submodule_search_locations = [str(directory)]
+    if spec is None:
+        raise ImportError(f"cannot load {name} from {directory}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     try:
-        for key, name in names.items():
-            modules[key] = importlib.import_module(name)
-    except Exception as exc:  # noqa: BLE001 - ImportError of it or of lsst.obs.base, ...
+        if spec.loader is not None:
+            spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, module)
+    return module
+
+
+def _ctrl_ingestd_from(where: Path) -> None:
+    """Make ``lsst.ctrl.ingestd`` the one in checkout folder `where` (``<where>/lsst/ctrl/
+    ingestd``), unless it is imported already: ``lsst`` must be importable (the stack or
+    daf_butler), ``lsst.ctrl`` is the installed one, or `where`'s if none is."""
+    if "lsst.ctrl.ingestd" in sys.modules:
+        return
+    importlib.import_module("lsst")
+    try:
+        importlib.import_module("lsst.ctrl")
+    except ModuleNotFoundError:
+        _package_from("lsst.ctrl", where / "lsst" / "ctrl")
+    _package_from("lsst.ctrl.ingestd", where / "lsst" / "ctrl" / "ingestd")
+
+
+def real_ctrl_ingestd() -> tuple[dict[str, Any] | None, str]:
+    """The real ctrl_ingestd's modules if importable, with a note why not.
+
+    With ``CTRL_INGESTD_DIR`` (a ctrl_ingestd checkout's ``python/`` folder), that checkout's
+    ``lsst.ctrl.ingestd`` is loaded from its path on this call (not at import, and without
+    adding to ``sys.path``); otherwise an installed one (a stack environment)."""
+    where = os.environ.get("CTRL_INGESTD_DIR", "")
+    try:
+        if where:
+            if not (Path(where) / "lsst" / "ctrl" / "ingestd").is_dir():
+                return None, f"CTRL_INGESTD_DIR={where} has no lsst/ctrl/ingestd"
+            _ctrl_ingestd_from(Path(where))
+        modules = {key: importlib.import_module(name)
+                   for key, name in _CTRL_INGESTD_MODULES.items()}
+    except Exception as exc:  # ImportError of it or of lsst.obs.base, ...
         return None, f"ctrl_ingestd not importable: {type(exc).__name__}: {exc}"
-    return modules, f"ctrl_ingestd from {Path(modules['config'].__file__).parent}"
+    return modules, f"ctrl_ingestd from {Path(modules['config'].__file__ or '?').parent}"
 
 
 class _KafkaValue:
@@ -201,7 +251,10 @@ class IngestConsumer:
     def __init__(self, config: Mapping[str, Any], repo: str | Path, *,
                  brokers: Iterable[str] | None = None, group_id: str | None = None,
                  ingest_raws: bool = False, implementation: str = "auto") -> None:
-        from lsst.daf.butler import Butler
+        try:
+            from lsst.daf.butler import Butler  # the rehearsal extra
+        except ImportError:
+            raise missing_module("lsst.daf.butler", sys.executable) from None
 
         raw = dict(config)
         if brokers is not None:
@@ -216,7 +269,8 @@ class IngestConsumer:
         self._real: dict[str, Any] | None = None
         self.implementation_note = "stand-in requested"
         if implementation not in ("auto", "ctrl_ingestd", "stand-in"):
-            raise ValueError(f"implementation: auto, ctrl_ingestd or stand-in, not {implementation!r}")
+            raise ValueError("implementation: auto, ctrl_ingestd or stand-in, "
+                             f"not {implementation!r}")
         if implementation != "stand-in":
             self._real, self.implementation_note = real_ctrl_ingestd()
             if self._real is None and implementation == "ctrl_ingestd":
@@ -271,12 +325,15 @@ class IngestConsumer:
         """Read up to ``num_messages`` messages (waiting at most ``timeout`` seconds, default the
         config's) and ingest them, as one pass of ctrl_ingestd's loop."""
         if self._consumer is None:
-            from confluent_kafka import Consumer  # the rehearsal extra
+            try:
+                from confluent_kafka import Consumer  # the rehearsal extra
+            except ImportError:
+                raise missing_module("confluent_kafka", sys.executable) from None
 
             self._consumer = Consumer(self.consumer_config())
             self._consumer.subscribe(self.topics)
-        msgs = self._consumer.consume(num_messages=self.config["num_messages"],
-                                      timeout=self.config["timeout"] if timeout is None else timeout)
+        wait = self.config["timeout"] if timeout is None else timeout
+        msgs = self._consumer.consume(num_messages=self.config["num_messages"], timeout=wait)
         stats = IngestStats()
         events: list[bytes] = []
         for msg in msgs or ():
@@ -287,7 +344,8 @@ class IngestConsumer:
             events.append(msg.value())
         return stats.add(self.ingest_events(events))
 
-    def drain(self, *, expect: int | None = None, timeout: float = 60.0, idle: float = 3.0) -> IngestStats:
+    def drain(self, *, expect: int | None = None, timeout: float = 60.0,
+              idle: float = 3.0) -> IngestStats:
         """Poll until ``expect`` events were consumed, or (without ``expect``) until nothing
         arrived for ``idle`` seconds after the first message; at most ``timeout`` seconds."""
         total = IngestStats()
@@ -329,7 +387,8 @@ class IngestConsumer:
                 continue
             kind = payload.get("rubin_butler")
             if kind is None:
-                stats.errors.append(f"{payload.get('scope')}:{payload.get('name')}: no rubin_butler")
+                did = f"{payload.get('scope')}:{payload.get('name')}"
+                stats.errors.append(f"{did}: no rubin_butler")
                 continue
             if kind != DATA_PRODUCT and not (kind == RAW_FILE and self.ingest_raws):
                 stats.skipped[f"rubin_butler {kind}: not a data product"] += 1
@@ -355,24 +414,25 @@ class IngestConsumer:
         name = ref.datasetType.storageClass_name
         if name not in self._formatters:
             try:
-                self.butler._datastore.formatterFactory.getFormatterClass(ref)  # noqa: SLF001
+                self.butler._datastore.formatterFactory.getFormatterClass(ref)
                 self._formatters[name] = None
-            except Exception:  # noqa: BLE001 - a stack-only formatter (obs_base, afw)
+            except Exception:  # a stack-only formatter (obs_base, afw)
                 self._formatters[name] = STAND_IN_FORMATTER
         return self._formatters[name]
 
     def _inside_root(self, path: str) -> bool:
         from lsst.resources import ResourcePath
 
-        root = self.butler._datastore.root  # noqa: SLF001
+        root = self.butler._datastore.root  # no public accessor
         return ResourcePath(path, forceAbsolute=True).relative_to(root) is not None
 
     def _copy_in(self, path: str, ref: Any) -> str:
         from lsst.resources import ResourcePath
 
-        datastore = self.butler._datastore  # noqa: SLF001
+        datastore = self.butler._datastore  # no public accessor
         src = ResourcePath(path, forceAbsolute=True)
-        target = datastore.root.join(datastore.templates.getTemplate(ref).format(ref) + src.getExtension())
+        relative = datastore.templates.getTemplate(ref).format(ref) + src.getExtension()
+        target = datastore.root.join(relative)
         target.transfer_from(src, transfer="copy", overwrite=True)
         return str(target)
 
@@ -387,7 +447,7 @@ class IngestConsumer:
                 topic = f"{payload['dst-rse']}-{payload['scope']}"
                 path = self.rewrite(topic, payload["dst-url"])
                 ref = self._ref(payload)
-            except Exception as exc:  # noqa: BLE001 - one event's problem, reported
+            except Exception as exc:  # one event's problem, reported
                 stats.errors.append(f"{did}: {type(exc).__name__}: {exc}")
                 continue
             if self.butler.get_dataset(ref.id) is not None:
@@ -402,21 +462,22 @@ class IngestConsumer:
                 stats.outside_root += 1
                 try:
                     path = self._copy_in(path, ref)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:  # one event's problem, reported
                     stats.errors.append(f"{did}: {type(exc).__name__}: {exc}")
                     continue
-            batches.setdefault(transfer, []).append((did, FileDataset(path, ref, formatter=formatter)))
+            dataset = FileDataset(path, ref, formatter=formatter)
+            batches.setdefault(transfer, []).append((did, dataset))
         for transfer, items in batches.items():
             try:
                 self.butler.ingest(*(fd for _, fd in items), transfer=transfer)
                 done = items
-            except Exception:  # noqa: BLE001 - retry one by one, as ctrl_ingestd does
+            except Exception:  # retry one by one, as ctrl_ingestd does
                 done = []
                 for did, fd in items:
                     try:
                         self.butler.ingest(fd, transfer=transfer)
                         done.append((did, fd))
-                    except Exception as exc:  # noqa: BLE001
+                    except Exception as exc:  # one event's problem, reported
                         if "already contains" in str(exc) or self.butler.get_dataset(fd.refs[0].id):
                             stats.duplicates += 1
                         else:
@@ -430,15 +491,17 @@ class IngestConsumer:
     def _ingest_real(self, accepted: list[tuple[bytes, dict[str, Any]]]) -> IngestStats:
         """ctrl_ingestd's IngestD.process() body on these messages; the outcome per event is
         read from the Butler before and after (ctrl_ingestd only logs it)."""
+        assert self._real is not None
+        message_module = self._real["message"]
         stats = IngestStats()
         entries, ids = [], []
         for data, payload in accepted:
             did = f"{payload.get('scope')}:{payload.get('name')}"
             try:
-                message = self._real["message"].Message(_KafkaValue(data))
+                message = message_module.Message(_KafkaValue(data))
                 entry = self._factory.create_entry(message)
                 ref = entry.get_data().refs[0]
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # one event's problem, reported
                 stats.errors.append(f"{did}: {type(exc).__name__}: {exc}")
                 continue
             if self.butler.get_dataset(ref.id) is not None:

@@ -4,8 +4,8 @@ Debian ships no Kafka broker and no allowed registry has Kafka's distribution; P
 ``confluent-kafka`` bundles librdkafka, whose mock cluster (a client created with
 ``test.mock.num.brokers``) serves the real Kafka protocol to other processes for as long as that
 client lives. :class:`KafkaBroker` keeps such a client open in a child process (so the calling
-process holds no librdkafka threads) that prints the broker's address and then waits to be
-killed (or for its parent to die).
+process holds no librdkafka threads; :mod:`.kafka_broker`) that prints the broker's address and
+then waits to be killed (or for its parent to die).
 
 Quirks of the mock cluster (rucio_ingestd.md): topics are created on first produce, with 4
 partitions (``AdminClient.create_topics`` never returns: don't); a consumer group joined and
@@ -23,23 +23,12 @@ import sys
 from pathlib import Path
 from typing import Self
 
-from ._proc import ServiceError, clean_env, read_line, spawn, stop_process
+from ._proc import clean_env, read_line, spawn, stop_process
+from .errors import ServiceError, missing_module
+
+__all__ = ["START_TIMEOUT", "KafkaBroker"]
 
 START_TIMEOUT = 30.0
-
-_BROKER = r"""
-import json, os, sys, time
-from confluent_kafka import Producer
-
-parent = int(sys.argv[1])
-client = Producer({"test.mock.num.brokers": 1, "bootstrap.servers": "unused:1",
-                   "client.id": "drpc-mock-kafka"})
-meta = client.list_topics(timeout=20)
-addrs = sorted(f"{b.host}:{b.port}" for b in meta.brokers.values())
-print(json.dumps({"bootstrap": ",".join(addrs)}), flush=True)
-while os.getppid() == parent:  # exit with the process that started us, even if SIGKILLed
-    client.poll(0.5)
-"""
 
 
 class KafkaBroker:
@@ -70,26 +59,33 @@ class KafkaBroker:
         self.stop()
 
     def start(self) -> Self:
+        """Start the broker process; MissingDependencyError if its python has no
+        confluent-kafka, ServiceError if it does not answer."""
         if self._proc is not None:
             return self
         env = clean_env()
-        env.pop("PYTHONNOUSERSITE", None)
-        self._proc = spawn([str(self.python), "-c", _BROKER, str(os.getpid())], env=env,
+        env.pop("PYTHONNOUSERSITE", None)  # a confluent-kafka installed with --user is fine
+        script = Path(__file__).resolve().parent / "kafka_broker.py"
+        self._proc = spawn([str(self.python), "-P", str(script), str(os.getpid())], env=env,
                            log=self.log, pipe_stdout=True)
         try:
-            line = read_line(self._proc, START_TIMEOUT, "the Kafka mock broker")
-            self.bootstrap = json.loads(line)["bootstrap"]
-        except BaseException as exc:
+            answer = json.loads(read_line(self._proc, START_TIMEOUT, "the Kafka mock broker"))
+        except ServiceError as exc:
             self.stop()
-            hint = ""
-            if self.log is not None and self.log.exists():
-                hint = "\n" + self.log.read_text(errors="replace")[-2000:]
-            if "No module named 'confluent_kafka'" in hint:
-                hint += f"\n(install confluent-kafka into {self.python.parent.parent})"
-            if isinstance(exc, ServiceError):
-                raise ServiceError(f"{exc}{hint}") from exc
+            raise ServiceError(f"{exc}{self._log_tail()}") from exc
+        except BaseException:
+            self.stop()
             raise
+        if "missing" in answer:
+            self.stop()
+            raise missing_module(str(answer["missing"]), str(self.python))
+        self.bootstrap = str(answer["bootstrap"])
         return self
+
+    def _log_tail(self) -> str:
+        if self.log is None or not self.log.exists():
+            return ""
+        return "\n" + self.log.read_text(errors="replace")[-2000:]
 
     def stop(self) -> None:
         """Kill the broker process (group); idempotent."""

@@ -26,7 +26,10 @@ import time
 from pathlib import Path
 from typing import Self
 
-from ._proc import HOST, ServiceError, clean_env, free_port, spawn, stop_process
+from ._proc import HOST, clean_env, free_port, spawn, stop_process
+from .errors import POSTGRES_INSTALL, MissingDependencyError, ServiceError
+
+__all__ = ["DEFAULT_BINDIRS", "PostgresCluster", "pg_bindir"]
 
 #: Where Debian puts the server binaries; override with DRPC_PG_BINDIR.
 DEFAULT_BINDIRS = ("/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin",
@@ -36,14 +39,15 @@ _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def pg_bindir() -> Path:
+    """DRPC_PG_BINDIR, else the newest of Debian's; MissingDependencyError if it has no initdb."""
     env = os.environ.get("DRPC_PG_BINDIR")
     candidates = [env] if env else list(DEFAULT_BINDIRS)
     for cand in candidates:
         if cand and (Path(cand) / "initdb").exists():
             return Path(cand)
-    raise ServiceError(
-        f"no PostgreSQL server binaries (initdb) in {', '.join(c for c in candidates if c)}: "
-        "install Debian's postgresql (tools/bootstrap does) or set DRPC_PG_BINDIR")
+    where = f"DRPC_PG_BINDIR={env}" if env else ", ".join(candidates)
+    raise MissingDependencyError(f"no PostgreSQL server binaries (initdb) in {where}",
+                                 POSTGRES_INSTALL)
 
 
 class PostgresCluster:
@@ -234,9 +238,9 @@ class PostgresCluster:
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run SQL as the superuser over the private Unix socket; return psql's output."""
-        return self._run([str(self.bindir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                          "-h", str(self.sockdir), "-p", str(self.port), "-U", "postgres",
-                          "-d", database, "-c", sql], "psql")
+        return self._run([str(self.bindir / "psql"), "-X", "-q", "-A", "-t",
+                          "-v", "ON_ERROR_STOP=1", "-h", str(self.sockdir), "-p", str(self.port),
+                          "-U", "postgres", "-d", database, "-c", sql], "psql")
 
     def _create_database(self) -> None:
         pw = self.password.replace("'", "''")

@@ -2,9 +2,11 @@
 
 Follows /work/shared/reference/rucio_server.md. The calling process runs in drpc's venv, which
 lacks the Rucio server package (its pins clash with lsst-daf-butler's), so everything Rucio-side
-runs as a subprocess of the separate ``.venv-rucio`` python made by ``tools/bootstrap``: the
-database build, the Flask REST server, the daemons, and the client/server snippets of
-:meth:`RucioService.client_call` and :meth:`RucioService.server_call`.
+runs as a subprocess of the separate ``.venv-rucio`` python made by ``tools/bootstrap`` (or any
+venv named by DRPC_RUCIO_VENV): the database build, the Flask REST server, the daemons, client
+calls. That code is :mod:`drpc_rehearsal.rucio_side` (standard library and rucio only), run by
+:func:`run_side`; :class:`RucioService` has a typed method for each client call the rehearsal
+makes, and :meth:`~RucioService.client_call` / :meth:`~RucioService.server_call` for tests.
 
 Each RSE is deterministic with a ``file`` protocol whose prefix is a local folder (its "root"),
 identity lfn2pfn, lan+wan read/write/third-party-copy, unlimited quota for root and a distance
@@ -26,30 +28,20 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from ._proc import HOST, ServiceError, clean_env, free_port, spawn, stop_process
+from ._proc import HOST, clean_env, free_port, spawn, stop_process
+from .errors import RUCIO_INSTALL, MissingDependencyError, ServiceError
+from .rucio_side import ERROR_MARK, RESULT_MARK
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def default_rucio_venv() -> Path:
-    """DRPC_RUCIO_VENV, else ``.venv-rucio`` of the source checkout (editable install), else
-    ``.venv-rucio`` in the current directory."""
-    env = os.environ.get("DRPC_RUCIO_VENV")
-    if env:
-        return Path(env)
-    for base in (REPO_ROOT, Path.cwd()):
-        if (base / ".venv-rucio" / "bin" / "python").exists():
-            return base / ".venv-rucio"
-    return REPO_ROOT / ".venv-rucio"
-
-
-#: The venv with the Rucio server package (evaluated at import; functions take a `venv`).
-RUCIO_VENV = default_rucio_venv()
+__all__ = [
+    "API_ENDPOINTS", "CALL_TIMEOUT", "HOST", "ROOT_PASSWORD", "ROOT_USERNAME", "START_TIMEOUT",
+    "RucioServer", "RucioService", "RucioServiceError", "RucioVenvError", "default_rucio_venv",
+    "rucio_python", "run_side", "side_argv", "start_rucio_server",
+]
 
 ROOT_USERNAME = "ddmlab"
 ROOT_PASSWORD = "secret"
@@ -59,48 +51,89 @@ API_ENDPOINTS = (
     "subscriptions"
 )
 START_TIMEOUT = 90.0  # seconds until the server must answer /ping
-CALL_TIMEOUT = 300.0  # seconds for one client_call/server_call
-JSON_MARK = "@@JSON@@"
+CALL_TIMEOUT = 300.0  # seconds for one call of Rucio-side code
 
 
 class RucioServiceError(ServiceError):
-    """A Rucio-side step (DB build, server start, client/server snippet) failed."""
+    """A Rucio-side step (DB build, server start, client or server call) failed."""
+
+
+class RucioVenvError(MissingDependencyError, RucioServiceError):
+    """The venv the Rucio server runs from is missing, or lacks (part of) rucio."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what, RUCIO_INSTALL)
+
+
+def _checkout() -> Path:
+    """The folder that holds this package (a source checkout when installed editable)."""
+    return Path(__file__).resolve().parents[1]
+
+
+def default_rucio_venv() -> Path:
+    """DRPC_RUCIO_VENV, else ``.venv-rucio`` of the source checkout (editable install), else
+    ``.venv-rucio`` in the current directory. Looked up when a server starts, not at import."""
+    env = os.environ.get("DRPC_RUCIO_VENV")
+    if env:
+        return Path(env)
+    for base in (_checkout(), Path.cwd()):
+        if (base / ".venv-rucio" / "bin" / "python").exists():
+            return base / ".venv-rucio"
+    return _checkout() / ".venv-rucio"
 
 
 def rucio_python(venv: Path | None = None) -> Path:
+    """The python of `venv` (default: :func:`default_rucio_venv`); RucioVenvError if none."""
     venv = venv or default_rucio_venv()
     python = venv / "bin" / "python"
     if not python.exists():
-        raise RucioServiceError(
-            f"{python} not found: run tools/bootstrap to create {venv} (PyPI rucio==41.5.1)"
-        )
+        raise RucioVenvError(f"no Rucio venv: {python} not found")
     return python
 
 
-def run_python(python: Path, code: str, env: Mapping[str, str], cwd: Path, what: str,
-               timeout: float = CALL_TIMEOUT, args: Iterable[str] = ()) -> str:
-    """Run `code` with `python`; its stdout, or RucioServiceError with code and output."""
+# -- running Rucio-side code (drpc_rehearsal.rucio_side) ------------------------------------------
+
+def side_argv(python: Path, command: str, *spec: str) -> list[str]:
+    """The command line that runs ``rucio_side`` function `command` (``MODULE:FUNCTION``) with
+    `python`; its spec is the JSON `spec` argument if given, else the first line of stdin."""
+    runner = Path(__file__).resolve().parent / "rucio_side" / "__main__.py"
+    return [str(python), "-I", str(runner), command, *spec]
+
+
+def _side_error(what: str, python: Path, returncode: int, stdout: str,
+                stderr: str) -> RucioServiceError:
+    info: dict[str, Any] = {}
+    lines = stderr.rstrip("\n").splitlines()
+    if lines and lines[-1].startswith(ERROR_MARK):
+        info = json.loads(lines[-1][len(ERROR_MARK):])
+        lines.pop()
+    tail = "\n".join(lines)[-4000:]
+    if info.get("module"):  # rucio_side imports only the standard library and rucio
+        return RucioVenvError(f"{what}: {python.parent.parent} is not a working Rucio venv "
+                              f"({info['type']}: {info['message']})")
+    reason = f"{info['type']}: {info['message']}" if info else f"exit code {returncode}"
+    return RucioServiceError(f"{what}: {reason}\n--- stdout ---\n{stdout[-2000:]}"
+                             f"\n--- stderr ---\n{tail}")
+
+
+def run_side(python: Path, command: str, spec: Mapping[str, Any], *, env: Mapping[str, str],
+             cwd: Path, what: str = "", timeout: float = CALL_TIMEOUT) -> tuple[Any, str]:
+    """Run ``rucio_side`` function `command` with keyword arguments `spec` in `python`; its
+    result and what it printed. RucioServiceError (with its error and stderr) if it fails."""
+    what = what or f"rucio {command}"
     try:
         proc = subprocess.run(
-            [str(python), "-c", code, *args],
-            env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
+            side_argv(python, command), input=json.dumps(dict(spec)) + "\n", env=dict(env),
+            cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise RucioServiceError(f"{what}: timed out after {timeout} s\n--- code ---\n{code}") from exc
+        raise RucioServiceError(f"{what}: timed out after {timeout} s") from exc
     if proc.returncode != 0:
-        raise RucioServiceError(
-            f"{what}: exit code {proc.returncode}\n--- code ---\n{code}\n"
-            f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
-        )
-    return proc.stdout
-
-
-def json_result(out: str, what: str) -> Any:
-    """The value a snippet printed as ``@@JSON@@<json>`` (its last such line)."""
-    for line in reversed(out.splitlines()):
-        if line.startswith(JSON_MARK):
-            return json.loads(line[len(JSON_MARK):])
-    raise RucioServiceError(f"{what}: no result in output:\n{out}")
+        raise _side_error(what, python, proc.returncode, proc.stdout, proc.stderr)
+    printed, mark, result = proc.stdout.rpartition("\n" + RESULT_MARK)
+    if not mark:
+        raise RucioServiceError(f"{what}: no result in its output:\n{proc.stdout[-4000:]}")
+    return json.loads(result), printed
 
 
 def normalize_db_url(db_url: str) -> str:
@@ -170,55 +203,6 @@ def alembic_ini(template: Path, db_url: str, script_location: Path) -> str:
     return "\n".join(out) + "\n"
 
 
-_BUILD_DB = """\
-from rucio.db.sqla.util import build_database, create_base_vo, create_root_account
-build_database()
-create_base_vo()
-create_root_account()
-"""
-
-_SERVE = """\
-import os, sys, threading, time
-parent = int(sys.argv[3])
-
-def watchdog():  # exit when the starting process is gone, even if it was SIGKILLed
-    while os.getppid() == parent:
-        time.sleep(1)
-    os._exit(0)
-
-threading.Thread(target=watchdog, daemon=True).start()
-from rucio.web.rest.flaskapi.v1.main import application
-application.run(host=sys.argv[1], port=int(sys.argv[2]), threaded=True, use_reloader=False)
-"""
-
-_SETUP = """\
-import json
-spec = json.loads({spec!r})
-for rse in spec["new_rses"]:
-    c.add_rse(rse, deterministic=True)
-    c.add_protocol(rse, {{
-        "scheme": "file", "hostname": "localhost", "port": 0,
-        "prefix": spec["roots"][rse], "impl": "rucio.rse.protocols.posix.Default",
-        "domains": {{
-            "lan": {{"read": 1, "write": 1, "delete": 1}},
-            "wan": {{"read": 1, "write": 1, "delete": 1,
-                     "third_party_copy_read": 1, "third_party_copy_write": 1}},
-        }},
-    }})
-    c.add_rse_attribute(rse, "lfn2pfn_algorithm", "identity")
-    c.set_local_account_limit("root", rse, -1)
-for src in spec["all_rses"]:
-    for dst in spec["all_rses"]:
-        if src != dst and (src in spec["new_rses"] or dst in spec["new_rses"]):
-            c.add_distance(src, dst, {{"distance": 1}})
-for scope in spec["scopes"]:
-    c.add_scope("root", scope)
-print("setup ok")
-"""
-
-_CLIENT_PRELUDE = "from rucio.client import Client\nc = Client()\n"
-
-
 @dataclass
 class RucioService:
     """A running Rucio server; see :func:`start_rucio_server`."""
@@ -277,53 +261,105 @@ class RucioService:
         del env["RUCIO_CLIENT_MODE"]
         return env
 
-    def client_call(self, code: str, timeout: float = CALL_TIMEOUT) -> str:
-        """Run ``code`` in .venv-rucio after ``from rucio.client import Client; c = Client()``;
-        return its stdout.  Raises RucioServiceError (with stderr) on a non-zero exit."""
-        return run_python(self.python, _CLIENT_PRELUDE + textwrap.dedent(code), self.env(),
-                          self.workdir, "rucio client_call", timeout)
-
-    def client_json(self, expr: str, setup: str = "") -> Any:
-        """Evaluate a Python expression (after ``setup``) with ``c`` available; return it
-        decoded from JSON (non-JSON values such as datetimes become strings)."""
-        code = textwrap.dedent(setup) + (
-            "\nimport json as _json\n"
-            f"print({JSON_MARK!r} + _json.dumps({expr}, default=str))\n"
-        )
-        return json_result(self.client_call(code), "client_json")
-
-    def server_call(self, code: str, timeout: float = CALL_TIMEOUT,
-                    args: Iterable[str] = ()) -> str:
-        """Run ``code`` in .venv-rucio against the server's database directly (core API,
-        daemons such as the conveyor), with RUCIO_CONFIG set; return its stdout."""
-        return run_python(self.python, textwrap.dedent(code), self.server_env(), self.workdir,
-                          "rucio server_call", timeout, args)
+    # -- Rucio-side calls ----------------------------------------------------------------------
+    def call(self, command: str, spec: Mapping[str, Any] | None = None, *,
+             server: bool = False, timeout: float = CALL_TIMEOUT) -> Any:
+        """The result of ``rucio_side`` function `command` (``MODULE:FUNCTION``, e.g.
+        ``client:rule_ids``) called with keyword arguments `spec`; with `server`, against the
+        server's database (core API, daemons) instead of as a client."""
+        env = self.server_env() if server else self.env()
+        result, _ = run_side(self.python, command, spec or {}, env=env, cwd=self.workdir,
+                             timeout=timeout)
+        return result
 
     def rule(self, rule_id: str) -> dict[str, Any]:
         """The rule as the client sees it (``get_replication_rule``)."""
-        result: dict[str, Any] = self.client_json(f"c.get_replication_rule({rule_id!r})")
+        result: dict[str, Any] = self.call("client:rule", {"rule_id": rule_id})
         return result
 
-    def add_rses(self, roots: Mapping[str, Path | str]) -> None:
-        """Create more RSEs (name -> local root folder), with distances to every RSE."""
-        self._setup(roots, [])
+    def rule_states(self, rule_ids: Iterable[str]) -> dict[str, str]:
+        """Rule id -> state (``OK``, ``REPLICATING``, ``STUCK``, ...)."""
+        result: dict[str, str] = self.call("client:rule_states", {"rule_ids": list(rule_ids)})
+        return result
 
-    def add_scopes(self, scopes: Iterable[str]) -> None:
-        self._setup({}, list(scopes))
+    def rule_ids(self, scope: str, name: str, rse_expression: str | None = None) -> list[str]:
+        """Ids of the replication rules on ``scope:name``; with `rse_expression`, only those
+        whose RSE expression is exactly that (e.g. the destination RSE of a move)."""
+        result: list[str] = self.call("client:rule_ids", {
+            "scope": scope, "name": name, "rse_expression": rse_expression})
+        return result
 
+    def dataset_files(self, scope: str, name: str) -> list[str]:
+        """Names of the files attached to dataset ``scope:name``, sorted (empty: no files)."""
+        result: list[str] = self.call("client:dataset_files", {"scope": scope, "name": name})
+        return result
+
+    def add_dataset(self, scope: str, name: str, files: Sequence[Mapping[str, Any]] = (),
+                    rse: str | None = None) -> None:
+        """Dataset ``scope:name`` with `files` attached and replicas on `rse`; each file is
+        ``{"name", "bytes", "adler32"}`` (``scope``: the dataset's unless given), with
+        ``meta``: DID metadata to set on it (e.g. ``rubin_butler``, ``rubin_sidecar``)."""
+        self.call("client:add_dataset", {"scope": scope, "name": name, "rse": rse,
+                                         "files": [dict(f) for f in files]})
+
+    def add_rule(self, scope: str, name: str, rse_expression: str, *, copies: int = 1,
+                 grouping: str = "DATASET", activity: str | None = None,
+                 lifetime: int | None = None, comment: str | None = None) -> str:
+        """A replication rule on ``scope:name`` to `rse_expression`; its id."""
+        rule_id: str = self.call("client:add_rule", {
+            "scope": scope, "name": name, "rse_expression": rse_expression, "copies": copies,
+            "grouping": grouping, "activity": activity, "lifetime": lifetime,
+            "comment": comment})
+        return rule_id
+
+    def update_rule(self, rule_id: str, **options: Any) -> None:
+        """``update_replication_rule(rule_id, options)``, e.g. ``state="STUCK"``."""
+        self.call("client:update_rule", {"rule_id": rule_id, "options": options})
+
+    # -- snippets (tests) ----------------------------------------------------------------------
+    def client_call(self, code: str, timeout: float = CALL_TIMEOUT) -> str:
+        """Run Python `code` in .venv-rucio with ``c`` a ``rucio.client.Client()``; return what
+        it printed. Raises RucioServiceError (with the error and stderr) if it raises."""
+        _, printed = run_side(self.python, "client:run_code", {"code": textwrap.dedent(code)},
+                              env=self.env(), cwd=self.workdir, what="rucio client_call",
+                              timeout=timeout)
+        return printed
+
+    def client_json(self, expr: str, setup: str = "") -> Any:
+        """Evaluate a Python expression (after ``setup``) with ``c`` available; return it
+        decoded from JSON (non-JSON values such as datetimes become strings). Prefer the typed
+        methods (:meth:`rule_ids`, :meth:`dataset_files`, ...) in code that is not a test."""
+        result, _ = run_side(self.python, "client:run_code",
+                             {"code": textwrap.dedent(setup), "expr": expr.strip()},
+                             env=self.env(), cwd=self.workdir, what="rucio client_json")
+        return result["value"]
+
+    def server_call(self, code: str, timeout: float = CALL_TIMEOUT,
+                    args: Iterable[str] = ()) -> str:
+        """Run Python `code` in .venv-rucio against the server's database directly (core API,
+        daemons), with RUCIO_CONFIG set and ``sys.argv[1:]`` = `args`; return what it printed."""
+        _, printed = run_side(self.python, "server:run_code",
+                              {"code": textwrap.dedent(code), "argv": list(args)},
+                              env=self.server_env(), cwd=self.workdir,
+                              what="rucio server_call", timeout=timeout)
+        return printed
+
+    # -- RSEs and scopes -----------------------------------------------------------------------
     def _setup(self, roots: Mapping[str, Path | str], scopes: list[str]) -> None:
+        """Create RSEs (name -> local root folder), with distances to every RSE, and scopes."""
         new = {}
         for rse, root in roots.items():
             path = Path(root).resolve()
             path.mkdir(parents=True, exist_ok=True)
             new[rse] = path
         all_rses = [*self.rse_roots, *(r for r in new if r not in self.rse_roots)]
-        spec = json.dumps({"new_rses": list(new), "all_rses": all_rses, "scopes": scopes,
-                           "roots": {rse: str(p) + "/" for rse, p in new.items()}})
-        self.client_call(_SETUP.format(spec=spec))
+        self.call("client:setup", {"new_rses": list(new), "all_rses": all_rses,
+                                   "roots": {rse: f"{p}/" for rse, p in new.items()},
+                                   "scopes": scopes})
         self.rse_roots.update(new)
         self.scopes.extend(s for s in scopes if s not in self.scopes)
 
+    # -- lifecycle -----------------------------------------------------------------------------
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
@@ -371,16 +407,12 @@ def _wait_until_up(proc: subprocess.Popen[bytes], url: str, log_path: Path,
 
 def _rucio_layout(python: Path) -> tuple[Path, Path]:
     """(alembic.ini template, migrate_repo directory) of the installed rucio package."""
-    out = run_python(
-        python,
-        "import os, sys, rucio\n"
-        "print(os.path.dirname(rucio.__file__))\nprint(sys.prefix)\n",
-        clean_env(python.parent.parent), Path.cwd(), "locating the rucio package", 60,
-    ).split()
-    package, prefix = Path(out[0]), Path(out[1])
+    where, _ = run_side(python, "server:layout", {}, env=clean_env(python.parent.parent),
+                        cwd=Path.cwd(), what="locating the rucio package", timeout=60)
+    package, prefix = Path(where["package"]), Path(where["prefix"])
     template = prefix / "rucio" / "etc" / "alembic.ini.template"
     if not template.exists():
-        raise RucioServiceError(f"{template} not found (not the full PyPI rucio package?)")
+        raise RucioVenvError(f"{template} not found (not the full PyPI rucio package?)")
     return template, package / "db" / "sqla" / "migrate_repo"
 
 
@@ -390,7 +422,8 @@ def start_rucio_server(workdir: Path, *, rses: Iterable[str] = (), scopes: Itera
                        venv: Path | None = None) -> RucioService:
     """Start a Rucio server on 127.0.0.1 (free port) with its files in ``workdir``.
 
-    The database is SQLite in ``workdir`` unless ``db_url`` (e.g. a PostgreSQL URL; it must
+    The server runs from `venv` (default: :func:`default_rucio_venv`, looked up now). The
+    database is SQLite in ``workdir`` unless ``db_url`` (e.g. a PostgreSQL URL; it must
     point to an empty database) is given.  Creates ``rses`` (root folder ``workdir/rses/<RSE>/``
     unless ``rse_roots`` names one; ``rse_roots`` alone also creates its RSEs) and ``scopes``
     (owned by root).  Call ``stop()`` when done (or use it as a context manager).
@@ -413,15 +446,17 @@ def start_rucio_server(workdir: Path, *, rses: Iterable[str] = (), scopes: Itera
     env = clean_env(python.parent.parent)
     env["RUCIO_CONFIG"] = str(config_path)
     write_cfg(0)
-    run_python(python, _BUILD_DB, env, workdir, "building the Rucio database")
+    run_side(python, "server:build_database", {}, env=env, cwd=workdir,
+             what="building the Rucio database")
 
     log_path = workdir / "server.log"
     last_error: Exception | None = None
     for _attempt in range(3):  # a free port may be taken by someone else before we bind it
         port = free_port()
         write_cfg(port)
-        proc = spawn([str(python), "-c", _SERVE, HOST, str(port), str(os.getpid())],
-                     env=env, cwd=workdir, log=log_path)
+        spec = json.dumps({"host": HOST, "port": port, "parent": os.getpid()})
+        proc = spawn(side_argv(python, "server:serve", spec), env=env, cwd=workdir,
+                     log=log_path)
         server = RucioService(url=f"http://{HOST}:{port}", config_path=config_path,
                               workdir=workdir, pid=proc.pid, python=python, db_url=db_url,
                               _proc=proc)

@@ -28,8 +28,10 @@ from typing import Any, Self
 from .conveyor import CycleResult, conveyor_cycle, make_stuck, run_until_settled
 from .hermes import HermesResult, hermes_step
 from .kafka import KafkaBroker
-from .postgres import PostgresCluster
-from .rucio import RucioService, start_rucio_server
+from .postgres import PostgresCluster, pg_bindir
+from .rucio import RucioService, rucio_python, start_rucio_server
+
+__all__ = ["Services", "Terminated"]
 
 
 class Terminated(BaseException):
@@ -47,7 +49,9 @@ class Services:
     ``rses``: RSE names (roots under ``workdir/rses/``) or a mapping RSE -> local root folder.
     ``kafka=False`` skips the broker; ``postgres=False`` puts Rucio on SQLite (then the JSON
     DID-metadata plugin is off: no ``rubin_*`` metadata, so no Hermes events).
-    Attributes once entered: ``postgres``, ``rucio``, ``broker`` (or None), ``timings``.
+    Once entered: ``postgres``, ``rucio``, ``broker`` (each a RuntimeError before it started, or
+    when asked for without it), ``timings``; they stay readable after :meth:`stop`.
+    Signal handlers (SIGTERM, SIGHUP -> :class:`Terminated`) are installed only while entered.
     """
 
     def __init__(self, workdir: Path, *, rses: Iterable[str] | Mapping[str, Path | str],
@@ -66,10 +70,31 @@ class Services:
         self._stack: ExitStack | None = None
         self._old_handlers: dict[int, Any] = {}
         self._stopping = False
-        self.postgres: PostgresCluster | None = None
-        self.rucio: RucioService | None = None
-        self.broker: KafkaBroker | None = None
+        self._postgres: PostgresCluster | None = None
+        self._rucio: RucioService | None = None
+        self._broker: KafkaBroker | None = None
         self.timings: dict[str, float] = {}
+
+    # -- the services --------------------------------------------------------------------------
+    @property
+    def postgres(self) -> PostgresCluster:
+        if self._postgres is None:
+            raise RuntimeError("Services not started" if self._want_postgres
+                               else "Services started without PostgreSQL")
+        return self._postgres
+
+    @property
+    def rucio(self) -> RucioService:
+        if self._rucio is None:
+            raise RuntimeError("Services not started")
+        return self._rucio
+
+    @property
+    def broker(self) -> KafkaBroker:
+        if self._broker is None:
+            raise RuntimeError("Services not started" if self._want_kafka
+                               else "Services started without kafka")
+        return self._broker
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -82,6 +107,10 @@ class Services:
     def start(self) -> Self:
         if self._stack is not None:
             return self
+        # What is not installed fails now, before anything starts (MissingDependencyError).
+        rucio_python(self._venv)
+        if self._want_postgres:
+            pg_bindir()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._install_signal_handlers()
         stack = ExitStack()
@@ -89,17 +118,17 @@ class Services:
         try:
             if self._want_kafka:
                 t0 = time.monotonic()
-                self.broker = stack.enter_context(
+                self._broker = stack.enter_context(
                     KafkaBroker(log=self.workdir / "kafka.log"))
                 self.timings["kafka"] = time.monotonic() - t0
             db_url = None
             if self._want_postgres:
                 t0 = time.monotonic()
-                self.postgres = stack.enter_context(PostgresCluster())
+                self._postgres = stack.enter_context(PostgresCluster())
                 self.timings["postgres"] = time.monotonic() - t0
-                db_url = self.postgres.url
+                db_url = self._postgres.url
             t0 = time.monotonic()
-            self.rucio = stack.enter_context(start_rucio_server(
+            self._rucio = stack.enter_context(start_rucio_server(
                 self.workdir / "rucio", rse_roots=self._roots, scopes=self._scopes,
                 db_url=db_url, venv=self._venv))
             self.timings["rucio"] = time.monotonic() - t0
@@ -139,47 +168,40 @@ class Services:
     def pids(self) -> dict[str, int]:
         """Process (group) id of each running service."""
         out: dict[str, int] = {}
-        if self.postgres is not None and self.postgres.pid is not None:
-            out["postgres"] = self.postgres.pid
-        if self.rucio is not None and self.rucio.is_running():
-            out["rucio"] = self.rucio.pid
-        if self.broker is not None and self.broker.pid is not None:
-            out["kafka"] = self.broker.pid
+        if self._postgres is not None and self._postgres.pid is not None:
+            out["postgres"] = self._postgres.pid
+        if self._rucio is not None and self._rucio.is_running():
+            out["rucio"] = self._rucio.pid
+        if self._broker is not None and self._broker.pid is not None:
+            out["kafka"] = self._broker.pid
         return out
 
     def ports(self) -> dict[str, int]:
         out: dict[str, int] = {}
-        if self.postgres is not None and self.postgres.port:
-            out["postgres"] = self.postgres.port
-        if self.rucio is not None:
-            out["rucio"] = self.rucio.port
-        if self.broker is not None and self.broker.bootstrap:
-            out["kafka"] = self.broker.port
+        if self._postgres is not None and self._postgres.port:
+            out["postgres"] = self._postgres.port
+        if self._rucio is not None:
+            out["rucio"] = self._rucio.port
+        if self._broker is not None and self._broker.bootstrap:
+            out["kafka"] = self._broker.port
         return out
 
     def env(self) -> dict[str, str]:
         """Environment for the compiled scripts: the Rucio client's (see RucioService.env)."""
-        return self._need_rucio().env()
-
-    def _need_rucio(self) -> RucioService:
-        if self.rucio is None:
-            raise RuntimeError("Services not started")
-        return self.rucio
+        return self.rucio.env()
 
     # -- steps -----------------------------------------------------------------------------------
     def conveyor_cycle(self, copy_files: bool = True,
                        lose: str | Iterable[str] = ()) -> CycleResult:
-        return conveyor_cycle(self._need_rucio(), copy_files=copy_files, lose=lose)
+        return conveyor_cycle(self.rucio, copy_files=copy_files, lose=lose)
 
     def run_until_settled(self, rule_ids: Iterable[str], *, max_cycles: int = 10,
                           lose: str | Iterable[str] = ()
                           ) -> tuple[dict[str, str], list[CycleResult]]:
-        return run_until_settled(self._need_rucio(), rule_ids, max_cycles=max_cycles, lose=lose)
+        return run_until_settled(self.rucio, rule_ids, max_cycles=max_cycles, lose=lose)
 
     def make_stuck(self, rule_id: str, names: Iterable[str] | None = None) -> list[str]:
-        return make_stuck(self._need_rucio(), rule_id, names)
+        return make_stuck(self.rucio, rule_id, names)
 
     def hermes_step(self) -> HermesResult:
-        if self.broker is None:
-            raise RuntimeError("Services started without kafka")
-        return hermes_step(self._need_rucio(), self.broker)
+        return hermes_step(self.rucio, self.broker)

@@ -1,30 +1,51 @@
 """The rehearsal's services layer (drpc_rehearsal): PostgreSQL, a real Rucio 41.5.1 server
 on it, Rucio's own conveyor daemons with a byte-copying mock transfer tool, a Kafka mock broker
-and the Rubin Hermes step, all on 127.0.0.1; and that nothing is left running afterwards."""
+and the Rubin Hermes step, all on 127.0.0.1; and that nothing is left running afterwards.
+Also, without services: importing the package has no side effects, the Rucio-side code imports
+only the standard library and rucio, and a missing dependency is a user error (exit 2)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
+import pkgutil
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
 import uuid
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click
+import confluent_kafka  # the rehearsal extra; installed by tools/bootstrap
 import pytest
+from click.testing import CliRunner
 
-from drpc_rehearsal import PostgresCluster, Services, conveyor_cycle, make_stuck
+import drpc_rehearsal
+from compiler.errors import DrpcError, ExitCode
+from compiler.guard import guarded
 from compiler.naming import ingestd_topic
+from drpc_rehearsal import (
+    KafkaBroker,
+    MissingDependencyError,
+    PostgresCluster,
+    RucioServiceError,
+    ServiceError,
+    Services,
+    conveyor_cycle,
+    make_stuck,
+    start_rucio_server,
+)
+from drpc_rehearsal.rucio import RucioVenvError, default_rucio_venv, rucio_python
 
-import confluent_kafka  # noqa: E402  (the rehearsal extra; installed by tools/bootstrap)
-
-pytestmark = pytest.mark.services
+services = pytest.mark.services
 
 SRC, DST = "SLAC_BUTLER_DISK", "IN2P3_BUTLER_DISK"
 SCOPE = "dr1"
@@ -32,7 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def svc(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     with Services(tmp_path_factory.mktemp("rehearsal-services"), rses=[SRC, DST],
                   scopes=[SCOPE]) as services:
         yield services
@@ -64,27 +85,13 @@ def add_dataset(svc: Services, nfiles: int, *, meta: int | None = None,
         if meta is None or i < meta:
             entry["meta"] = {"rubin_butler": "data_product", "rubin_sidecar": sidecar(i)}
         files.append(entry)
-    spec = json.dumps([{k: v for k, v in f.items() if k != "data"} for f in files])
-    svc.rucio.client_call(f"""
-        import json
-        files = json.loads({spec!r})
-        c.add_dataset({SCOPE!r}, {ds!r})
-        c.add_replicas({SRC!r}, [{{k: f[k] for k in ("scope", "name", "bytes", "adler32")}}
-                                 for f in files])
-        c.attach_dids({SCOPE!r}, {ds!r}, [{{"scope": f["scope"], "name": f["name"]}}
-                                          for f in files])
-        for f in files:
-            if "meta" in f:
-                c.set_metadata_bulk(f["scope"], f["name"], f["meta"])
-    """)
+    svc.rucio.add_dataset(SCOPE, ds, [{k: v for k, v in f.items() if k != "data"}
+                                      for f in files], rse=SRC)
     return ds, files
 
 
 def add_rule(svc: Services, ds: str, rse: str = DST) -> str:
-    [rule_id] = svc.rucio.client_json(
-        f"c.add_replication_rule([{{'scope': {SCOPE!r}, 'name': {ds!r}}}], 1, {rse!r},"
-        " grouping='DATASET', activity='Data Consolidation')")
-    return str(rule_id)
+    return svc.rucio.add_rule(SCOPE, ds, rse, activity="Data Consolidation")
 
 
 def rule_show(svc: Services, rule_id: str) -> dict[str, str]:
@@ -108,7 +115,9 @@ def consume(svc: Services, topic: str, count: int, timeout: float = 30.0) -> lis
             msg = consumer.poll(0.5)
             if msg is None or msg.error():
                 continue
-            got.append(json.loads(msg.value()))
+            value = msg.value()
+            assert value is not None
+            got.append(json.loads(value))
     finally:
         consumer.close()
     return got
@@ -131,8 +140,6 @@ def live_group_members(pgid: int) -> list[int]:
 
 
 def port_closed(port: int) -> bool:
-    import socket
-
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
@@ -150,6 +157,7 @@ def wait_all_gone(pids: dict[str, int], ports: dict[str, int], timeout: float = 
 
 
 # -- the stack -------------------------------------------------------------------------------------
+@services
 def test_rucio_runs_on_postgres_with_file_rses(svc: Services) -> None:
     assert svc.rucio.db_url.startswith("postgresql+psycopg://")
     assert f"@127.0.0.1:{svc.postgres.port}/" in svc.rucio.db_url
@@ -177,10 +185,16 @@ def test_rucio_runs_on_postgres_with_file_rses(svc: Services) -> None:
         assert not port_closed(port), name
 
 
+@services
 def test_rule_goes_ok_bytes_arrive_and_hermes_publishes(svc: Services) -> None:
     ds, files = add_dataset(svc, 3, meta=2)  # the third file has no rubin_butler
     rule_id = add_rule(svc, ds)
     assert svc.rucio.rule(rule_id)["state"] == "REPLICATING"
+    assert svc.rucio.rule_states([rule_id]) == {rule_id: "REPLICATING"}
+    assert svc.rucio.rule_ids(SCOPE, ds, DST) == [rule_id]
+    assert svc.rucio.rule_ids(SCOPE, ds) == [rule_id]
+    assert svc.rucio.rule_ids(SCOPE, ds, SRC) == []
+    assert svc.rucio.dataset_files(SCOPE, ds) == sorted(f["name"] for f in files)
 
     states, cycles = svc.run_until_settled([rule_id], max_cycles=5)
     assert states == {rule_id: "OK"}
@@ -217,6 +231,7 @@ def test_rule_goes_ok_bytes_arrive_and_hermes_publishes(svc: Services) -> None:
     assert dict(again) == {} and again.other == 0
 
 
+@services
 def test_lose_leaves_the_file_missing_while_rucio_says_ok(svc: Services) -> None:
     ds, files = add_dataset(svc, 2)
     rule_id = add_rule(svc, ds)
@@ -231,6 +246,7 @@ def test_lose_leaves_the_file_missing_while_rucio_says_ok(svc: Services) -> None
     svc.hermes_step()  # leave no messages to the next test
 
 
+@services
 def test_make_stuck(svc: Services) -> None:
     ds, files = add_dataset(svc, 2)
     rule_id = add_rule(svc, ds)
@@ -248,6 +264,7 @@ def test_make_stuck(svc: Services) -> None:
     assert not svc.rucio.file_path(DST, SCOPE, files[0]["name"]).exists()
 
 
+@services
 def test_missing_source_fails_and_the_rule_ends_stuck(svc: Services) -> None:
     ds, files = add_dataset(svc, 1, write=False)  # registered, but no bytes at the source
     rule_id = add_rule(svc, ds)
@@ -260,6 +277,7 @@ def test_missing_source_fails_and_the_rule_ends_stuck(svc: Services) -> None:
 
 
 # -- lifecycle -------------------------------------------------------------------------------------
+@services
 def test_postgres_cluster_alone() -> None:
     with PostgresCluster(database="db1", user="u1", password="pw1") as pg:
         assert pg.url == f"postgresql://u1:pw1@127.0.0.1:{pg.port}/db1"
@@ -275,6 +293,7 @@ def test_postgres_cluster_alone() -> None:
     assert not base.exists()
 
 
+@services
 def test_services_stop_on_exception(tmp_path: Path) -> None:
     services = Services(tmp_path, rses=["X_DISK"], scopes=["s"])
     with pytest.raises(RuntimeError, match="boom"), services:
@@ -299,6 +318,7 @@ with Services(Path(sys.argv[1]), rses=["X_DISK"], scopes=["s"]) as s:
 """
 
 
+@services
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_nothing_survives_the_harness(tmp_path: Path, sig: int) -> None:
     """SIGTERM: the harness unwinds and stops everything itself. SIGKILL: the services die
@@ -321,3 +341,177 @@ def test_nothing_survives_the_harness(tmp_path: Path, sig: int) -> None:
             proc.wait()
         if "info" in locals():
             shutil.rmtree(info["pg"], ignore_errors=True)  # after a SIGKILL, nobody removed it
+
+
+# -- without services ------------------------------------------------------------------------------
+def package_modules() -> list[str]:
+    """drpc_rehearsal and every module in it, its Rucio-side code included."""
+    return ["drpc_rehearsal", *(m.name for m in pkgutil.walk_packages(
+        drpc_rehearsal.__path__, "drpc_rehearsal."))]
+
+
+#: The Butler side draws the sky with the LSST stack's lsst.sphgeom, imported with the module.
+IMPORTS_LSST = {"drpc_rehearsal.butlers", "drpc_rehearsal.visits"}
+
+_IMPORT_PROBE = """
+import importlib, json, os, signal, sys
+def state():
+    return {"sys.path": list(sys.path), "os.environ": dict(os.environ),
+            "signals": {s: repr(signal.getsignal(getattr(signal, s)))
+                        for s in ("SIGTERM", "SIGINT", "SIGHUP")}}
+before = state()
+importlib.import_module(sys.argv[1])
+after = state()
+tops = {m.split(".")[0] for m in sys.modules}
+print(json.dumps({"changed": [k for k in before if before[k] != after[k]],
+                  "imported": sorted(tops & {"rucio", "confluent_kafka", "lsst"})}))
+"""
+
+
+def test_importing_the_package_has_no_side_effects() -> None:
+    """Each module, imported alone in a fresh interpreter, leaves sys.path, os.environ and the
+    SIGTERM/SIGINT/SIGHUP handlers as they were, and imports neither rucio, confluent_kafka nor
+    (but for the Butler side) the LSST stack."""
+    modules = package_modules()
+    assert {"drpc_rehearsal.rucio", "drpc_rehearsal.rucio_side.daemons",
+            "drpc_rehearsal.kafka_broker"} <= set(modules)
+    problems = {}
+    for name in modules:
+        proc = subprocess.run([sys.executable, "-c", _IMPORT_PROBE, name], cwd=REPO,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, f"import {name}:\n{proc.stderr}"
+        got = json.loads(proc.stdout.splitlines()[-1])
+        allowed = {"lsst"} if name in IMPORTS_LSST else set()
+        if got["changed"] or set(got["imported"]) - allowed:
+            problems[name] = got
+    assert problems == {}
+
+
+def test_rucio_side_imports_only_the_standard_library_and_rucio() -> None:
+    """The code run by the Rucio venv's python (which has no drpc) imports only the standard
+    library, rucio and its own siblings; the Kafka broker's process only confluent-kafka."""
+    here = Path(drpc_rehearsal.__file__).parent
+    allowed = {**{p: {"rucio"} for p in (here / "rucio_side").glob("*.py")},
+               here / "kafka_broker.py": {"confluent_kafka"}}
+    bad = []
+    for path, extra in sorted(allowed.items()):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
+            bad += [f"{path.name}: {n}" for n in names
+                    if n.split(".")[0] not in sys.stdlib_module_names | extra]
+    assert bad == []
+
+
+needs_rucio_venv = pytest.mark.skipif(not (default_rucio_venv() / "bin" / "python").exists(),
+                                      reason="no Rucio venv (tools/bootstrap makes it)")
+
+
+@needs_rucio_venv
+def test_rucio_side_runs_alone_in_the_rucio_venv(tmp_path: Path) -> None:
+    """The Rucio venv's python sees the rucio_side package only: not drpc, not the checkout."""
+    from drpc_rehearsal._proc import clean_env
+    from drpc_rehearsal.rucio import run_side
+
+    python = rucio_python()
+    env = clean_env(python.parent.parent)
+    layout, _ = run_side(python, "server:layout", {}, env=env, cwd=REPO)
+    assert Path(layout["prefix"]) == python.parent.parent
+    _, printed = run_side(python, "server:run_code", {"code": textwrap.dedent("""
+        import importlib.util, sys
+        print([importlib.util.find_spec(m) is None for m in ("compiler", "drpc_rehearsal")])
+        print(sorted(m for m in sys.modules if "rucio_side" in m), sys.argv)
+        """), "argv": ["a"]}, env=env, cwd=REPO)
+    assert printed.splitlines() == [
+        "[True, True]", "['drpc_rucio_side', 'drpc_rucio_side.server'] ['-c', 'a']"]
+    with pytest.raises(RucioServiceError, match="server has no command serve_forever"):
+        run_side(python, "server:serve_forever", {}, env=env, cwd=tmp_path)
+    with pytest.raises(RucioServiceError, match="ZeroDivisionError: division by zero"):
+        run_side(python, "server:run_code", {"code": "1 / 0"}, env=env, cwd=tmp_path)
+
+
+def test_missing_dependencies_are_environment_errors(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    for cls in (ServiceError, RucioServiceError, MissingDependencyError, RucioVenvError):
+        assert issubclass(cls, DrpcError) and cls.exit_code == ExitCode.USAGE
+    with pytest.raises(RucioVenvError) as no_venv:
+        start_rucio_server(tmp_path / "rucio", venv=tmp_path / "no-venv")
+    message = str(no_venv.value)
+    assert str(tmp_path / "no-venv") in message
+    assert "tools/bootstrap" in message and "DRPC_RUCIO_VENV" in message
+    assert 'pip install "rucio[postgresql]==41.5.1"' in message
+    assert not (tmp_path / "rucio" / "rucio.cfg").exists()
+
+    monkeypatch.setenv("DRPC_RUCIO_VENV", str(tmp_path / "elsewhere"))  # read when asked
+    assert default_rucio_venv() == tmp_path / "elsewhere"
+    with pytest.raises(RucioVenvError):  # before any service starts
+        Services(tmp_path / "svc", rses=["X_DISK"], scopes=["s"]).start()
+
+    monkeypatch.setenv("DRPC_PG_BINDIR", str(tmp_path / "no-pg"))
+    with pytest.raises(MissingDependencyError,
+                       match=r"DRPC_PG_BINDIR=.*no-pg: install PostgreSQL's server"):
+        PostgresCluster()
+
+
+def bare_python(where: Path) -> Path:
+    """A venv with nothing installed (no confluent-kafka)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True,
+                   timeout=120)
+    return where / "bin" / "python"
+
+
+@pytest.mark.parametrize("missing", ["rucio venv", "confluent_kafka"])
+def test_a_missing_dependency_exits_2_with_what_to_install(tmp_path: Path, missing: str) -> None:
+    """Raised inside a command run through compiler.guard.guarded: exit 2, the install hint,
+    no traceback and no "bug in drpc"."""
+    def start() -> None:
+        if missing == "rucio venv":
+            Services(tmp_path / "svc", rses=["X_DISK"], scopes=["s"],
+                     rucio_venv=tmp_path / "no-venv").start()
+        else:
+            python = bare_python(tmp_path / "venv")
+            KafkaBroker(python=python, log=tmp_path / "kafka.log").start()
+
+    @click.command()
+    @click.option("--debug", is_flag=True)
+    def command(debug: bool) -> None:
+        guarded(start)()
+
+    result = CliRunner().invoke(command, [])
+    hint = "tools/bootstrap" if missing == "rucio venv" else "pip install 'drpc[rehearsal]'"
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("drpc: error: ") and hint in result.output
+    assert "Traceback" not in result.output and "bug in drpc" not in result.output
+
+
+def test_ctrl_ingestd_is_loaded_from_its_path_when_asked(tmp_path: Path) -> None:
+    """CTRL_INGESTD_DIR's lsst.ctrl.ingestd is imported by explicit path when asked for (its
+    absolute imports of itself work), with sys.path left alone."""
+    pkg = tmp_path / "python" / "lsst" / "ctrl" / "ingestd"
+    (pkg / "entries").mkdir(parents=True)
+    files = {"__init__.py": "", "mapper.py": "class Mapper: ...\n",
+             "config.py": "from lsst.ctrl.ingestd.mapper import Mapper\nclass Config: ...\n",
+             "message.py": "", "rseButler.py": "", "entries/__init__.py": "",
+             "entries/entryFactory.py": "from ..config import Config\n"}
+    for name, text in files.items():
+        (pkg / name).write_text(text)
+    probe = textwrap.dedent("""
+        import json, sys
+        before = list(sys.path)
+        from drpc_rehearsal.ingest import real_ctrl_ingestd
+        imported = "lsst.ctrl.ingestd" in sys.modules
+        modules, note = real_ctrl_ingestd()
+        print(json.dumps({"imported at import": imported, "note": note,
+                          "config": modules and modules["config"].__file__,
+                          "sys.path kept": sys.path == before}))
+        """)
+    env = {**os.environ, "CTRL_INGESTD_DIR": str(tmp_path / "python")}
+    proc = subprocess.run([sys.executable, "-c", probe], env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=120, check=True)
+    assert json.loads(proc.stdout) == {
+        "imported at import": False, "note": f"ctrl_ingestd from {pkg}",
+        "config": str(pkg / "config.py"), "sys.path kept": True}

@@ -1,23 +1,22 @@
 """The `rucio_server` fixture runs a real Rucio 41.5.1 server that the `rucio` CLI and the
 Python client (both from .venv-rucio) can use: rules are created, shown, listed, and their
-state read back and driven (REPLICATING -> STUCK, REPLICATING -> OK)."""
+state read back and driven (REPLICATING -> STUCK, REPLICATING -> OK), through the typed
+methods of RucioService and through its client/server snippets."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import socket
 import subprocess
 import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-try:
-    from tests.services.rucio_server import RucioServer, start_rucio_server
-except ImportError:
-    from services.rucio_server import RucioServer, start_rucio_server
+from tests.services.rucio_server import RucioServer, RucioServiceError, start_rucio_server
 
 pytestmark = pytest.mark.services
 
@@ -26,7 +25,8 @@ BUTLER_RSES = ["SLAC_BUTLER_DISK", "IN2P3_BUTLER_DISK", "LANCS_BUTLER_DISK", "RA
 RAW_RSES = [r.replace("BUTLER", "RAW") for r in BUTLER_RSES]
 
 
-def rucio_cli(server: RucioServer, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def rucio_cli(server: RucioServer, *args: str,
+              check: bool = True) -> subprocess.CompletedProcess[str]:
     env = server.env()
     exe = shutil.which("rucio", path=env["PATH"])
     assert exe is not None, "no rucio CLI on server.env()['PATH']"
@@ -42,23 +42,14 @@ def rucio_cli(server: RucioServer, *args: str, check: bool = True) -> subprocess
 def make_dataset(server: RucioServer, nfiles: int, rse: str = "SLAC_BUTLER_DISK") -> str:
     """A new dataset test:<unique> with `nfiles` files that have replicas on `rse`."""
     name = f"ds-{uuid.uuid4().hex[:12]}"
-    spec = json.dumps({"name": name, "nfiles": nfiles, "rse": rse})
-    server.client_call(f"""
-        import json
-        spec = json.loads({spec!r})
-        files = [{{"scope": "test", "name": f"{{spec['name']}}/file{{i}}.fits", "bytes": 10,
-                   "adler32": "0a0b0c0d"}} for i in range(spec["nfiles"])]
-        c.add_dataset("test", spec["name"])
-        if files:
-            c.add_replicas(spec["rse"], files)
-            dids = [{{"scope": "test", "name": f["name"]}} for f in files]
-            c.attach_dids("test", spec["name"], dids)
-    """)
+    files = [{"name": f"{name}/file{i}.fits", "bytes": 10, "adler32": "0a0b0c0d"}
+             for i in range(nfiles)]
+    server.add_dataset("test", name, files, rse=rse)
     return name
 
 
-def rule_state(server: RucioServer, rule_id: str) -> dict:
-    return server.client_json(f"c.get_replication_rule({rule_id!r})")
+def rule_state(server: RucioServer, rule_id: str) -> dict[str, Any]:
+    return server.rule(rule_id)
 
 
 def show_field(output: str, field: str) -> str:
@@ -120,8 +111,9 @@ def test_rule_add_show_list_then_stuck(rucio_server: RucioServer) -> None:
     assert (rule["state"], rule["locks_replicating_cnt"], rule["activity"]) == (
         "REPLICATING", 2, "Data Consolidation")
 
-    rucio_server.client_call(f"c.update_replication_rule({rule_id!r}, {{'state': 'STUCK'}})")
+    rucio_server.update_rule(rule_id, state="STUCK")
     assert rule_state(rucio_server, rule_id)["state"] == "STUCK"
+    assert rucio_server.rule_states([rule_id]) == {rule_id: "STUCK"}
     # the server side (core API on the server's database) agrees
     db_state = rucio_server.server_call(f"""
         from rucio.core.rule import get_rule
@@ -143,6 +135,8 @@ def test_rule_driven_to_ok_by_replica_states(rucio_server: RucioServer) -> None:
     ds = make_dataset(rucio_server, nfiles=3, rse="SLAC_RAW_DISK")
     [rule_id] = rucio_server.client_json(
         f"c.add_replication_rule([{{'scope': 'test', 'name': {ds!r}}}], 1, 'LANCS_RAW_DISK')")
+    assert rucio_server.rule_ids("test", ds, "LANCS_RAW_DISK") == [rule_id]
+    assert rucio_server.dataset_files("test", ds) == [f"{ds}/file{i}.fits" for i in range(3)]
     assert rule_state(rucio_server, rule_id)["state"] == "REPLICATING"
     rucio_server.client_call(f"""
         files = [{{"scope": f["scope"], "name": f["name"], "state": "A"}}
@@ -160,11 +154,15 @@ def test_cli_errors_are_reported(rucio_server: RucioServer) -> None:
                     "--rses", "NO_SUCH_RSE", check=False)
     assert bad.returncode != 0
     assert "NO_SUCH_RSE" in bad.stdout + bad.stderr or "RSE" in bad.stdout + bad.stderr
-    with pytest.raises(Exception, match="DataIdentifierNotFound"):
+    with pytest.raises(RucioServiceError, match="DataIdentifierNotFound"):
         rucio_server.client_call("c.get_did('test', 'no-such-did')")
+    with pytest.raises(RucioServiceError, match=r"InvalidRSEExpression|RSENotFound"):
+        rucio_server.add_rule("test", ds, "NO_SUCH_RSE")
+    assert rucio_server.client_json("None") is None
+    assert rucio_server.client_call("print('a', end='')\nprint('b')") == "ab\n"
 
 
-def test_start_and_stop(tmp_path) -> None:
+def test_start_and_stop(tmp_path: Path) -> None:
     server = start_rucio_server(tmp_path / "rucio", rses=["X_DISK"], scopes=["other"])
     try:
         assert server.is_running()

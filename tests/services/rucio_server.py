@@ -7,20 +7,19 @@ from drpc_rehearsal.rucio import (
     API_ENDPOINTS,
     CALL_TIMEOUT,
     HOST,
-    REPO_ROOT,
     ROOT_PASSWORD,
     ROOT_USERNAME,
-    RUCIO_VENV,
     START_TIMEOUT,
     RucioServer,
     RucioService,
     RucioServiceError,
+    default_rucio_venv,
     rucio_python,
     start_rucio_server,
 )
 
 __all__ = [
-    "API_ENDPOINTS", "CALL_TIMEOUT", "HOST", "REPO_ROOT", "ROOT_PASSWORD", "ROOT_USERNAME",
-    "RUCIO_VENV", "START_TIMEOUT", "RucioServer", "RucioService", "RucioServiceError",
-    "rucio_python", "start_rucio_server",
+    "API_ENDPOINTS", "CALL_TIMEOUT", "HOST", "ROOT_PASSWORD", "ROOT_USERNAME", "START_TIMEOUT",
+    "RucioServer", "RucioService", "RucioServiceError", "default_rucio_venv", "rucio_python",
+    "start_rucio_server",
 ]
