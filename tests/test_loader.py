@@ -78,10 +78,12 @@ def test_missing_include(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("a: [1, 2\nb: 3\n", ":2:2: error: <root>: YAML syntax error:"),
-        ("a: 1\na: 2\n", ":2:1: error: <root>: found duplicate key \"a\" with value \"2\" (original value: \"1\")"),
+        ("a: [1, 2\nb: 3\n", ":1:9: error: <root>: YAML syntax error: the flow sequence '[' opened at line 1, "
+         "column 4 is not closed"),
+        ("a: 1\na: 2\n", ":2:1: error: <root>: duplicate key 'a' (first given at line 1, column 1) "
+         "(each key may appear once in a mapping)"),
         ("- 1\n- 2\n", ":1:1: error: <root>: the campaign file must be a mapping at the top level"),
-        ("a: 1\n---\nb: 2\n", ":1:1: error: <root>: expected exactly one YAML document, found 2"),
+        ("a: 1\n---\nb: 2\n", ":2:1: error: <root>: a second YAML document starts here"),
     ],
 )
 def test_yaml_errors_have_positions(tmp_path: Path, text: str, expected: str) -> None:

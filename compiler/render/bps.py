@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from ..plan import Job, Plan
+from ..text import plain_lines
 from .common import comment_header, render_template
 
 
@@ -14,8 +15,14 @@ def referenced_env_vars(values: list[str]) -> list[str]:
 
 
 def render_job(plan: Plan, job: Job) -> bytes:
+    """One submit file. Every value goes through the `bps`/`bps_path` filters (text.bps_value:
+    YAML-escaped, and refused if BPS would expand it), and the whole file is checked for stray
+    line breaks, so that no spec value can add a key that BPS reads."""
     site = plan.site(job.site)
-    return render_template(
+    for key, _ in job.overrides:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", key):
+            raise ValueError(f"refusing to write the BPS key {key!r}")
+    content = render_template(
         "bps/submit.yaml.j2",
         header=comment_header(plan, f"BPS submit file for stage '{job.stage}' at {site.id} ({site.facility})"),
         plan=plan,
@@ -24,6 +31,8 @@ def render_job(plan: Plan, job: Job) -> bytes:
         project=plan.ticket or plan.campaign,
         env_vars=referenced_env_vars([*job.includes, job.pipeline_yaml]),
     )
+    plain_lines(content.decode("utf-8"), job.path)
+    return content
 
 
 def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:

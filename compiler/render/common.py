@@ -1,9 +1,12 @@
-"""What every renderer shares: the Jinja2 environment, quoting filters and provenance headers."""
+"""What every renderer shares: the Jinja2 environment, quoting filters and provenance headers.
+
+The quoting and escaping functions themselves live in `compiler.text` (the one place for every
+output language); this module registers them as template filters and re-exports `sh_quote` and
+`yaml_scalar` for the renderers.
+"""
 
 from __future__ import annotations
 
-import json
-import shlex
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -13,6 +16,19 @@ from typing import Any
 import jinja2
 
 from ..plan import Plan
+from ..text import (
+    bps_value,
+    comment_line,
+    json_text,
+    md_code,
+    md_text,
+    safe_file_name,
+    sh_quote,
+    yaml_scalar,
+)
+
+__all__ = ["GENERATED", "EnvVar", "comment_header", "environment", "header_lines", "render_template",
+           "sh_quote", "shell_prelude", "templates_dir", "yaml_scalar"]
 
 GENERATED = "generated - do not edit"
 
@@ -23,20 +39,6 @@ def templates_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parents[2] / "templates"
-
-
-def yaml_scalar(value: Any) -> str:
-    """A YAML 1.2 scalar that reads back as exactly `value` (JSON is a subset of YAML 1.2)."""
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, (int, float)):
-        return repr(value) if isinstance(value, float) else str(value)
-    return json.dumps(str(value), ensure_ascii=False)
-
-
-def sh_quote(value: Any) -> str:
-    """One shell word that expands to exactly `value`: a spec value can never run a command."""
-    return shlex.quote(str(value))
 
 
 @lru_cache(maxsize=1)
@@ -51,7 +53,14 @@ def environment() -> jinja2.Environment:
     )
     env.filters["yq"] = yaml_scalar
     env.filters["sh"] = sh_quote
-    env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True)
+    env.filters["json"] = json_text
+    env.filters["md"] = md_text
+    env.filters["mdcode"] = md_code
+    # BPS values (text.bps_value): refused if BPS would expand them or a job's shell read them
+    env.filters["bps"] = bps_value  # pasted unquoted into pipetask command lines
+    env.filters["bps_path"] = lambda v: bps_value(v, env=True)  # ... and ${NAME} is meant (pipelineYaml)
+    env.filters["bps_include"] = lambda v: bps_value(v, env=True, shell=None)  # a file BPS reads
+    env.filters["bps_query"] = lambda v: bps_value(v, shell="quoted")  # inside -d "..."
     return env
 
 
@@ -60,15 +69,24 @@ def header_lines(plan: Plan, what: str) -> list[str]:
 
     No hash of the spec (CONTRACT revision 2): manifest.json keeps it, so a one-value change of
     the spec rewrites only the files whose content it changes.
+
+    The campaign's file name is the one part no validation sees: it is shown with every
+    character outside `[A-Za-z0-9._/+@-]` replaced by `?` (a file named `x<LF>touch PWNED #.yaml`
+    must not add a line to a script). Every line is checked by `text.comment_line`, which
+    refuses line breaks and control characters: the last line of defence if an unvalidated
+    value ever reaches a header.
     """
-    return [
+    name, changed = safe_file_name(plan.spec_file)
+    note = " (characters other than A-Z a-z 0-9 . _ / + @ - of the file name shown as ?)" if changed else ""
+    return [comment_line(line) for line in (
         f"{what} of campaign '{plan.campaign}'",
-        f"{GENERATED}: drpc {plan.drpc_version} from {plan.spec_file}",
-    ]
+        f"{GENERATED}: drpc {plan.drpc_version} from {name}{note}",
+    )]
 
 
 def comment_header(plan: Plan, what: str, prefix: str = "# ") -> str:
-    return "".join(f"{prefix}{line}\n" for line in header_lines(plan, what))
+    """The provenance header as comment lines (`prefix` each), each line checked again."""
+    return "".join(f"{comment_line(prefix + line)}\n" for line in header_lines(plan, what))
 
 
 def render_template(name: str, **context: Any) -> bytes:
@@ -91,5 +109,9 @@ def shell_prelude(plan: Plan, what: str, env_vars: list[EnvVar]) -> str:
     Every generated shell script starts with this, so they all behave alike: values reach the
     shell only through proper quoting, and `DRY_RUN=1` prints each command exactly.
     """
+    for var in env_vars:  # the template writes these into comment lines: validated text only
+        if not var.name.isidentifier() or not var.name.isascii():
+            raise ValueError(f"refusing the environment variable name {var.name!r}")
+        comment_line(f"#   {var.name}: {var.doc} (default: {var.default})")
     return render_template("common/prelude.sh.j2", header=comment_header(plan, what),
                            env_vars=env_vars).decode()
