@@ -23,9 +23,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
+from .errors import UsageError
+from .estimates import days as wall_days
 from .plan import Plan
-from .sky import footprint_of, ring_bands
+from .sky import RingBand
 
 __all__ = [
     "Balance",
@@ -41,7 +44,7 @@ __all__ = [
 ]
 
 
-class BalanceError(ValueError):
+class BalanceError(UsageError):
     """The campaign cannot be balanced as asked (explicit tract lists, no workload, too few rings)."""
 
 
@@ -123,7 +126,7 @@ class Balance:
 def sky_rings(plan: Plan) -> list[SkyRing]:
     """The skymap's rings (and caps) in the footprint, south to north, with their tract counts."""
     sm = plan.skymap
-    fp = footprint_of(plan.spec)
+    fp = plan.footprint
     out: list[SkyRing] = []
     for ring in range(-1, sm.num_rings + 1):
         dec = sm.ring_center_dec(ring)
@@ -184,7 +187,7 @@ class _Problem:
         return got
 
     def days(self, tracts: dict[str, int]) -> dict[str, float]:
-        return {s: self.core_hours * t / self.total / self.cores[s] / 24.0 for s, t in tracts.items()}
+        return {s: wall_days(self.core_hours * t / self.total, self.cores[s]) for s, t in tracts.items()}
 
     def key(self, cuts: tuple[int, ...]) -> tuple[float, tuple[float, ...]]:
         tracts = self.tracts(cuts)
@@ -254,7 +257,7 @@ def balance_rings(plan: Plan) -> Balance:
             f"--balance needs the campaign's workload (core_hours, storage_tb); {plan.spec_file} "
             "has no `workload:` section")
     sky = sky_rings(plan)
-    bands = ring_bands(spec)
+    bands = list(plan.bands)
     if len(bands) > len(sky):
         raise BalanceError(
             f"--balance cannot place {len(bands)} rings on the {len(sky)} skymap ring(s) of the footprint")
@@ -319,13 +322,13 @@ def balance_rings(plan: Plan) -> Balance:
         campaign=plan.campaign, footprint_tracts=n, rings=tuple(proposed), sites=site_rows,
         finish_days=finish.days, bottleneck=finish.site, current_finish_days=current.current_days,
         current_bottleneck=current.site,
-        ideal_days=wl.core_hours / sum(cores.values()) / 24.0,
+        ideal_days=wall_days(wl.core_hours, sum(cores.values())),
         deadline_days=plan.deadline_days, storage_needed_tb=storage_needed,
         storage_available_tb=storage_available, storage_feasible=feasible,
     )
 
 
-def _current_band_tracts(bands: list, sky: list[SkyRing]) -> list[int]:
+def _current_band_tracts(bands: list[RingBand], sky: list[SkyRing]) -> list[int]:
     return [sum(r.tracts for r in sky if b.contains(r.dec)) for b in bands]
 
 
@@ -369,7 +372,7 @@ def _ring_flow(r: BalancedRing) -> str:
     return f"{{{head}dec_max: {_fmt_dec(r.dec_max)}, site: {r.site}}}"
 
 
-def balance_json(b: Balance) -> dict:
+def balance_json(b: Balance) -> dict[str, Any]:
     return {
         "campaign": b.campaign,
         "footprint_tracts": b.footprint_tracts,

@@ -32,16 +32,14 @@ def _emit_warnings(compiled: Any) -> None:
 def plan_command(campaign: Path, fmt: str, balance: bool) -> None:
     """Print the plan: per-site tracts, visits, core-hours, storage, days; bottleneck; warnings."""
     from .pipeline import compile_campaign
-    from .report import plan_json, plan_markdown, plan_table
+    from .render.docs import plan_markdown
+    from .report import plan_json, plan_table
     compiled = compile_campaign(campaign, render=False)
     _emit_warnings(compiled)
     plan = compiled.plan
     if balance:
-        from .balance import BalanceError, balance_json, balance_rings, balance_yaml
-        try:
-            result = balance_rings(plan)
-        except BalanceError as exc:
-            raise UsageError(str(exc)) from None
+        from .balance import balance_json, balance_rings, balance_yaml
+        result = balance_rings(plan)
         if fmt == "json":
             click.echo(json.dumps(balance_json(result), indent=2, sort_keys=True))
         else:
@@ -66,15 +64,12 @@ def plan_command(campaign: Path, fmt: str, balance: bool) -> None:
 def plot_command(campaign: Path, out: Path, projection: str, dpi: int) -> None:
     """Draw the sky with every tract coloured by the site that owns it, and the ring boundaries."""
     from .pipeline import compile_campaign
-    from .plot import MissingPlotExtra, plot_sky
+    from .plot import plot_sky
     compiled = compile_campaign(campaign, render=False)
     _emit_warnings(compiled)
     if out.suffix.lower() not in {".png", ".svg", ".pdf"}:
         raise UsageError(f"-o {out}: the image must end in .png, .svg or .pdf")
-    try:
-        plot_sky(compiled.plan, out, projection=projection, dpi=dpi)
-    except MissingPlotExtra as exc:
-        raise UsageError(str(exc)) from None
+    plot_sky(compiled.plan, out, projection=projection, dpi=dpi)
     click.echo(f"{out}: {len(compiled.plan.ownership.owner):,} tracts at "
                f"{len(compiled.plan.sites)} site(s)", err=True)
 

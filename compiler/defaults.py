@@ -68,6 +68,11 @@ FOV_RADIUS_DEG: Mapping[str, float] = MappingProxyType({
 })
 DEFAULT_FOV_RADIUS_DEG = 1.75
 
+# A site's fraction of the tracts may differ from its `share` by this much before a warning;
+# the shares themselves must add up to 1 within SHARE_SUM_TOLERANCE.
+SHARE_WARNING = 0.05
+SHARE_SUM_TOLERANCE = 0.001
+
 # Rucio's own limits (rucio/common/schema/generic.py).
 RUCIO_NAME_MAX = 250
 RUCIO_SCOPE_MAX = 25

@@ -1,6 +1,7 @@
-"""Names the plan gives things: collections, Rucio dataset names, Butler tract queries.
+"""Names the plan gives things: collections, Rucio names, Butler queries, topics, labels.
 
-Pure string functions, so that every renderer and test spells a name the same way.
+Pure string functions, each name written once, so that every renderer, the rehearsal and the
+tests spell a name the same way.
 """
 
 from __future__ import annotations
@@ -11,17 +12,47 @@ from .defaults import RUCIO_NAME_MAX
 from .skymap import compress_ranges
 
 
-def _file_path(url: str) -> str:
+# lsst.skymap.BaseSkyMap.SKYMAP_RUN_COLLECTION_NAME: where register-skymap puts the skyMap dataset.
+SKYMAPS_COLLECTION = "skymaps"
+
+
+def file_path(url: str) -> str:
     """A local path from a file URL prefix (`file:///data/` -> `/data/`)."""
     return url[len("file://"):] if url.startswith("file://") else url
 
 
+def datastore_root(rse_root: str, scope: str) -> str:
+    """`<rse_root>/<scope>`: only then are rucio-register's DID names Rucio's own paths."""
+    return f"{rse_root.rstrip('/')}/{scope}"
+
+
+def raw_collection(instrument: str) -> str:
+    """Where raws live at every site (RUN collection of `butler ingest-raws`)."""
+    return f"{instrument}/raw/all"
+
+
 def stage_output(output_collection: str, stage: str) -> str:
+    """The CHAINED collection a stage's job writes (BPS `output`)."""
     return f"{output_collection}/{stage}"
 
 
-def incoming_collection(output_collection: str, consumer: str) -> str:
-    return f"{output_collection}/incoming/{consumer}"
+def incoming_collection(output_collection: str, sink: str) -> str:
+    """The CHAINED collection the arrived RUNs of a move are chained into at its destination."""
+    return f"{output_collection}/incoming/{sink}"
+
+
+def arrived_runs(source_collection: str) -> str:
+    """The RUN collections BPS writes under a stage's output (`<output>/<timestamp>`, outputRun).
+
+    ctrl_ingestd keeps each dataset's RUN, so what arrived is in the RUNs under the producer's
+    output at the destination too.
+    """
+    return f"{source_collection}/*"
+
+
+def manifest_name(move_id: str) -> str:
+    """The manifest a register script writes at run time (beside it, or in MANIFEST_DIR)."""
+    return f"{move_id}.manifest.json"
 
 
 def rucio_dataset_name(campaign: str, transfer_id: str, limit: int = RUCIO_NAME_MAX) -> str:
@@ -48,6 +79,29 @@ def tract_query(instrument: str, skymap: str, tracts: tuple[int, ...] | list[int
                 with_instrument: bool = True) -> str:
     head = f"instrument='{instrument}' AND " if with_instrument else ""
     return f"{head}skymap='{skymap}' AND {tract_predicate(tracts)}"
+
+
+def ingestd_labels(campaign: str, site: str) -> dict[str, str]:
+    """On every ctrl_ingestd object and the Deployment's selector: `kubectl -l` finds them all."""
+    return dict(sorted({
+        "app.kubernetes.io/name": "ctrl-ingestd",
+        "app.kubernetes.io/part-of": "drpc",
+        "app.kubernetes.io/managed-by": "drpc",
+        "drpc.lsst.io/campaign": campaign,
+        "drpc.lsst.io/site": site,
+    }.items()))
+
+
+def ingestd_selector(campaign: str, site: str | None = None) -> str:
+    """The label selector of a campaign's ctrl_ingestd (at one site), for `kubectl -l`."""
+    labels = ingestd_labels(campaign, site or "")
+    keys = ["drpc.lsst.io/campaign", *(["drpc.lsst.io/site"] if site else [])]
+    return ",".join(f"{k}={labels[k]}" for k in keys)
+
+
+def ingestd_resource(campaign: str) -> str:
+    """Per campaign, so that two campaigns' ctrl_ingestd can share a site's namespace."""
+    return f"ingestd-{campaign}"
 
 
 def ingestd_topic(rse: str, scope: str) -> str:

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import UsageError
 from .plan import Plan
 from .report import site_colours
-from .sky import footprint_of, ring_bands
 
 INSTALL_HINT = "pip install 'drpc[plot]'"
 
 
-class MissingPlotExtra(RuntimeError):
-    """matplotlib is not installed."""
+class MissingPlotExtra(UsageError):
+    """matplotlib is not installed: a user error with the install hint (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,9 @@ def tract_boxes(plan: Plan) -> list[TractBox]:
 
 def ring_boundaries(plan: Plan) -> list[float]:
     """Declinations between consecutive rings of the assignment (none for explicit tract lists)."""
-    if not plan.spec.sky.assignment.rings:
+    if plan.assigned_by != "rings":
         return []
-    return [b.dec_max for b in ring_bands(plan.spec)[:-1]]
+    return [b.dec_max for b in plan.bands[:-1]]
 
 
 def _import_matplotlib() -> tuple[Any, Any, Any]:
@@ -140,7 +140,7 @@ def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide", dpi:
     colours = site_colours(plan)
     boxes = tract_boxes(plan)
     cross = {t for s in plan.sites for t in s.processing_tracts if plan.ownership.owner.get(t) != s.id}
-    fp = footprint_of(plan.spec)
+    fp = plan.footprint
     mollweide = projection == "mollweide"
 
     fig = Figure(figsize=(11, 6.2) if mollweide else (10, 6.5), dpi=dpi)

@@ -12,12 +12,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .defaults import DEFAULT_FOV_RADIUS_DEG, FOV_RADIUS_DEG
+from .defaults import DEFAULT_FOV_RADIUS_DEG, FOV_RADIUS_DEG, SHARE_WARNING
 from .plan import Plan, SiteEstimate, tract_predicate
-from .sky import footprint_of
 from .skymap import compress_ranges
 
-SHARE_TOLERANCE = 0.05  # as validate.SHARE_WARNING
 
 # One colour per site, in the campaign's site order (matplotlib's tab10 without its grey, which
 # antialiased text also makes); plot.py and graph.mmd use the same, so a site looks alike everywhere.
@@ -94,15 +92,16 @@ class Capacity:
 
 
 def capacity(plan: Plan) -> Capacity:
+    """The capacity plan: plan.capacity (the one model) against each site's limits."""
     est = {e.site: e for e in plan.estimates}
     deadline = plan.deadline_days
     rows: list[SiteCapacity] = []
     warnings: list[str] = []
     for s in plan.sites:
         e = est.get(s.id)
-        over_deadline = bool(e and deadline is not None and e.days > deadline)
+        over_deadline = bool(e and deadline is not None and e.finish_day > deadline)
         over_storage = bool(e and e.storage_tb > s.storage_tb)
-        off_share = abs(s.fraction - s.share) > SHARE_TOLERANCE
+        off_share = abs(s.fraction - s.share) > SHARE_WARNING
         rows.append(SiteCapacity(
             id=s.id, facility=s.facility, panda_site=s.panda_site, cores=s.cores,
             storage_cap_tb=s.storage_tb, share=s.share, tracts=len(s.owned_tracts),
@@ -115,20 +114,19 @@ def capacity(plan: Plan) -> Capacity:
             warnings.append(f"{s.id} owns {s.fraction:.3f} of the footprint's tracts, but its share "
                             f"is {s.share:g}")
         if e and over_deadline:
-            warnings.append(f"{s.id} needs {num(e.days)} days at its {s.cores:,} cores "
-                            f"({num(e.core_hours)} core-hours), over deadline_days {deadline:g}")
+            warnings.append(f"{s.id} finishes on day {num(e.finish_day)} ({num(e.core_hours)} "
+                            f"core-hours at its {s.cores:,} cores), after deadline_days {deadline:g}")
         if e and over_storage:
             warnings.append(f"{s.id} needs about {num(e.storage_tb)} TB, over its storage_tb "
                             f"{num(s.storage_tb)}")
-    wl = plan.spec.workload
+    wl = plan.workload
     total_cap = sum(s.storage_tb for s in plan.sites)
     if wl is not None and wl.storage_tb > total_cap:
         warnings.append(f"the workload needs {num(wl.storage_tb)} TB but the sites have "
                         f"{num(total_cap)} TB together: no sky assignment fits it")
     bottleneck = finish = None
-    if est:
-        last = max(plan.estimates, key=lambda e: e.days)  # first of equals, in site order
-        bottleneck, finish = last.site, last.days
+    if plan.capacity is not None:
+        bottleneck, finish = plan.capacity.bottleneck, plan.capacity.finish_day
     return Capacity(
         sites=tuple(rows), has_estimates=bool(est), deadline_days=deadline,
         bottleneck=bottleneck, finish_days=finish,
@@ -171,9 +169,9 @@ def finish_short(cap: Capacity) -> str:
     return text
 
 
-def _balance_hint(plan: Plan) -> str | None:
+def balance_hint(plan: Plan) -> str | None:
     """What `drpc plan --balance` would achieve, for ring campaigns with a workload."""
-    if not plan.spec.sky.assignment.rings or plan.spec.workload is None:
+    if plan.assigned_by != "rings" or plan.workload is None:
         return None
     from .balance import BalanceError, balance_rings
     try:
@@ -188,8 +186,8 @@ def _balance_hint(plan: Plan) -> str | None:
 
 def plan_table(plan: Plan) -> str:
     cap = capacity(plan)
-    fp = footprint_of(plan.spec)
-    where = (f"footprint dec {fp.dec_min:g} to {fp.dec_max:g}" if plan.spec.sky.assignment.rings
+    fp = plan.footprint
+    where = (f"footprint dec {fp.dec_min:g} to {fp.dec_max:g}" if plan.assigned_by == "rings"
              else "listed under sky.assignment.tracts")
     lines = [(f"campaign {plan.campaign}: {plan.footprint_tract_count:,} tracts of {plan.skymap.name} "
               f"({where}), central site {plan.central_site}")]
@@ -223,7 +221,7 @@ def plan_table(plan: Plan) -> str:
                      f"boundary: visits also held by a neighbour, within {cap.fov_radius_deg:g} deg "
                      "of a ring boundary)")
     lines += ["", finish_sentence(plan, cap)]
-    hint = _balance_hint(plan)
+    hint = balance_hint(plan)
     if hint:
         lines.append(hint)
     if cap.warnings:
@@ -248,7 +246,7 @@ def plan_table(plan: Plan) -> str:
 
 def plan_json(plan: Plan) -> dict[str, Any]:
     cap = capacity(plan)
-    wl = plan.spec.workload
+    wl = plan.workload
     return {
         "campaign": plan.campaign,
         "skymap": plan.skymap.name,
@@ -287,101 +285,13 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             for j in plan.jobs
         ],
         "transfers": [
-            {"id": t.id, "kind": t.kind, "stage": t.stage, "consumer": t.consumer,
+            {"id": t.id, "kind": t.kind, "stage": t.stage, "consumer": t.sink.label,
              "dataset_type": t.dataset_type, "source": t.source, "destination": t.destination,
              "where": t.where, "rucio_did": t.rucio_did, "destination_rse": t.destination_rse,
              "incoming_collection": t.incoming_collection}
             for t in plan.transfers
         ],
     }
-
-
-# -- plan.md (drpc plan --format markdown) -------------------------------------------------------------
-
-def md_escape(text: str) -> str:
-    """Free text safe inside a GitHub Markdown table cell or paragraph."""
-    out = str(text).replace("\\", "\\\\")
-    for ch in "|*_`<>[]#":
-        out = out.replace(ch, "\\" + ch)
-    return " ".join(out.split())
-
-
-def html_comment(lines: list[str]) -> str:
-    """An HTML comment block that no value can close early."""
-    safe = [line.replace("--", "- -") for line in lines]
-    return "<!--\n" + "".join(f"{line}\n" for line in safe) + "-->\n"
-
-
-def markdown_context(plan: Plan) -> dict[str, Any]:
-    """Everything templates/docs/plan.md.j2 prints, already formatted."""
-    from .render.common import header_lines
-    from .render.docs import mermaid_graph
-
-    cap = capacity(plan)
-    fp = footprint_of(plan.spec)
-    sites = []
-    for s in cap.sites:
-        e = s.estimate
-        row: dict[str, Any] = {
-            "id": s.id, "facility": md_escape(s.facility), "panda_site": md_escape(s.panda_site),
-            "tracts": f"{s.tracts:,}", "ranges": ranges_text(plan.site(s.id).owned_tracts),
-            "cross_check": ranges_text(s.cross_check_tracts) if s.cross_check_tracts else "",
-            "fraction": f"{s.fraction:.3f}", "share": f"{s.share:.3f}".rstrip("0").rstrip("."),
-            "off_share": s.off_share, "cores": f"{s.cores:,}", "storage_cap": num(s.storage_cap_tb),
-            "central": plan.site(s.id).is_central,
-        }
-        if e is not None and s.hours_at_cores is not None:
-            if cap.deadline_days is None:
-                versus = "-"
-            elif s.over_deadline:
-                versus = f"**{num(e.days - cap.deadline_days)} days late**"
-            else:
-                versus = f"{num(cap.deadline_days - e.days)} days to spare"
-            room = s.storage_cap_tb - e.storage_tb
-            row.update({
-                "visits": f"{e.visits:,}", "boundary_visits": f"{e.boundary_visits:,}",
-                "core_hours": num(e.core_hours), "hours": num(s.hours_at_cores),
-                "days": f"**{num(e.days)}**" if s.over_deadline else num(e.days),
-                "versus_deadline": versus,
-                "storage": f"**{num(e.storage_tb)}**" if s.over_storage else num(e.storage_tb),
-                "boundary_storage": num(e.boundary_storage_tb),
-                "storage_room": f"**{num(-room)} TB short**" if room < 0 else f"{num(room)} TB free",
-            })
-        sites.append(row)
-    return {
-        "header": html_comment(header_lines(plan, "Capacity plan (plan.md)")),
-        "plan": plan,
-        "description": md_escape(plan.description),
-        "ticket": md_escape(plan.ticket) if plan.ticket else None,
-        "footprint": (f"footprint dec {fp.dec_min:g} to {fp.dec_max:g}" if plan.spec.sky.assignment.rings
-                      else "listed under `sky.assignment.tracts`"),
-        "tract_count": f"{plan.footprint_tract_count:,}",
-        "cap": cap,
-        "sites": sites,
-        "workload": ({"visits": f"{cap.visits:,}", "core_hours": num(cap.core_hours),
-                      "storage": num(cap.storage_tb or 0.0)} if cap.core_hours is not None else None),
-        "totals": {"visits_held": f"{cap.visits_held:,}", "boundary_visits": f"{cap.boundary_visits:,}",
-                   "boundary_storage": num(cap.boundary_storage_tb), "cores": f"{cap.total_cores:,}",
-                   "storage_cap": num(cap.total_storage_cap_tb)},
-        "deadline": f"{cap.deadline_days:g}" if cap.deadline_days is not None else None,
-        "finish": finish_sentence(plan, cap),
-        "finish_short": finish_short(cap),
-        "balance": _balance_hint(plan),
-        "fov": f"{cap.fov_radius_deg:g}",
-        "warnings": [md_escape(w) for w in cap.warnings],
-        "stages": [{"index": st.index, "name": st.name, "subset": st.subset,
-                    "runs_at": st.runs_at, "sites": ", ".join(st.sites)} for st in plan.stages],
-        "transfers": [{"id": t.id, "kind": t.kind, "dataset_type": t.dataset_type,
-                       "source": t.source, "destination": t.destination,
-                       "consumer": t.consumer} for t in plan.transfers],
-        "graph": mermaid_graph(plan),
-    }
-
-
-def plan_markdown(plan: Plan) -> str:
-    """plan.md: the capacity plan as GitHub Markdown (also `drpc plan --format markdown`)."""
-    from .render.common import render_template
-    return render_template("docs/plan.md.j2", **markdown_context(plan)).decode("utf-8")
 
 
 # -- drpc explain --------------------------------------------------------------------------------------

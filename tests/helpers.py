@@ -16,6 +16,17 @@ ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGNS = ROOT / "campaigns"
 SHARED = ROOT.parent / "shared"
 
+
+def shared(*parts: str) -> Path:
+    """A file of ../shared (vendored real tool files); a clear failure when it is missing."""
+    import pytest
+
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"{path} is missing: these tests need the project's shared/ folder beside the "
+                    f"checkout ({SHARED}), with spec/, reference/ and vendor/", pytrace=False)
+    return path
+
 # A small valid campaign whose line numbers the validation tests rely on: edit with care.
 MINIMAL = """\
 apiVersion: drpc/v1
@@ -83,6 +94,14 @@ def dump_yaml(data: Any, path: Path) -> Path:
     with path.open("w") as fh:
         y.dump(data, fh)
     return path
+
+
+def bring_site_files(tmp: Path) -> None:
+    """Copy campaigns/sites/ into `tmp`, so a copy of an example there keeps its includes
+    (includes stay inside the campaign's folder)."""
+    import shutil
+
+    shutil.copytree(CAMPAIGNS / "sites", tmp / "sites", dirs_exist_ok=True)
 
 
 def example_data(name: str) -> dict[str, Any]:

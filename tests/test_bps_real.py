@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from compiler.pipeline import compile_campaign
-from tests.helpers import CAMPAIGNS, SHARED
+from tests.helpers import CAMPAIGNS, shared
 
 EXAMPLES = sorted(p.name for p in CAMPAIGNS.glob("*.yaml"))
 
@@ -31,8 +31,8 @@ VARIABLE = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 @pytest.fixture(scope="module", autouse=True)
 def bps_environment() -> Any:
     saved = dict(os.environ)
-    os.environ["CTRL_BPS_PANDA_DIR"] = str(SHARED / "vendor" / "ctrl_bps_panda")
-    os.environ["DRP_PIPE_DIR"] = str(SHARED / "vendor" / "drp_pipe")
+    os.environ["CTRL_BPS_PANDA_DIR"] = str(shared("vendor", "ctrl_bps_panda"))
+    os.environ["DRP_PIPE_DIR"] = str(shared("vendor", "drp_pipe"))
     os.environ["PANDA_BEHIND_REAL_LB"] = "true"
     os.environ.pop("LSST_RUN_TEMP_SPACE", None)
     yield
@@ -143,4 +143,4 @@ def test_unset_include_variable_fails_like_bps(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="could not be loaded"):
             BpsConfig(str(path), search_order=BPS_SEARCH_ORDER, defaults=BPS_DEFAULTS)
     finally:
-        os.environ["CTRL_BPS_PANDA_DIR"] = str(SHARED / "vendor" / "ctrl_bps_panda")
+        os.environ["CTRL_BPS_PANDA_DIR"] = str(shared("vendor", "ctrl_bps_panda"))

@@ -9,6 +9,7 @@ config classes, which rejects any field name they do not have.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -25,6 +26,7 @@ from ruamel.yaml import YAML
 from compiler.pipeline import compile_campaign
 from compiler.plan import Plan
 from compiler.render import butler as butler_render
+from tests.helpers import bring_site_files
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGNS = ROOT / "campaigns"
@@ -40,10 +42,10 @@ pytestmark = pytest.mark.skipif(BUTLER is None, reason=f"no butler CLI beside {s
 # -- helpers ----------------------------------------------------------------------------------------
 
 def campaign_copy(tmp: Path, edit: Any) -> Path:
-    """campaigns/3x2.yaml copied into tmp, includes made absolute, then changed by `edit(doc)`."""
+    """campaigns/3x2.yaml copied into tmp with its site files, then changed by `edit(doc)`."""
     yaml = YAML()
     doc = yaml.load((CAMPAIGNS / "3x2.yaml").read_text())
-    doc["include"] = [str(CAMPAIGNS / inc) for inc in doc["include"]]
+    bring_site_files(tmp)
     edit(doc)
     path = tmp / "campaign.yaml"
     with path.open("w") as f:
@@ -329,12 +331,17 @@ def test_metacharacters_in_spec_values_stay_literal(tmp_path: Path) -> None:
     refcat_dir = f"{tmp_path}/refcats{EVIL}\\x"
 
     def edit(doc: Any) -> None:
-        doc["sites"]["usdf"]["butler"] = {"repo": repo, "datastore_root": store}
+        # the repo goes into BPS files too, where validation refuses `$` and shell syntax: it
+        # is forged into the plan below, to test the script's quoting past validation
+        doc["sites"]["usdf"]["butler"] = {"repo": f"{tmp_path}/repo", "datastore_root": store}
         doc["butler"] = {"refcats": [{"name": "gaia_test", "collection": "refcats/gaia_test",
                                       "export_file": f"{refcat_dir}/export.yaml", "directory": refcat_dir}],
                          "skymap_config": f"{tmp_path}/skymap{EVIL}.py"}
         doc["datasets"] = [d for d in doc["datasets"] if d["type"] == "objectTable_tract"]
     plan = plan_of(campaign_copy(tmp_path, edit))
+    plan = dataclasses.replace(plan, sites=tuple(
+        dataclasses.replace(site, butler_repo=repo) if site.id == "usdf" else site
+        for site in plan.sites))
     assert plan.site("usdf").butler_repo == repo
     script = write_script(plan, "usdf", tmp_path / "out")
 

@@ -10,9 +10,7 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -44,6 +42,7 @@ from compiler.render.ingestd import (
 )
 from compiler.naming import ingestd_topic
 from compiler.validate import plan_errors
+from tests.helpers import dump_yaml, example_data
 
 ROOT = Path(__file__).resolve().parents[1]
 Example = tuple[Plan, dict[str, bytes]]
@@ -55,19 +54,6 @@ MANIFESTS = ("configmap.yaml", "deployment.yaml", "serviceaccount.yaml")
 
 
 # -- building inputs -------------------------------------------------------------------------------
-
-def campaign_data(name: str) -> dict[str, Any]:
-    """An example campaign with its includes merged, as plain data to edit."""
-    data = copy.deepcopy(load_campaign(CAMPAIGNS / name).data)
-    data.pop("include", None)
-    return data
-
-
-def write_campaign(tmp_path: Path, data: dict[str, Any], name: str = "campaign.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(json.dumps(data, indent=2) + "\n")  # JSON is YAML 1.2
-    return path
-
 
 def plan_of(path: Path) -> Plan:
     return compile_campaign(path, render=False).plan
@@ -319,7 +305,8 @@ def test_configmap_obeys_ctrl_ingestd_config_model(example: Example) -> None:
 def test_3x2_topics_per_site() -> None:
     plan = example_plan("3x2.yaml")
     kinds = {s.id: {t.kind for t in plan.incoming(s.id)} for s in plan.sites}
-    assert kinds == {"usdf": {"gather", "return"}, "frdf": {"scatter"}, "ukdf-lancs": {"scatter"}}
+    assert kinds == {"usdf": {"gather", "return"}, "frdf": {"raw", "scatter"},
+                     "ukdf-lancs": {"raw", "scatter"}}
     files = site_dirs(render(plan))
     topics = {site: set(embedded_config(load_doc(f["configmap.yaml"]))[1].topics)
               for site, f in files.items()}
@@ -334,10 +321,10 @@ def test_3x2_topics_per_site() -> None:
 
 def test_one_topic_per_destination_rse_and_scope(tmp_path: Path) -> None:
     """frdf registers in its own scope: usdf then listens on two topics, the other sites on one."""
-    data = campaign_data("3x2.yaml")
+    data = example_data("3x2.yaml")
     data["sites"]["frdf"]["rucio"]["scope"] = "frdf-drp"
     data["sites"]["usdf"]["ingestd"]["group_id"] = "usdf-ingest"
-    plan = plan_of(write_campaign(tmp_path, data))
+    plan = plan_of(dump_yaml(data, tmp_path / "campaign.yaml"))
     usdf = ingestd_config(plan, "usdf")
     assert list(usdf["topics"]) == ["SLAC_BUTLER_DISK-drp-3x2", "SLAC_BUTLER_DISK-frdf-drp"]
     assert usdf["group_id"] == "usdf-ingest"
@@ -357,11 +344,11 @@ def test_topic_is_named_in_one_place(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- (3) who gets a directory ----------------------------------------------------------------------
 
 def test_site_receiving_nothing_gets_no_ingestd_directory(tmp_path: Path) -> None:
-    data = campaign_data("3x2.yaml")
+    data = example_data("3x2.yaml")
     # only the scattered FGCM solution moves: the central site receives nothing (it holds every raw)
     data["datasets"] = [d for d in data["datasets"] if d["type"] == "fgcm_photoCalibCatalog"]
     del data["sites"]["usdf"]["ingestd"]  # and needs none
-    path = write_campaign(tmp_path, data)
+    path = dump_yaml(data, tmp_path / "campaign.yaml")
     plan = plan_of(path)
     assert ingestd_problems(path) == []
     assert set(site_dirs(render(plan))) == {"frdf", "ukdf-lancs"}
@@ -372,7 +359,7 @@ def test_site_receiving_nothing_gets_no_ingestd_directory(tmp_path: Path) -> Non
     data["sites"]["usdf"]["share"] = 1.0
     data["sky"]["assignment"]["tracts"] = {"usdf": [9469, 9470]}
     data["datasets"] = []
-    plan = plan_of(write_campaign(tmp_path, data, "none.yaml"))
+    plan = plan_of(dump_yaml(data, tmp_path / "none.yaml"))
     assert render(plan) == {}
 
 
@@ -386,9 +373,9 @@ def test_render_one_site() -> None:
 def test_transfers_arriving_without_ingestd_is_a_spec_problem(tmp_path: Path) -> None:
     for name in EXAMPLES:
         assert ingestd_problems(CAMPAIGNS / name) == []
-    data = campaign_data("3x2.yaml")
+    data = example_data("3x2.yaml")
     del data["sites"]["frdf"]["ingestd"]
-    path = write_campaign(tmp_path, data)
+    path = dump_yaml(data, tmp_path / "campaign.yaml")
     with pytest.raises(SpecError) as info:
         compile_campaign(path)  # an error, so nothing is rendered
     [diag] = [d for d in info.value.diagnostics if d.severity == "error"]
@@ -397,10 +384,10 @@ def test_transfers_arriving_without_ingestd_is_a_spec_problem(tmp_path: Path) ->
 
 
 def test_unpinned_image_is_rendered_with_a_warning(tmp_path: Path) -> None:
-    data = campaign_data("3x2.yaml")
+    data = example_data("3x2.yaml")
     data["sites"]["frdf"]["ingestd"]["image"] = "ghcr.io/lsst-dm/ctrl_ingestd:latest"
     data["sites"]["usdf"]["ingestd"]["image"] = "registry.example:5000/ctrl_ingestd"
-    plan = plan_of(write_campaign(tmp_path, data))
+    plan = plan_of(dump_yaml(data, tmp_path / "campaign.yaml"))
     files = render(plan)
     for site_id in ("frdf", "usdf"):
         text = files[f"sites/{site_id}/ingestd/deployment.yaml"].decode()

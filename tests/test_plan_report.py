@@ -17,7 +17,8 @@ from compiler.cli_plan import plan_command
 from compiler.pipeline import compile_campaign
 from compiler.plan import Plan
 from compiler.render import docs
-from compiler.report import capacity, num, plan_json, plan_markdown, plan_table
+from compiler.render.docs import plan_markdown
+from compiler.report import capacity, num, plan_json, plan_table
 from tests.helpers import CAMPAIGNS, ROOT, compile_data, example_data
 
 DR1 = CAMPAIGNS / "dr1.yaml"
@@ -67,7 +68,6 @@ def test_dr1_frdf_is_the_bottleneck_by_hand(dr1: Plan) -> None:
     core_hours = 40e6 * 5640 / 14121  # FRDF's fraction of the workload's core-hours
     hours = core_hours / 3000  # at its 3,000 cores
     days = hours / 24
-    assert round(core_hours) == 15_976_206 and round(hours) == 5_325 and round(days, 1) == 221.9
     cap = capacity(dr1)
     frdf = cap.site("frdf")
     assert frdf.estimate is not None and frdf.hours_at_cores is not None
@@ -75,14 +75,22 @@ def test_dr1_frdf_is_the_bottleneck_by_hand(dr1: Plan) -> None:
     assert frdf.hours_at_cores == pytest.approx(hours)
     assert frdf.estimate.days == pytest.approx(days)
     assert frdf.over_deadline and frdf.over_storage
-    assert cap.bottleneck == "frdf" and cap.finish_days == pytest.approx(days)
-    assert cap.days_late == pytest.approx(days - 150)
-    # usdf: 4950 tracts at 6,000 cores is well inside the deadline
+    # DR1's five stages weigh 1 each: stage1 everywhere (frdf, the slowest, ends at 0.2 of its
+    # days), then FGCM on usdf's 6,000 cores (0.2 of the whole workload), then frdf's last three
+    # stages (0.6 of its days)
+    fgcm_ends = 0.2 * days + 0.2 * 40e6 / 6000 / 24
+    finish = fgcm_ends + 0.6 * days
+    assert frdf.estimate.finish_day == pytest.approx(finish)
+    assert cap.bottleneck == "frdf" and cap.finish_days == pytest.approx(finish)
+    assert cap.days_late == pytest.approx(finish - 150)
+    # usdf's own work (4950 tracts at 6,000 cores) is short, but it waits for FGCM too
     usdf = cap.site("usdf")
     assert usdf.estimate is not None
-    assert usdf.estimate.days == pytest.approx(40e6 * 4950 / 14121 / 6000 / 24)
-    assert not usdf.over_deadline
-    assert [s.id for s in cap.sites if s.over_deadline] == ["frdf", "ukdf-lancs"]
+    usdf_days = 40e6 * 4950 / 14121 / 6000 / 24
+    assert usdf.estimate.days == pytest.approx(usdf_days)
+    assert usdf.estimate.finish_day == pytest.approx(fgcm_ends + 0.6 * usdf_days)
+    assert [s.id for s in cap.sites if s.over_deadline] == ["usdf", "frdf", "ukdf-lancs",
+                                                            "ukdf-ral"]
 
 
 def test_dr1_visits_and_boundary_visits(dr1: Plan) -> None:
@@ -99,7 +107,8 @@ def test_dr1_visits_and_boundary_visits(dr1: Plan) -> None:
 
 def test_dr1_warnings(dr1: Plan) -> None:
     cap = capacity(dr1)
-    assert "frdf needs 222 days at its 3,000 cores (15,976,206 core-hours), over deadline_days 150" in cap.warnings
+    assert ("frdf finishes on day 233 (15,976,206 core-hours at its 3,000 cores), after "
+            "deadline_days 150") in cap.warnings
     assert "ukdf-lancs needs about 4,993 TB, over its storage_tb 300" in cap.warnings
     assert ("the workload needs 50,000 TB but the sites have 20,300 TB together: no sky assignment "
             "fits it") in cap.warnings
@@ -118,8 +127,8 @@ def test_table(dr1: Plan) -> None:
     frdf = next(line for line in table.splitlines() if line.startswith("frdf "))
     assert frdf.split() == ["frdf", "CC-IN2P3", "5640", "0.399", "0.40", "112,427", "16,570",
                             "15,976,206", "3,000", "5,325", "222!", "19,970!", "5,000"]
-    assert ("the campaign finishes on day 222, when its bottleneck site frdf does (5,325 hours of its "
-            "3,000 cores): 71.9 days after the 150-day deadline") in table
+    assert ("the campaign finishes on day 233, when its bottleneck site frdf does (5,325 hours of its "
+            "3,000 cores): 83.1 days after the 150-day deadline") in table
     assert "balanced rings (`drpc plan --balance`) would finish on day" in table
     assert "  frdf: 1622-4605, 8742-11397 (+ cross-check 5063)" in table
     # all rows of the site table are as wide as their header
@@ -131,8 +140,9 @@ def test_table(dr1: Plan) -> None:
 def test_json(dr1: Plan) -> None:
     data = plan_json(dr1)
     assert data["bottleneck"] == "frdf"
-    assert data["finish_days"] == round(40e6 * 5640 / 14121 / 3000 / 24, 2) == 221.89
-    assert data["days_late"] == 71.89
+    frdf_days = 40e6 * 5640 / 14121 / 3000 / 24
+    assert data["finish_days"] == round(0.8 * frdf_days + 0.2 * 40e6 / 6000 / 24, 2) == 233.07
+    assert data["days_late"] == 83.07
     frdf = next(s for s in data["sites"] if s["id"] == "frdf")
     assert frdf["tract_ranges"] == [[1622, 4605], [8742, 11397]]
     assert frdf["cross_check_tracts"] == [5063]
@@ -196,11 +206,12 @@ def test_plan_md_is_github_markdown(dr1: Plan) -> None:
     capacity_table = next(b for b in blocks if cells(b[0])[:2] == ["site", "visits"])
     frdf = cells(next(r for r in capacity_table if r.startswith("| `frdf`")))
     assert frdf == ["`frdf`", "112,427", "16,570", "15,976,206", "3,000", "5,325", "**222**",
-                    "**71.9 days late**", "**19,970**", "3,452", "5,000", "**14,970 TB short**"]
-    assert "| finish | day 222 at `frdf` (**71.9 days late**) |" in text
-    assert ("**Bottleneck**: The campaign finishes on day 222, when its bottleneck site frdf does "
-            "(5,325 hours of its 3,000 cores): 71.9 days after the 150-day deadline.") in text
-    assert "- frdf needs 222 days at its 3,000 cores" in text
+                    "**83.1 days late** (day 233)", "**19,970**", "3,452", "5,000",
+                    "**14,970 TB short**"]
+    assert "| finish | day 233 at `frdf` (**83.1 days late**) |" in text
+    assert ("**Bottleneck**: The campaign finishes on day 233, when its bottleneck site frdf does "
+            "(5,325 hours of its 3,000 cores): 83.1 days after the 150-day deadline.") in text
+    assert "- frdf finishes on day 233 (15,976,206 core-hours at its 3,000 cores)" in text
     assert "```mermaid\nflowchart LR\n" in text
 
 
@@ -240,7 +251,8 @@ def test_bottleneck_moves_with_cores(tmp_path: Path) -> None:
     data["sites"]["frdf"]["cores"] = 12000
     cap = capacity(compile_data(tmp_path, data).plan)
     assert cap.bottleneck == "ukdf-lancs"
-    assert cap.finish_days == pytest.approx(40e6 * 1410 / 14121 / 1000 / 24)
+    lancs_days = 40e6 * 1410 / 14121 / 1000 / 24  # stage1 at lancs is now the slowest
+    assert cap.finish_days == pytest.approx(0.8 * lancs_days + 0.2 * 40e6 / 6000 / 24)
 
 
 # -- graph.mmd -------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from compiler.pipeline import compile_campaign
 from compiler.plan import Plan, tract_predicate
 from drpc_rehearsal import butlers as B
 from drpc_rehearsal.ingest import IngestConsumer, load_ingestd_config, real_ctrl_ingestd
+from tests.helpers import bring_site_files
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGNS = ROOT / "campaigns"
@@ -40,7 +41,7 @@ pytestmark = pytest.mark.skipif(BUTLER is None, reason=f"no butler CLI beside {s
 def adjacent_campaign(tmp: Path) -> Path:
     yaml = YAML()
     doc = yaml.load((CAMPAIGNS / "3x2.yaml").read_text())
-    doc["include"] = [str(CAMPAIGNS / inc) for inc in doc["include"]]
+    bring_site_files(tmp)
     doc["sky"]["assignment"]["tracts"]["frdf"] = [9943, 9944]
     for sid in doc["sites"]:
         doc["sites"][sid]["butler"] = {"repo": str(tmp / sid / "repo")}

@@ -21,7 +21,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from compiler.plan import Plan, Transfer
+from compiler.plan import Move, Plan
 from compiler.render import rucio, verify
 from tests.helpers import CAMPAIGNS, MINIMAL, compile_data, example_data
 from tests.test_rucio_rules import long_names_data
@@ -65,8 +64,29 @@ def write_tree(plan: Plan, tree: Path) -> None:
             path.chmod(0o755)
 
 
-def transfer(plan: Plan, kind: str, source: str) -> Transfer:
+def transfer(plan: Plan, kind: str, source: str) -> Move:
     return next(t for t in plan.transfers if t.kind == kind and t.source == source)
+
+
+def counting_rucio(tmp_path: Path, env: dict[str, str]) -> tuple[dict[str, str], Path]:
+    """env with a `rucio` first on PATH that logs each call, then runs the real client."""
+    real = shutil.which("rucio", path=env["PATH"])
+    assert real is not None
+    shim = tmp_path / "shim"
+    shim.mkdir(exist_ok=True)
+    log = tmp_path / "rucio-calls.log"
+    (shim / "rucio").write_text(f'#!/bin/sh\necho "$*" >> {shlex.quote(str(log))}\n'
+                                f'exec {shlex.quote(real)} "$@"\n')
+    (shim / "rucio").chmod(0o755)
+    return env | {"PATH": f"{shim}{os.pathsep}{env['PATH']}"}, log
+
+
+def polls(log: Path) -> int:
+    """How many times a wait script asked for its rule's state, and clear the log."""
+    n = sum(" rule show " in f" {line} " and "--examine" not in line
+            for line in log.read_text().splitlines()) if log.exists() else 0
+    log.unlink(missing_ok=True)
+    return n
 
 
 def run_script(script: Path, env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -200,7 +220,7 @@ def test_raw_register_dry_run(tmp_path: Path) -> None:
     assert lines[0] == ["rucio", "did", "add", "--type", "dataset", "--monotonic", raw.rucio_did]
     assert lines[1] == ["rucio-register", "raws", "--repo", "/repo/usdf", "--rucio-dataset", raw.rucio_name,
                         "--rucio-register-config", str(rucio_dir / "rucio-register-raw.yaml"),
-                        "--collections", raw.collection, "--where", raw.where, "--limit", "0", "raw"]
+                        "--collections", raw.source_collection, "--where", raw.where, "--limit", "0", "raw"]
     assert "--find-first" not in lines[3] and lines[3][lines[3].index("--dataset-type") + 1] == "raw"
 
 
@@ -311,12 +331,13 @@ def test_wait_ok_stuck_suspended_timeout(rucio_server: RucioServer, tmp_path: Pa
     assert out.returncode == 0, out.stderr
     ids = applied(out.stdout, "created")
 
-    # Timeout: the rule stays REPLICATING (no FTS here).
-    start = time.monotonic()
-    out = run_script(rdir / f"wait-{gather.id}.sh", env | {"WAIT_TIMEOUT": "1"})
+    # Timeout: the rule stays REPLICATING (no FTS here); with a 1 s timeout and a 1 s interval
+    # the script polls at most twice and gives up.
+    counted, log = counting_rucio(tmp_path, env)
+    out = run_script(rdir / f"wait-{gather.id}.sh", counted | {"WAIT_TIMEOUT": "1"})
     assert out.returncode == 1
     assert "timed out" in out.stderr and ids[gather.id] in out.stderr and "REPLICATING" in out.stderr
-    assert time.monotonic() - start < 20
+    assert 1 <= polls(log) <= 2
 
     dry = run_script(rdir / f"wait-{gather.id}.sh", env | {"DRY_RUN": "1"})
     assert dry.returncode == 0, dry.stderr
@@ -325,12 +346,11 @@ def test_wait_ok_stuck_suspended_timeout(rucio_server: RucioServer, tmp_path: Pa
     # STUCK and SUSPENDED fail at once, with the rule id and the stuck locks.
     for state in ("STUCK", "SUSPENDED"):
         rucio_server.client_call(f"c.update_replication_rule({ids[gather.id]!r}, {{'state': {state!r}}})")
-        start = time.monotonic()
-        out = run_script(rdir / f"wait-{gather.id}.sh", env)
+        out = run_script(rdir / f"wait-{gather.id}.sh", counted)
         assert out.returncode == 1, out.stdout
         assert f"rule {ids[gather.id]} of {gather.rucio_did} to SLAC_BUTLER_DISK is {state}" in out.stderr
         assert "Status of the replication rule" in out.stderr and "rucio rule show --examine" in out.stderr
-        assert time.monotonic() - start < 10
+        assert polls(log) == 1  # fails at its first poll, without waiting for the timeout
 
     # OK: the replicas at the destination become available.
     rucio_server.client_call(f"""

@@ -14,20 +14,19 @@ import pytest
 
 from compiler import paths
 from compiler.pipeline import compile_campaign
-from compiler.plan import Plan, RawDistribution, Transfer
+from compiler.plan import Move, Plan
 from compiler.render import runbook
 from compiler.render.common import GENERATED
 from tests.helpers import CAMPAIGNS, MINIMAL, compile_data, example_data, write
 
 EXAMPLES = ("3x2.yaml", "dr1.yaml")
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
-Move = Transfer | RawDistribution
 
 
 # -- what the runbooks must cite, and in which order (from the plan and paths.py only) ------------
 
-def moves(plan: Plan) -> list[Move]:
-    return [*plan.raws, *plan.transfers]
+def moves(plan: Plan) -> tuple[Move, ...]:
+    return plan.moves
 
 
 def expected_scripts(plan: Plan) -> dict[str, str]:
@@ -60,15 +59,15 @@ def order_rules(plan: Plan) -> list[tuple[str, str, str]]:
     for m in moves(plan):
         reg, wait, ver = paths.register_script(m), paths.wait_script(m), paths.verify_script(m)
         rules.append((paths.apply_rules(m.source), reg, "apply-rules before any register of its site"))
-        if plan.incoming(m.destination) or isinstance(m, RawDistribution):
+        if plan.incoming(m.destination) or m.is_raw:
             rules.append((paths.ingestd_dir(m.destination), reg, "ingestd runs where it arrives"))
         rules += [(reg, wait, "register before wait"), (wait, ver, "wait before verify")]
-        if isinstance(m, RawDistribution):
+        if m.is_raw:
             rules.append((ver, jobs[(first_stage, m.destination)], "raws verified before stage 1"))
         else:
             rules.append((jobs[(m.stage, m.source)], reg, "producer before register"))
-            if (m.consumer, m.destination) in jobs:
-                rules.append((ver, jobs[(m.consumer, m.destination)], "verify before the consumer"))
+            if (m.sink.stage, m.destination) in jobs:
+                rules.append((ver, jobs[(m.sink.stage, m.destination)], "verify before the consumer"))
     return rules
 
 
@@ -126,7 +125,7 @@ def test_order_checker_catches_shuffled_steps() -> None:
     bad = _swap_lines(text, paths.register_script(gather), paths.verify_script(gather))
     assert any("register before wait" in v for v in order_violations(bad, rules))
     # the consuming stage's submit file moved above the verify that guards it
-    fgcm = next(j for j in plan.jobs if j.stage == gather.consumer)
+    fgcm = next(j for j in plan.jobs if j.stage == gather.sink.stage)
     bad = _swap_lines(text, paths.verify_script(gather), paths.bps_submit(fgcm))
     assert any("verify before the consumer" in v for v in order_violations(bad, rules))
     # stage 1 at a site above its raw verify
@@ -165,11 +164,11 @@ def test_sync_points_are_written_out(compiled: tuple[Plan, dict[str, str]]) -> N
     plan, files = compiled
     text = files["RUNBOOK.md"]
     for m in moves(plan):
-        if isinstance(m, RawDistribution):
+        if m.is_raw:
             guarded = f"`{plan.stages[0].name}`"
         else:
             guarded = {"archive": "the archival", "crosscheck": "the cross-check comparison"}.get(
-                m.consumer, f"`{m.consumer}`")
+                m.sink.kind, f"`{m.sink.stage}`")
         head = f"Do not start {guarded} at {m.destination} until"
         blocks = [text[i.start():].split("\n\n", 1)[0] for i in re.finditer(re.escape(head), text)]
         assert any(citations(b, paths.wait_script(m)) and citations(b, paths.verify_script(m))

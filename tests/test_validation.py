@@ -233,8 +233,10 @@ def test_deadline_and_storage_warnings(tmp_path: Path) -> None:
                            "  output_collection: HSC/runs/mini\n  deadline_days: 10\n")
     text += "workload: {visits: 1000, core_hours: 100000, storage_tb: 300}\n"
     out = warnings_of(tmp_path, text)
-    assert out[0] == ("19:12: warning: sites.usdf.cores: site 'usdf' needs 21 days at its 100 cores (50,000 "
-                      "core-hours), over deadline_days 10 (add cores, move tracts to another site, or extend the deadline)")
+    # usdf's own 21 days of work, but MINIMAL's central stage waits for frdf: day 28
+    assert out[0] == ("19:12: warning: sites.usdf.cores: site 'usdf' finishes on day 28 (50,000 "
+                      "core-hours at its 100 cores), after deadline_days 10 (add cores, move tracts "
+                      "to another site, or extend the deadline)")
     assert out[1] == ("21:17: warning: sites.usdf.storage_tb: site 'usdf' needs about 150 TB, over its "
                       "storage_tb 100 (add storage or move tracts to another site)")
     assert len(out) == 4

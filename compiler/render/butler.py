@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 
 from ..model import AncillaryInput
+from ..naming import SKYMAPS_COLLECTION, raw_collection
 from ..plan import Plan, SitePlan
 from .common import EnvVar, render_template, shell_prelude
 
@@ -31,8 +32,6 @@ STEPS: tuple[str, ...] = (
     "summary",
 )
 
-# lsst.skymap.BaseSkyMap.SKYMAP_RUN_COLLECTION_NAME: where register-skymap puts the skyMap dataset.
-SKYMAPS_COLLECTION = "skymaps"
 
 # How the built-in skymaps lay out patches, as Rubin registers them (obs_subaru's hsc_rings_v1
 # config: legacy 4000x4000-pixel patches with a 100-pixel border; obs_lsst's lsst_cells_v1: the
@@ -93,7 +92,8 @@ def skymap_config(plan: Plan) -> str:
     tractBuilder). The values decide the skymap's hash, which must be the same at every site.
     """
     sm = plan.skymap
-    custom = plan.spec.skymaps.get(sm.name)
+    custom = plan.custom_skymap
+    fields: tuple[tuple[str, object], ...]
     if custom is not None:
         builder, fields = "legacy", (("patchInnerDimensions", [custom.patch_inner_dimensions] * 2),
                                      ("patchBorder", custom.patch_border))
@@ -123,7 +123,7 @@ def _inputs(plan: Plan, taken: set[str]) -> tuple[list[ImportInput], list[EnvVar
     inputs: list[ImportInput] = []
     env: list[EnvVar] = []
     groups: tuple[tuple[str, list[AncillaryInput]], ...] = (
-        ("refcat", plan.spec.butler.refcats), ("ancillary", plan.spec.butler.ancillary))
+        ("refcat", plan.butler_inputs.refcats), ("ancillary", plan.butler_inputs.ancillary))
     for kind, items in groups:
         for item in items:
             var = _env_name(kind.upper(), item.name, taken)
@@ -158,15 +158,15 @@ def _dataset_types(plan: Plan, site: SitePlan) -> list[DatasetTypeReg]:
 
 def _defaults_children(plan: Plan) -> list[str]:
     """What the defaults chain searches: raws, calibs, refcats, skymaps, then ancillary inputs."""
-    butler = plan.spec.butler
-    children = [f"{plan.instrument}/raw/all", plan.calib_collection,
+    butler = plan.butler_inputs
+    children = [raw_collection(plan.instrument), plan.calib_collection,
                 *(r.collection for r in butler.refcats), SKYMAPS_COLLECTION,
                 *(a.collection for a in butler.ancillary)]
     return [c for c in dict.fromkeys(children) if c != plan.defaults_collection]
 
 
 def render_site(plan: Plan, site: SitePlan) -> dict[str, bytes]:
-    spec_butler = plan.spec.butler
+    spec_butler = plan.butler_inputs
     taken = {"BUTLER_REPO", "BUTLER_REGISTRY", "BUTLER_DATASTORE_ROOT", "INSTRUMENT_CLASS",
              "SKYMAP_CONFIG", "SKIP_STEPS"}
     inputs, input_env = _inputs(plan, taken)
@@ -190,12 +190,12 @@ def render_site(plan: Plan, site: SitePlan) -> dict[str, bytes]:
                "'instrument calibrations skymap' where the LSST stack (obs_*, skymap, pipe_tasks) "
                "is not set up"),
     ]
-    incoming = list(dict.fromkeys(t.incoming_collection for t in plan.incoming(site.id)))
-    raw_collection = f"{plan.instrument}/raw/all"
+    incoming = list(plan.incoming_chains(site.id))
+    raws = raw_collection(plan.instrument)
     children = _defaults_children(plan)
     inputs_collections = [i.collection for i in inputs]
     probe_collections = list(dict.fromkeys([
-        plan.calib_collection, *inputs_collections, raw_collection, *incoming,
+        plan.calib_collection, *inputs_collections, raws, *incoming,
         plan.defaults_collection, *children]))
     what = f"Butler repository setup for {site.id} ({site.facility})"
     text = shell_prelude(plan, what, env_vars) + render_template(
@@ -208,7 +208,7 @@ def render_site(plan: Plan, site: SitePlan) -> dict[str, bytes]:
         skymap_config=skymap_config(plan),
         inputs=inputs,
         dataset_types=_dataset_types(plan, site),
-        raw_collection=raw_collection,
+        raw_collection=raws,
         incoming=incoming,
         defaults_children=children,
         probe_collections=probe_collections,
@@ -219,9 +219,8 @@ def render_site(plan: Plan, site: SitePlan) -> dict[str, bytes]:
 
 def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
-    for s in plan.sites:
-        if site is None or s.id == site:
-            files.update(render_site(plan, s))
+    for s in plan.sites_to_render(site):
+        files.update(render_site(plan, s))
     return files
 
 

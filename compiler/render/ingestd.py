@@ -16,7 +16,7 @@ import hashlib
 import shlex
 from typing import Any
 
-from ..naming import ingestd_topic
+from ..naming import ingestd_labels, ingestd_resource, ingestd_selector, ingestd_topic
 from ..paths import ingestd_dir
 from ..plan import Plan, SitePlan
 from .common import comment_header, render_template
@@ -45,19 +45,11 @@ def default_group_id(plan: Plan, site_id: str) -> str:
 
 
 def resource_name(plan: Plan) -> str:
-    """Per campaign, so that two campaigns' ingestd can share a site's namespace."""
-    return f"ingestd-{plan.campaign}"
+    return ingestd_resource(plan.campaign)
 
 
 def labels(plan: Plan, site_id: str) -> dict[str, str]:
-    """On every object (and the Deployment's selector): `kubectl get/delete -l` finds them all."""
-    return dict(sorted({
-        "app.kubernetes.io/name": "ctrl-ingestd",
-        "app.kubernetes.io/part-of": "drpc",
-        "app.kubernetes.io/managed-by": "drpc",
-        "drpc.lsst.io/campaign": plan.campaign,
-        "drpc.lsst.io/site": site_id,
-    }.items()))
+    return ingestd_labels(plan.campaign, site_id)
 
 
 def _with_slash(prefix: str) -> str:
@@ -122,7 +114,9 @@ def _context(plan: Plan, site: SitePlan) -> dict[str, Any]:
         "resource": resource_name(plan),
         "config_map": f"{resource_name(plan)}-config",
         "labels": labels(plan, site.id),
+        "selector": ingestd_selector(plan.campaign, site.id),
         "config": config,
+        "arrival_rses": sorted({a.rse for a in plan.arrivals(site.id)}),
         "config_text": config_text,
         "config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
         "config_dir": CONFIG_DIR,
@@ -164,9 +158,8 @@ def render_site(plan: Plan, site_id: str) -> dict[str, bytes]:
 
 def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
-    for s in plan.sites:
-        if site is None or s.id == site:
-            files.update(render_site(plan, s.id))
+    for s in plan.sites_to_render(site):
+        files.update(render_site(plan, s.id))
     return dict(sorted(files.items()))
 
 

@@ -32,85 +32,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from .. import paths
-from ..plan import Plan, RawDistribution, SitePlan, Transfer
+from ..naming import datastore_root, manifest_name
+from ..plan import Move, Plan, SitePlan
 from .common import EnvVar, comment_header, render_template, sh_quote, shell_prelude
 
 ACTIVITY = "Data Consolidation"
 GROUPING = "DATASET"
-RAW_DATASET_TYPE = "raw"
 COMMENT_MAX = 250  # Rucio's rule schema
 CLI_NOTE = ("Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy "
             "`add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual.")
-
-Movement = Transfer | RawDistribution
-
-
-def manifest_name(move: Movement) -> str:
-    """Written at run time by the register script, beside it (or in MANIFEST_DIR)."""
-    return f"{move.id}.manifest.json"
-
-
-@dataclass(frozen=True)
-class Move:
-    """What the scripts need of a Transfer or a RawDistribution, in one shape."""
-
-    id: str
-    kind: str  # gather, scatter, return, crosscheck or raw
-    source: str
-    destination: str
-    source_rse: str
-    destination_rse: str
-    scope: str
-    name: str
-    dataset_type: str
-    collection: str  # where the datasets are at the source
-    where: str | None
-    find_first: bool
-    incoming: str | None  # CHAINED collection at the destination (None for raws)
-    arrived: str  # collection expression (glob) holding the arrived RUNs at the destination
-    selection: str
-    origin: Movement  # the plan's object (file paths are defined on it, in compiler.paths)
-
-    @property
-    def did(self) -> str:
-        return f"{self.scope}:{self.name}"
-
-    @property
-    def is_raw(self) -> bool:
-        return self.kind == "raw"
-
-
-def move_of(move: Movement) -> Move:
-    if isinstance(move, RawDistribution):
-        return Move(
-            id=move.id, kind="raw", source=move.source, destination=move.destination,
-            source_rse=move.source_rse, destination_rse=move.destination_rse,
-            scope=move.rucio_scope, name=move.rucio_name, dataset_type=RAW_DATASET_TYPE,
-            collection=move.collection, where=move.where, find_first=False, incoming=None,
-            arrived=move.collection,
-            selection=f"raws of the visits overlapping {move.destination}'s {len(move.tracts)} tract(s)",
-            origin=move,
-        )
-    return Move(
-        id=move.id, kind=move.kind, source=move.source, destination=move.destination,
-        source_rse=move.source_rse, destination_rse=move.destination_rse,
-        scope=move.rucio_scope, name=move.rucio_name, dataset_type=move.dataset_type,
-        collection=move.source_collection, where=move.where, find_first=True,
-        incoming=move.incoming_collection,
-        # BPS writes RUN collections `<output>/<timestamp>` (outputRun), and ctrl_ingestd keeps
-        # each dataset's RUN: the arrived RUNs are the ones under the producer's output.
-        arrived=f"{move.source_collection}/*", selection=move.selection, origin=move,
-    )
-
-
-def movements(plan: Plan) -> list[Move]:
-    """Every transfer and raw distribution, in plan order (raws first: they come first)."""
-    return [move_of(r) for r in plan.raws] + [move_of(t) for t in plan.transfers]
-
 
 def _shorten(text: str, limit: int) -> str:
     if len(text) <= limit:
@@ -123,11 +56,10 @@ def rule_comment(plan: Plan, move: Move) -> str:
     return _shorten(f"drpc campaign {plan.campaign}: {move.kind} {move.id}", COMMENT_MAX)
 
 
-def rule_for(plan: Plan, transfer: Movement | Move) -> dict[str, Any]:
-    """The replication rule of a transfer, as an object of Rucio's `rule` schema."""
-    move = transfer if isinstance(transfer, Move) else move_of(transfer)
+def rule_for(plan: Plan, move: Move) -> dict[str, Any]:
+    """The replication rule of a move, as an object of Rucio's `rule` schema."""
     rule: dict[str, Any] = {
-        "dids": [{"scope": move.scope, "name": move.name}],
+        "dids": [{"scope": move.rucio_scope, "name": move.rucio_name}],
         "copies": 1,
         "rse_expression": move.destination_rse,
         "source_replica_expression": move.source_rse,
@@ -170,7 +102,7 @@ def register_config(site: SitePlan, *, raw: bool = False) -> dict[str, str]:
 
 def render_register_config(plan: Plan, site: SitePlan, *, raw: bool = False) -> bytes:
     config = register_config(site, raw=raw)
-    expected_root = f"{config['rse_root'].rstrip('/')}/{site.scope}"
+    expected_root = datastore_root(config["rse_root"], site.scope)
     what = (f"rucio-register config for the raw RSE {site.raw_rse} at {site.id}" if raw
             else f"rucio-register config for {site.rse} at {site.id}")
     return render_template(
@@ -190,15 +122,16 @@ def _account_var(site: SitePlan) -> EnvVar:
 
 def register_env(site: SitePlan, move: Move) -> list[EnvVar]:
     config_var = "RUCIO_REGISTER_RAW_CONFIG" if move.is_raw else "RUCIO_REGISTER_CONFIG"
-    config_file = paths.rucio_register_config(site.id).rsplit("/", 1)[-1] if not move.is_raw \
-        else paths.rucio_register_raw_config(site.id).rsplit("/", 1)[-1]
+    config_file = paths.beside(paths.rucio_register_raw_config(site.id) if move.is_raw
+                               else paths.rucio_register_config(site.id))
     return [
         EnvVar("BUTLER_REPO", site.butler_repo, f"the Butler repository at {site.id}"),
         EnvVar(config_var, "", f"rucio-register config (empty: {config_file} beside this script)"),
         EnvVar("RUCIO_REGISTER", "rucio-register", "the rucio-register command (lsst-rucio-register)"),
         _account_var(site),
         EnvVar("BUTLER_PYTHON", "python3", "a Python with lsst.daf.butler (the stack's), for the manifest"),
-        EnvVar("MANIFEST_DIR", "", f"where {manifest_name(move)} is written (empty: beside this script)"),
+        EnvVar("MANIFEST_DIR", "",
+               f"where {manifest_name(move.id)} is written (empty: beside this script)"),
     ]
 
 
@@ -209,11 +142,11 @@ def render_register(plan: Plan, move: Move) -> bytes:
         "rucio/register.sh.j2",
         prelude=shell_prelude(plan, what, register_env(site, move)),
         plan=plan, site=site, move=move, cli_note=CLI_NOTE,
-        manifest=manifest_name(move), rule_path=paths.rules_file(move.origin).rsplit("/", 1)[-1],
+        manifest=manifest_name(move.id), rule_path=paths.beside(paths.rules_file(move)),
         config_var="RUCIO_REGISTER_RAW_CONFIG" if move.is_raw else "RUCIO_REGISTER_CONFIG",
-        config_file=(paths.rucio_register_raw_config(site.id) if move.is_raw
-                     else paths.rucio_register_config(site.id)).rsplit("/", 1)[-1],
-        helper=paths.manifest_helper(site.id).rsplit("/", 1)[-1],
+        config_file=paths.beside(paths.rucio_register_raw_config(site.id) if move.is_raw
+                                 else paths.rucio_register_config(site.id)),
+        helper=paths.beside(paths.manifest_helper(site.id)),
     )
 
 
@@ -229,7 +162,7 @@ def apply_options(rule: dict[str, Any]) -> str:
     return " ".join(a if a.startswith("--") else sh_quote(a) for a in args[:i] + args[i + 2:])
 
 
-def render_apply_rules(plan: Plan, site: SitePlan, moves: list[Move]) -> bytes:
+def render_apply_rules(plan: Plan, site: SitePlan, moves: tuple[Move, ...]) -> bytes:
     what = f"Rucio replication rules of the transfers leaving {site.id}"
     rules = [(m, rule_for(plan, m)) for m in moves]
     return render_template(
@@ -264,10 +197,9 @@ def render_manifest_helper(plan: Plan, site: SitePlan) -> bytes:
 
 def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
-    moves = movements(plan)
     for s in plan.sites_to_render(site):
         files[paths.rucio_register_config(s.id)] = render_register_config(plan, s)
-        outgoing = [m for m in moves if m.source == s.id]
+        outgoing = plan.outgoing(s.id)
         if not outgoing:
             continue
         if any(m.is_raw for m in outgoing):
@@ -275,10 +207,10 @@ def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
         files[paths.manifest_helper(s.id)] = render_manifest_helper(plan, s)
         files[paths.apply_rules(s.id)] = render_apply_rules(plan, s, outgoing)
         for m in outgoing:
-            files[paths.register_script(m.origin)] = render_register(plan, m)
-            files[paths.rules_file(m.origin)] = render_rules(plan, m)
-            files[paths.wait_script(m.origin)] = render_wait(plan, m)
+            files[paths.register_script(m)] = render_register(plan, m)
+            files[paths.rules_file(m)] = render_rules(plan, m)
+            files[paths.wait_script(m)] = render_wait(plan, m)
     return files
 
 
-__all__ = ["ACTIVITY", "Move", "move_of", "movements", "register_config", "render", "rule_for"]
+__all__ = ["ACTIVITY", "register_config", "render", "rule_for"]

@@ -14,9 +14,9 @@ CHAINED collection are appended to it (`butler collection-chain --mode extend`):
 from __future__ import annotations
 
 from .. import paths
-from ..plan import Plan, SitePlan
+from ..plan import Move, Plan, SitePlan
 from .common import EnvVar, comment_header, render_template, shell_prelude
-from .rucio import CLI_NOTE, Move, movements
+from .rucio import CLI_NOTE
 
 
 def verify_env(site: SitePlan) -> list[EnvVar]:
@@ -36,15 +36,14 @@ def render_verify(plan: Plan, move: Move) -> bytes:
         "verify/verify.sh.j2",
         prelude=shell_prelude(plan, what, verify_env(site)),
         plan=plan, site=site, move=move, cli_note=CLI_NOTE,
-        helper=paths.arrived_helper(site.id).rsplit("/", 1)[-1],
+        helper=paths.beside(paths.arrived_helper(site.id)),
     )
 
 
 def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
-    moves = movements(plan)
     for s in plan.sites_to_render(site):
-        incoming = [m for m in moves if m.destination == s.id]
+        incoming = plan.incoming(s.id)
         if not incoming:
             continue
         files[paths.arrived_helper(s.id)] = render_template(
@@ -52,7 +51,7 @@ def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
             header=comment_header(plan, f"Butler arrival check of the verify scripts at {s.id}"),
         )
         for m in incoming:
-            files[paths.verify_script(m.origin)] = render_verify(plan, m)
+            files[paths.verify_script(m)] = render_verify(plan, m)
     return files
 
 

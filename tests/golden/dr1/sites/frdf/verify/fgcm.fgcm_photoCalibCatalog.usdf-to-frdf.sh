@@ -43,7 +43,7 @@ trap on_exit EXIT
 
 #
 # Transfer fgcm.fgcm_photoCalibCatalog.usdf-to-frdf (scatter, usdf -> frdf):
-#   fgcm_photoCalibCatalog of visits overlapping frdf's 5641 tract(s).
+#   fgcm_photoCalibCatalog of visits overlapping frdf's 5,641 tract(s).
 # What was sent is the content of the Rucio dataset dr1:dr1.fgcm.fgcm_photoCalibCatalog.usdf-to-frdf (what the rule
 # replicates: the same list at every site, nothing to copy). Each of its files must have arrived
 # and been ingested here as a fgcm_photoCalibCatalog dataset in a RUN collection matching

@@ -43,7 +43,7 @@ trap on_exit EXIT
 
 #
 # Transfer raw.usdf-to-frdf (raw, usdf -> frdf):
-#   raws of the visits overlapping frdf's 5641 tract(s).
+#   raws of the visits overlapping frdf's 5,641 tract(s).
 # What was sent is the content of the Rucio dataset dr1:dr1.raw.usdf-to-frdf (what the rule
 # replicates: the same list at every site, nothing to copy). Each of its files must have arrived
 # and been ingested here as a raw dataset in a RUN collection matching

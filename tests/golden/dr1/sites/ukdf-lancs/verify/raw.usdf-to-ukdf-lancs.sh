@@ -43,7 +43,7 @@ trap on_exit EXIT
 
 #
 # Transfer raw.usdf-to-ukdf-lancs (raw, usdf -> ukdf-lancs):
-#   raws of the visits overlapping ukdf-lancs's 1410 tract(s).
+#   raws of the visits overlapping ukdf-lancs's 1,410 tract(s).
 # What was sent is the content of the Rucio dataset dr1:dr1.raw.usdf-to-ukdf-lancs (what the rule
 # replicates: the same list at every site, nothing to copy). Each of its files must have arrived
 # and been ingested here as a raw dataset in a RUN collection matching

@@ -47,7 +47,7 @@ trap on_exit EXIT
 
 #
 # Transfer fgcm.fgcm_photoCalibCatalog.usdf-to-ukdf-ral (scatter, usdf -> ukdf-ral):
-#   fgcm_photoCalibCatalog of visits overlapping ukdf-ral's 2121 tract(s).
+#   fgcm_photoCalibCatalog of visits overlapping ukdf-ral's 2,121 tract(s).
 # 1. Create the Rucio dataset dr1:dr1.fgcm.fgcm_photoCalibCatalog.usdf-to-ukdf-ral (monotonic) unless it exists.
 # 2. `rucio-register data-products` registers every fgcm_photoCalibCatalog dataset of
 #    LSSTCam/runs/DR1/fgcm matching the query below into it (--find-first: what a consumer of the chain would resolve), with --limit 0

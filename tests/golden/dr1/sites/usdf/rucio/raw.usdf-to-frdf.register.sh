@@ -47,7 +47,7 @@ trap on_exit EXIT
 
 #
 # Transfer raw.usdf-to-frdf (raw, usdf -> frdf):
-#   raws of the visits overlapping frdf's 5641 tract(s).
+#   raws of the visits overlapping frdf's 5,641 tract(s).
 # 1. Create the Rucio dataset dr1:dr1.raw.usdf-to-frdf (monotonic) unless it exists.
 # 2. `rucio-register raws` registers every raw dataset of
 #    LSSTCam/raw/all matching the query below into it, with --limit 0

@@ -47,7 +47,7 @@ trap on_exit EXIT
 
 #
 # Transfer raw.usdf-to-ukdf-lancs (raw, usdf -> ukdf-lancs):
-#   raws of the visits overlapping ukdf-lancs's 1410 tract(s).
+#   raws of the visits overlapping ukdf-lancs's 1,410 tract(s).
 # 1. Create the Rucio dataset dr1:dr1.raw.usdf-to-ukdf-lancs (monotonic) unless it exists.
 # 2. `rucio-register raws` registers every raw dataset of
 #    LSSTCam/raw/all matching the query below into it, with --limit 0

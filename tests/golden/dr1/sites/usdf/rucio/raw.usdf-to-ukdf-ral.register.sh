@@ -47,7 +47,7 @@ trap on_exit EXIT
 
 #
 # Transfer raw.usdf-to-ukdf-ral (raw, usdf -> ukdf-ral):
-#   raws of the visits overlapping ukdf-ral's 2121 tract(s).
+#   raws of the visits overlapping ukdf-ral's 2,121 tract(s).
 # 1. Create the Rucio dataset dr1:dr1.raw.usdf-to-ukdf-ral (monotonic) unless it exists.
 # 2. `rucio-register raws` registers every raw dataset of
 #    LSSTCam/raw/all matching the query below into it, with --limit 0

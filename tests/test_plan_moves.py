@@ -1,0 +1,141 @@
+"""The plan's one move type, its schedule and its one capacity model (and two bugs they fixed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from compiler import paths
+from compiler.pipeline import compile_campaign
+from compiler.plan import Move, Plan, Sink
+from compiler.render import runbook
+from tests.helpers import CAMPAIGNS, MINIMAL, ROOT, replace_line, write
+
+EXAMPLES = ("3x2.yaml", "dr1.yaml")
+
+
+def plan_of(path: Path) -> Plan:
+    return compile_campaign(path, render=False).plan
+
+
+def test_every_move_is_one_type_with_a_typed_sink() -> None:
+    for name in EXAMPLES:
+        plan = plan_of(CAMPAIGNS / name)
+        assert plan.moves and all(type(m) is Move for m in plan.moves)
+        assert plan.moves == (*plan.raws, *plan.transfers)  # raws first, as they come first
+        for m in plan.moves:
+            assert isinstance(m.sink, Sink)
+            if m.sink.kind == "stage":
+                assert m.sink.stage in {st.name for st in plan.stages}, m.id
+            else:
+                assert m.sink.stage is None and m.kind in ("return", "crosscheck"), m.id
+            if m.is_raw:
+                assert m.incoming_collection is None and m.sink.stage == plan.stages[0].name
+            else:
+                assert m.incoming_collection == f"{plan.output_collection}/incoming/{m.sink.label}"
+
+
+def test_selection_words_are_the_same_in_every_file() -> None:
+    """The register script, the verify script and the runbook quote the plan's one text."""
+    compiled = compile_campaign(CAMPAIGNS / "dr1.yaml")
+    plan, files = compiled.plan, compiled.files
+    big = next(m for m in plan.moves if len(m.tracts) >= 1000)
+    assert f"{len(big.tracts):,} tract(s)" in big.selection
+    for path in (paths.register_script(big), paths.verify_script(big),
+                 paths.site_runbook(big.source)):
+        assert big.selection in files[path].decode(), path
+
+
+def stage_named(tmp_path: Path, name: str) -> Path:
+    text = MINIMAL.replace("name: step3", f"name: {name}").replace("[step3]", f"[{name}]")
+    text = text.replace("produced_by: step3", f"produced_by: {name}")
+    return write(tmp_path, text, f"{name}.yaml")
+
+
+def test_a_stage_may_be_named_like_a_sink(tmp_path: Path) -> None:
+    """Sinks are typed, so a stage named `archive` or `crosscheck` is just a stage."""
+    for name in ("archive", "crosscheck"):
+        compiled = compile_campaign(stage_named(tmp_path, name))
+        plan = compiled.plan
+        ret = next(m for m in plan.moves if m.kind == "return")
+        assert ret.stage == name and ret.sink == Sink("archive")
+        scatter = next(m for m in plan.moves if m.kind == "scatter")
+        assert scatter.sink == Sink("stage", name)
+        # the job of that stage waits for the scatter, the archival for the return
+        job = plan.schedule.step(f"job:{name}:frdf")
+        assert f"verify:{scatter.id}" in job.deps
+        archive = plan.schedule.steps[-1]
+        assert archive.kind == "archive" and f"verify:{ret.id}" in archive.deps
+        assert "RUNBOOK.md" in compiled.files
+
+
+def test_crosscheck_of_consecutive_tracts_carries_them_all(tmp_path: Path) -> None:
+    """Five consecutive cross-check tracts are written as a range in the query; the move still
+    names every one, and the rehearsal expects a dataset for each (it read the query before)."""
+    text = replace_line(MINIMAL, "      usdf: [9469, 9470]\n",
+                        "      usdf: [9469, 9470, 9471, 9472, 9473, 9474]\n")
+    text = replace_line(text, "      frdf: [9948, 9949]\n", "      frdf: [9948, 9949]\n  cross_check:\n"
+                        + "".join(f"    - {{tract: {t}, also_at: frdf}}\n" for t in range(9469, 9474)))
+    text += "  - {type: deepCoadd_calexp, dimensions: [skymap, tract, patch, band], produced_by: step3}\n"
+    path = write(tmp_path, text)
+    plan = plan_of(path)
+    cc = next(m for m in plan.moves if m.kind == "crosscheck" and m.source == "frdf")
+    assert cc.tracts == (9469, 9470, 9471, 9472, 9473)
+    assert cc.where is not None and "tract >= 9469 AND tract <= 9473" in cc.where
+
+    from drpc_rehearsal.orchestrate import Rehearsal
+
+    rehearsal = Rehearsal(path, tmp_path / "work")
+    rehearsal.plan = plan
+    assert rehearsal.expected_count(cc) == 5
+
+
+def test_schedule_steps_have_kinds_and_files(tmp_path: Path) -> None:
+    """The rehearsal dispatches on kind; every step but two checks names a generated file."""
+    compiled = compile_campaign(CAMPAIGNS / "3x2.yaml")
+    sched = compiled.plan.schedule
+    kinds = {s.kind for s in sched.steps}
+    assert kinds == {"setup-repo", "ingestd", "datastore", "apply-rules", "register", "wait",
+                     "verify", "job", "archive"}
+    for site, steps in sched.sites.items():
+        assert [s.number for s in steps] == list(range(1, len(steps) + 1)), site
+        assert all(s.site == site for s in steps)
+    for s in sched.steps:  # numbered as in its site's list
+        assert sched.sites[s.site][s.number - 1].key == s.key
+        assert all(sched.steps.index(sched.step(d)) < sched.steps.index(s) for d in s.deps)
+    texts = runbook.build(compiled.plan)
+    for t in texts.steps:
+        if t.kind not in ("archive", "datastore"):
+            assert any(part.rstrip("/") in compiled.files or part.startswith("sites/")
+                       for part in t.command.split()), t.key
+
+
+def test_one_capacity_model(tmp_path: Path) -> None:
+    """plan.md, RUNBOOK.md and `drpc plan --format json` give the same finish day."""
+    compiled = compile_campaign(CAMPAIGNS / "dr1.yaml")
+    cap = compiled.plan.capacity
+    assert cap is not None
+    finish = f"day {cap.finish_day:,.1f}"
+    assert f"Processing alone ends on {finish}, at {cap.bottleneck}" in \
+        compiled.files["RUNBOOK.md"].decode()
+    assert f"day {cap.finish_day:,.0f} at `{cap.bottleneck}`" in compiled.files["plan.md"].decode()
+    out = subprocess.run([sys.executable, "-m", "compiler", "plan", str(CAMPAIGNS / "dr1.yaml"),
+                          "--format", "json"], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert json.loads(out.stdout)["finish_days"] == round(cap.finish_day, 2)
+    # a stage's days are its weight's share: doubling one stage's weight moves the finish
+    ends = [j.end_day for j in cap.jobs]
+    assert max(ends) == cap.finish_day
+
+
+def test_importing_the_compiler_imports_no_rehearsal_nor_stack() -> None:
+    code = ("import sys, compiler, compiler.cli, compiler.pipeline, compiler.render;"
+            "from compiler.pipeline import compile_campaign;"
+            f"compile_campaign({str(CAMPAIGNS / '3x2.yaml')!r});"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('drpc_rehearsal', 'lsst', 'rucio', 'confluent_kafka', 'matplotlib'));"
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         check=True)
+    assert out.stdout.strip() == "[]"
