@@ -90,7 +90,8 @@ ButlerPredicate = Annotated[str, _pattern(QUERY_PATTERN)]
 ImageRef = Annotated[str, _pattern(r"^[a-z0-9][a-z0-9._/:@-]{0,254}$")]
 HostPort = Annotated[str, _pattern(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}:[0-9]{1,5}$")]
 Quantity = Annotated[str, _pattern(r"^[0-9]{1,9}(\.[0-9]{1,6})?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")]
-TransferMode = Literal["auto", "link", "symlink", "hardlink", "copy", "move", "relsymlink", "direct"]
+TransferMode = Literal[
+    "auto", "link", "symlink", "hardlink", "copy", "move", "relsymlink", "direct"]
 Degrees = Annotated[float, Field(ge=-90, le=90)]
 
 # -- bounds ---------------------------------------------------------------------------------------

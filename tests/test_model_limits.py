@@ -15,9 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from compiler.errors import SpecError
-from compiler.model import MAX_NUM_RINGS
+from compiler.model import MAX_NUM_RINGS, CampaignSettings, SiteButler, SiteRucio, Stage
 from compiler.pipeline import compile_campaign
 from tests.helpers import MINIMAL, ROOT, write
 
@@ -273,3 +274,25 @@ def test_fs_prefixes_are_local_file_urls(tmp_path: Path, field: str, value: str)
         make = set_line(23, rucio + f", raw_fs_prefix: {V}}}")
     text, where = placed(make, f"'{value}'")
     assert_one_error_at(problems(tmp_path, text), where, f"sites.usdf.rucio.{field}", "^file://")
+
+
+ONE_OF_EACH = ["\u2028", "\u2029", "\u0085", "\t", "\n", "\r", "\x00", "\x1b", "\x7f", "\x9b"]
+
+
+@pytest.mark.parametrize("char", ONE_OF_EACH, ids=[f"U+{ord(c):04X}" for c in ONE_OF_EACH])
+def test_models_refuse_line_breaks_and_controls_in_paths_and_queries(char: str) -> None:
+    """The models' own patterns (what editors check too), whatever validate.py checks first."""
+    rucio = {"rse": "A", "raw_rse": "B", "rucio_prefix": "davs://h:1/", "fs_prefix": "file:///d/"}
+    SiteRucio.model_validate(rucio)
+    with pytest.raises(ValidationError, match="should match pattern"):
+        SiteButler.model_validate({"repo": f"/repo{char}x"})
+    with pytest.raises(ValidationError, match="should match pattern"):
+        SiteRucio.model_validate({**rucio, "fs_prefix": f"file:///d{char}/"})
+    with pytest.raises(ValidationError, match="should match pattern"):
+        Stage.model_validate({"name": "s", "subset": "s", "runs_at": "central",
+                              "extra_query": f"band = 'g'{char}"})
+    with pytest.raises(ValidationError, match="should match pattern"):
+        CampaignSettings.model_validate({
+            "instrument": "HSC", "skymap": "hsc_rings_v1", "stack": "w",
+            "pipeline": f"/p{char}.yaml", "central_site": "usdf", "input_collections": ["a"],
+            "output_collection": "b"})
