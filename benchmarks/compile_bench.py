@@ -47,13 +47,16 @@ def main() -> None:
                         default=sorted((ROOT / "campaigns").glob("*.yaml")))
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    print(f"{'campaign':<12} {'load':>8} {'validate':>9} {'plan':>8} {'render':>8} {'total':>8} {'files':>6} {'KiB':>7}")
+    print(f"{'campaign':<12} {'load':>8} {'validate':>9} {'plan':>8} {'render':>8} {'total':>8} "
+          f"{'files':>6} {'KiB':>7}")
     for path in args.campaigns:
         runs = [phases(path) for _ in range(args.repeat)]
-        med = {k: statistics.median(r[k] for r in runs) for k in ("load", "validate", "plan", "render")}
+        med = {k: statistics.median(r[k] for r in runs)
+               for k in ("load", "validate", "plan", "render")}
         total = sum(med.values())
         print(f"{path.stem:<12} " + " ".join(f"{med[k] * 1000:>7.1f}ms" for k in ("load",)) +
-              f" {med['validate'] * 1000:>7.1f}ms {med['plan'] * 1000:>6.1f}ms {med['render'] * 1000:>6.1f}ms"
+              f" {med['validate'] * 1000:>7.1f}ms {med['plan'] * 1000:>6.1f}ms"
+              f" {med['render'] * 1000:>6.1f}ms"
               f" {total * 1000:>6.1f}ms {runs[0]['files']:>6} {runs[0]['bytes'] / 1024:>7.1f}")
 
 

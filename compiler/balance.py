@@ -45,7 +45,8 @@ __all__ = [
 
 
 class BalanceError(UsageError):
-    """The campaign cannot be balanced as asked (explicit tract lists, no workload, too few rings)."""
+    """The campaign cannot be balanced as asked (explicit tract lists, no workload, too few
+    rings)."""
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,8 @@ class Balance:
         out: list[str] = []
         if not self.storage_feasible:
             out.append(
-                f"storage cannot be met: the workload needs {self.storage_needed_tb:,.0f} TB and the "
-                f"sites have {self.storage_available_tb:,.0f} TB together, so no split fits; "
+                f"storage cannot be met: the workload needs {self.storage_needed_tb:,.0f} TB and "
+                f"the sites have {self.storage_available_tb:,.0f} TB together, so no split fits; "
                 "balanced on finishing days only")
         else:
             for s in self.sites:
@@ -118,8 +119,8 @@ class Balance:
                         f"storage cannot be met at {s.site} with whole rings: it needs "
                         f"{s.storage_tb:,.0f} TB of its {s.storage_cap_tb:,.0f} TB")
         if self.deadline_days is not None and self.finish_days > self.deadline_days:
-            out.append(f"even balanced, the campaign finishes on day {self.finish_days:,.0f}, after "
-                       f"deadline_days {self.deadline_days:g}: more cores are needed")
+            out.append(f"even balanced, the campaign finishes on day {self.finish_days:,.0f}, "
+                       f"after deadline_days {self.deadline_days:g}: more cores are needed")
         return tuple(out)
 
 
@@ -187,7 +188,8 @@ class _Problem:
         return got
 
     def days(self, tracts: dict[str, int]) -> dict[str, float]:
-        return {s: wall_days(self.core_hours * t / self.total, self.cores[s]) for s, t in tracts.items()}
+        return {s: wall_days(self.core_hours * t / self.total, self.cores[s])
+                for s, t in tracts.items()}
 
     def key(self, cuts: tuple[int, ...]) -> tuple[float, tuple[float, ...]]:
         tracts = self.tracts(cuts)
@@ -260,7 +262,8 @@ def balance_rings(plan: Plan) -> Balance:
     bands = list(plan.bands)
     if len(bands) > len(sky):
         raise BalanceError(
-            f"--balance cannot place {len(bands)} rings on the {len(sky)} skymap ring(s) of the footprint")
+            f"--balance cannot place {len(bands)} rings on the {len(sky)} skymap ring(s) of the "
+            "footprint")
 
     sites = {s.id: s for s in plan.sites}
     band_sites = [b.site for b in bands]
@@ -279,7 +282,8 @@ def balance_rings(plan: Plan) -> Balance:
     fractions = _water_fill({s: float(cores[s]) for s in ring_sites},
                             caps_fraction if feasible else {s: 1.0 for s in ring_sites})
     now = _current_band_tracts(bands, sky)
-    now_site = {s: sum(t for b, t in zip(band_sites, now) if b == s) for s in ring_sites}
+    now_site = {s: sum(t for b, t in zip(band_sites, now, strict=True) if b == s)
+                for s in ring_sites}
     per_site_bands = {s: band_sites.count(s) for s in ring_sites}
     targets = [
         fractions[s] * n * (now[j] / now_site[s] if now_site[s] else 1.0 / per_site_bands[s])
@@ -342,9 +346,11 @@ def _fmt_dec(value: float) -> str:
 def balance_yaml(b: Balance) -> str:
     """The proposal as YAML (comments included) to paste under `sky.assignment:`."""
     lines = [
-        f"# drpc plan --balance: rings for campaign '{b.campaign}' ({b.footprint_tracts:,} tracts),",
+        (f"# drpc plan --balance: rings for campaign '{b.campaign}' "
+         f"({b.footprint_tracts:,} tracts),"),
         "# same ring count and site order; paste under `sky.assignment:` in place of its rings.",
-        (f"# finish: day {b.finish_days:,.1f} at {b.bottleneck} (now day {b.current_finish_days:,.1f} "
+        (f"# finish: day {b.finish_days:,.1f} at {b.bottleneck} "
+         f"(now day {b.current_finish_days:,.1f} "
          f"at {b.current_bottleneck}; all sites together: day {b.ideal_days:,.1f})"),
     ]
     lines += [f"# note: {note}" for note in b.notes]

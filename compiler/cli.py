@@ -51,7 +51,8 @@ class DrpcGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
 
-@click.group(cls=DrpcGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=DrpcGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                              "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="drpc", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
 def cli(debug: bool) -> None:
@@ -59,33 +60,45 @@ def cli(debug: bool) -> None:
 
 
 campaign_arg = click.argument("campaign", type=click.Path(dir_okay=False, path_type=Path))
-out_opt = click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+out_opt = click.option("-o", "--out", "out", required=True,
+                       type=click.Path(file_okay=False, path_type=Path),
                        help="Output directory of the compiled tree.")
+check_pipeline_opt = click.option(
+    "--check-pipeline", is_flag=True,
+    help="Also check every stage's subset against campaign.pipeline, read with lsst-pipe-base "
+         "(needs it installed and the pipeline's $..._DIR variables set).")
 fmt_opt = click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
                        help="How problems are printed.")
 
 
 @cli.command()
-@click.argument("campaigns", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("campaigns", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @fmt_opt
+@check_pipeline_opt
 @guarded
-def validate(campaigns: tuple[Path, ...], strict: bool, fmt: str) -> None:
+def validate(campaigns: tuple[Path, ...], strict: bool, fmt: str, check_pipeline: bool) -> None:
     """Load and validate campaigns; print every problem."""
     diags: list[Diagnostic] = []
     failed = False
     for path in campaigns:
         try:
-            compiled = compile_campaign(path, render=False)
+            compiled = compile_campaign(path, render=False, check_pipeline=check_pipeline)
             diags.extend(compiled.warnings)
             failed = failed or (strict and bool(compiled.warnings))
         except SpecError as exc:
             diags.extend(exc.diagnostics)
             failed = True
     emit_diagnostics(diags, fmt)
-    if fmt == "text" and not failed:
-        click.echo(f"{len(campaigns)} campaign(s) valid" + (f", {len(diags)} warning(s)" if diags else ""))
-    if failed:
+    if not failed:
+        click.echo(f"{len(campaigns)} campaign(s) valid"
+                   + (f", {len(diags)} warning(s)" if diags else ""), err=True)
+    else:
+        errors = sum(d.severity == "error" for d in diags)
+        click.echo(f"{len(campaigns)} campaign(s): {errors} error(s)"
+                   + (", and --strict fails on warnings" if strict and not errors else ""),
+                   err=True)
         raise click.exceptions.Exit(int(ExitCode.INVALID))
 
 
@@ -95,11 +108,13 @@ def validate(campaigns: tuple[Path, ...], strict: bool, fmt: str) -> None:
 @click.option("--site", help="Write only this site's part of the tree.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (and write nothing).")
 @fmt_opt
+@check_pipeline_opt
 @guarded
-def compile_cmd(campaign: Path, out: Path, site: str | None, strict: bool, fmt: str) -> None:
+def compile_cmd(campaign: Path, out: Path, site: str | None, strict: bool, fmt: str,
+                check_pipeline: bool) -> None:
     """Validate CAMPAIGN and write the compiled tree into OUT."""
     from .emit import write_tree
-    compiled = compile_campaign(campaign, site=site)
+    compiled = compile_campaign(campaign, site=site, check_pipeline=check_pipeline)
     _finish_warnings(compiled, strict, fmt)
     cmp = write_tree(out, compiled.files)
     changed = len(cmp.missing) + len(cmp.stale)

@@ -26,8 +26,9 @@ def _emit_warnings(compiled: Any) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table",
               show_default=True, help="table for people, json for scripts, markdown = plan.md.")
 @click.option("--balance", is_flag=True,
-              help="Propose ring boundaries (same rings, same site order) that make the sites finish "
-                   "together, as YAML to paste under sky.assignment (JSON with --format json).")
+              help="Propose ring boundaries (same rings, same site order) that make the sites "
+                   "finish together, as YAML to paste under sky.assignment (JSON with --format "
+                   "json).")
 @guarded
 def plan_command(campaign: Path, fmt: str, balance: bool) -> None:
     """Print the plan: per-site tracts, visits, core-hours, storage, days; bottleneck; warnings."""
@@ -58,7 +59,8 @@ def plan_command(campaign: Path, fmt: str, balance: bool) -> None:
 @click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Image to write (.png, .svg or .pdf).")
 @click.option("--projection", type=click.Choice(["mollweide", "radec"]), default="mollweide",
-              show_default=True, help="Whole sky (mollweide) or plain RA/Dec around the campaign's tracts.")
+              show_default=True,
+              help="Whole sky (mollweide) or plain RA/Dec around the campaign's tracts.")
 @click.option("--dpi", type=click.IntRange(50, 600), default=150, show_default=True)
 @guarded
 def plot_command(campaign: Path, out: Path, projection: str, dpi: int) -> None:

@@ -200,10 +200,12 @@ def unified_diff(out: Path, files: dict[str, bytes], state: TreeState) -> str:
         new = files.get(path, b"")
         a = old.decode("utf-8", "replace").splitlines(keepends=True)
         b = new.decode("utf-8", "replace").splitlines(keepends=True)
-        diff = list(difflib.unified_diff(a, b, fromfile=f"a/{path}" if path not in cmp.missing else "/dev/null",
-                                         tofile=f"b/{path}" if path in files else "/dev/null"))
+        diff = list(difflib.unified_diff(
+            a, b, fromfile=f"a/{path}" if path not in cmp.missing else "/dev/null",
+            tofile=f"b/{path}" if path in files else "/dev/null"))
         if not diff and path in cmp.stale:
             diff = [f"--- a/{path}\n", f"+++ b/{path}\n", "@@ file mode changed @@\n"]
         for line in diff:
-            chunks.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+            chunks.append(line if line.endswith("\n")
+                          else line + "\n\\ No newline at end of file\n")
     return "".join(chunks)

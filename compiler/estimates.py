@@ -103,7 +103,7 @@ def boundary_visit_fraction(site_ids: Sequence[str], bands: Sequence[RingBand],
         return extra
     r = math.radians(FOV_RADIUS_DEG.get(instrument, DEFAULT_FOV_RADIUS_DEG))
     total = math.sin(math.radians(footprint.dec_max)) - math.sin(math.radians(footprint.dec_min))
-    for south, north in zip(bands, bands[1:]):
+    for south, north in zip(bands, bands[1:], strict=False):
         if south.site == north.site or total <= 0:
             continue
         d = math.radians(south.dec_max)
@@ -130,7 +130,8 @@ def estimate(workload: Workload | None, sites: Sequence[SiteCapacityInput],
         length = days(core_hours, cores[j.site])
         start = max([last_at[j.site], *(ends[w] for w in j.waits_for if w in ends)])
         ends[(j.stage, j.site)] = last_at[j.site] = start + length
-        job_estimates.append(JobEstimate(j.stage, j.site, core_hours, length, start, start + length))
+        job_estimates.append(JobEstimate(j.stage, j.site, core_hours, length, start,
+                                         start + length))
     site_estimates = []
     for s in sites:
         extra = boundary.get(s.id, 0.0)

@@ -21,8 +21,10 @@ from .errors import Diagnostic, DrpcError, ExitCode, SpecError, format_diagnosti
 
 
 def emit_diagnostics(diags: list[Diagnostic], fmt: str) -> None:
+    """Text for people on stderr; `github` and `json` for machines on stdout (CONTRACT rev 2),
+    so `drpc validate --format json x.yaml > diags.json` keeps them."""
     if diags:
-        click.echo(format_diagnostics(diags, fmt), err=True)
+        click.echo(format_diagnostics(diags, fmt), err=fmt == "text")
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,7 +38,8 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except SpecError as exc:
-            emit_diagnostics(list(exc.diagnostics), fmt if fmt in ("text", "github", "json") else "text")
+            emit_diagnostics(list(exc.diagnostics),
+                             fmt if fmt in ("text", "github", "json") else "text")
             ctx.exit(int(ExitCode.INVALID))
         except DrpcError as exc:
             click.echo(f"drpc: error: {exc}", err=True)
@@ -55,8 +58,8 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
                               for a in (v if isinstance(v, tuple) else (v,)) if isinstance(a, Path))
             click.echo(
                 f"drpc: internal error in '{ctx.command.name}' ({type(exc).__name__}: {exc}) while "
-                f"processing {inputs or 'the command line'}. This is a bug in drpc {__version__}, not "
-                "in your campaign; rerun with --debug for the traceback and report it with the "
+                f"processing {inputs or 'the command line'}. This is a bug in drpc {__version__}, "
+                "not in your campaign; rerun with --debug for the traceback and report it with the "
                 "campaign file.", err=True)
             ctx.exit(int(ExitCode.INTERNAL))
 

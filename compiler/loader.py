@@ -67,7 +67,8 @@ MAX_INCLUDE_PATH = 1024  # characters of one include path
 # controls but TAB, LF and CR; DEL; C1 controls but NEL; surrogates; U+FFFE, U+FFFF), what YAML
 # 1.1 and 1.2 readers disagree about (NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR are line breaks to
 # YAML 1.1 readers such as PyYAML, and text to YAML 1.2), and a byte order mark after the start.
-_FORBIDDEN = re.compile("[^\x09\x0a\x0d\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]")
+_FORBIDDEN = re.compile("[^\x09\x0a\x0d\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+                        "|[\u2028\u2029\ufeff]")
 
 _CORE = "tag:yaml.org,2002:"
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
@@ -117,7 +118,7 @@ class LoadedCampaign:
         return self.path.name
 
 
-# -- errors -----------------------------------------------------------------------------------------
+# -- errors ----------------------------------------------------------------------------------------
 
 class _Refused(Exception):
     """A problem of one file, at a 0-based (line, column) of it."""
@@ -140,7 +141,7 @@ def _one_line(s: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-# -- reading files ----------------------------------------------------------------------------------
+# -- reading files ---------------------------------------------------------------------------------
 
 @dataclass
 class _Budget:
@@ -178,7 +179,8 @@ def _read_bytes(path: Path, display: str, at: Position | None, budget: _Budget) 
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
-            raise refuse(f"{display} is {kind}, not a regular file", "a campaign reads regular files only")
+            raise refuse(f"{display} is {kind}, not a regular file",
+                         "a campaign reads regular files only")
         if st.st_size > MAX_FILE_BYTES:
             raise refuse(f"{display} is {st.st_size:,} bytes; a campaign file may be at most "
                          f"{MAX_FILE_BYTES:,} bytes")
@@ -191,8 +193,8 @@ def _read_bytes(path: Path, display: str, at: Position | None, budget: _Budget) 
             chunks.append(chunk)
             total += len(chunk)
         if total > MAX_FILE_BYTES:
-            raise refuse(f"{display} is more than {MAX_FILE_BYTES:,} bytes; a campaign file may be at most "
-                         f"{MAX_FILE_BYTES:,} bytes")
+            raise refuse(f"{display} is more than {MAX_FILE_BYTES:,} bytes; a campaign file may be "
+                         f"at most {MAX_FILE_BYTES:,} bytes")
     except OSError as exc:
         raise refuse(f"cannot read {display}: {exc.strerror or exc}") from None
     finally:
@@ -213,7 +215,8 @@ def _decode(raw: bytes) -> str:
         column = len(raw[line_start:exc.start].decode("utf-8", errors="replace"))
         raise _Refused(f"not UTF-8 text: byte 0x{raw[exc.start]:02X} cannot start or continue a "
                        "UTF-8 character", line, column,
-                       "save the file as UTF-8 (it looks like Latin-1 or another 8-bit encoding)") from None
+                       "save the file as UTF-8 (it looks like Latin-1 or another 8-bit "
+                       "encoding)") from None
     text = text.removeprefix("\ufeff")
     m = _FORBIDDEN.search(text) or INVISIBLE.search(text)
     if m:
@@ -232,7 +235,7 @@ def _decode(raw: bytes) -> str:
     return text
 
 
-# -- composing YAML events into plain data -----------------------------------------------------------
+# -- composing YAML events into plain data ---------------------------------------------------------
 
 class _Node:
     """A composed node: a scalar (value: resolved Python value), a sequence or a mapping."""
@@ -288,14 +291,16 @@ class _Composer:
             second = self.parser.peek_event()
             line, column = _at(second.start_mark)
             raise _Refused("a second YAML document starts here; a campaign file holds exactly one",
-                           line, column, "remove this line and everything after it, or split the file")
+                           line, column,
+                           "remove this line and everything after it, or split the file")
         return root.node
 
     def count(self, mark: Any, nodes: int = 1) -> None:
         self.nodes += nodes
         if self.nodes > MAX_NODES:
             line, column = _at(mark)
-            raise _Refused(f"more than {MAX_NODES:,} values in one file (aliases expanded)", line, column,
+            raise _Refused(f"more than {MAX_NODES:,} values in one file (aliases expanded)",
+                           line, column,
                            "a campaign is a few hundred values; list tracts as rings or ranges")
 
     def compose(self, depth: int) -> _Ref:
@@ -334,14 +339,15 @@ class _Composer:
                            "(a recursive alias)", line, column)
         node = self.anchors.get(name)
         if node is None:
-            raise _Refused(f"alias *{shown(name, 40)[1:-1]} names no anchor defined before it", line, column,
-                           "define the anchor (&name) before its first use")
+            raise _Refused(f"alias *{shown(name, 40)[1:-1]} names no anchor defined before it",
+                           line, column, "define the anchor (&name) before its first use")
         self.alias_nodes += node.size
         self.alias_chars += node.chars
         if self.alias_nodes > MAX_ALIAS_NODES or self.alias_chars > MAX_ALIAS_CHARS:
             raise _Refused(f"alias *{shown(name, 40)[1:-1]} expands to {node.size:,} values "
-                           f"({node.chars:,} characters): aliases may add at most {MAX_ALIAS_NODES:,} values "
-                           f"and {MAX_ALIAS_CHARS:,} characters to a file", line, column,
+                           f"({node.chars:,} characters): aliases may add at most "
+                           f"{MAX_ALIAS_NODES:,} values and {MAX_ALIAS_CHARS:,} characters to a "
+                           "file", line, column,
                            "nested aliases multiply (an alias bomb); write the values out")
         self.count(event.start_mark, node.size)
         self.prev_end = event.end_mark
@@ -351,7 +357,8 @@ class _Composer:
         tag: str | None = event.tag
         if tag is None or tag == "!":
             return None
-        allowed = {"seq": ("seq",), "map": ("map",), "scalar": ("str", "int", "float", "bool", "null")}[kind]
+        allowed = {"seq": ("seq",), "map": ("map",),
+                   "scalar": ("str", "int", "float", "bool", "null")}[kind]
         if tag.startswith(_CORE) and tag[len(_CORE):] in allowed:
             return tag[len(_CORE):]
         line, column = _at(event.start_mark)
@@ -433,13 +440,15 @@ class _Composer:
             if key.node.kind != "scalar":
                 line, column = _at(key.start)
                 raise _Refused("a mapping key must be a plain name, not a "
-                               f"{'mapping' if key.node.kind == 'map' else 'sequence'}", line, column)
+                               f"{'mapping' if key.node.kind == 'map' else 'sequence'}",
+                               line, column)
             name = key.node.text if isinstance(key.node.text, str) else str(key.node.value)
             is_merge = key.node.merge
             if not is_merge:
                 if name in seen:
                     line, column = _at(key.start)
-                    raise _Refused(f"duplicate key {shown(name, 60)} (first given at {_where(seen[name])})",
+                    raise _Refused(f"duplicate key {shown(name, 60)} "
+                                   f"(first given at {_where(seen[name])})",
                                    line, column, "each key may appear once in a mapping")
                 seen[name] = key.start
             value = self.compose(depth + 1)
@@ -457,7 +466,8 @@ class _Composer:
         for src in sources:
             if src.node.kind != "map":
                 line, column = _at(src.start)
-                raise _Refused("a merge key '<<' takes a mapping or a list of mappings", line, column)
+                raise _Refused("a merge key '<<' takes a mapping or a list of mappings",
+                               line, column)
 
 
 def _pos(file: str, mark: Any) -> Position:
@@ -542,8 +552,9 @@ def _syntax_error(exc: MarkedYAMLError, text: str) -> _Refused:
         kind = "sequence '['" if "sequence" in context else "mapping '{'"
         closer = "]" if "sequence" in context else "}"
         if end is not None and end >= (opened.line, opened.column):
-            return _Refused(f"YAML syntax error: the flow {kind} opened at {_where(opened)} is not closed "
-                            f"(expected ',' or '{closer}' at the end of this line)", *end,
+            return _Refused(f"YAML syntax error: the flow {kind} opened at {_where(opened)} "
+                            f"is not closed (expected ',' or '{closer}' at the end of this line)",
+                            *end,
                             f"add the missing '{closer}'")
     if opened is not None and "end of stream" in problem:
         line, column = _at(opened)
@@ -553,11 +564,13 @@ def _syntax_error(exc: MarkedYAMLError, text: str) -> _Refused:
         # a quote left open finds its end in a later line's quote: the error shows up there
         start, end = runaway
         line, column = _at(start)
-        return _Refused(f"YAML syntax error: this quoted string runs on to line {end.line + 1}: is its closing "
-                        f"quote missing? ({problem or context} at {_where(mark)})", line, column,
+        return _Refused(f"YAML syntax error: this quoted string runs on to line {end.line + 1}: "
+                        f"is its closing quote missing? ({problem or context} at {_where(mark)})",
+                        line, column,
                         "close the quote on this line")
     message = f"YAML syntax error: {problem or context}"
-    if context and opened is not None and mark is not None and (opened.line, opened.column) != (mark.line, mark.column):
+    if (context and opened is not None and mark is not None
+            and (opened.line, opened.column) != (mark.line, mark.column)):
         message += f" ({context} at {_where(opened)})"
     elif context and problem:
         message += f" ({context})"
@@ -578,8 +591,8 @@ def _parse(text: str) -> Any:
     except YAMLError as exc:  # e.g. a ReaderError: already caught by _decode, kept as a guard
         position = getattr(exc, "position", 0) or 0
         line = text.count("\n", 0, position)
-        raise _Refused(f"YAML error: {_one_line(str(exc))}", line, position - (text.rfind("\n", 0, position) + 1)) \
-            from None
+        raise _Refused(f"YAML error: {_one_line(str(exc))}", line,
+                       position - (text.rfind("\n", 0, position) + 1)) from None
     except RecursionError:  # pragma: no cover - MAX_DEPTH keeps recursion shallow
         raise _Refused(f"nesting deeper than {MAX_DEPTH} levels", 0, 0) from None
 
@@ -591,18 +604,21 @@ def _read_file(path: Path, display: str, included_at: Position | None,
     try:
         root = _parse(_decode(raw))
         if root is None or root.kind != "map":
-            what = "empty" if root is None else ("a list" if root.kind == "seq" else "a single value")
-            raise _Refused(f"the campaign file must be a mapping at the top level, and this one is {what}",
+            what = ("empty" if root is None
+                    else ("a list" if root.kind == "seq" else "a single value"))
+            raise _Refused(f"the campaign file must be a mapping at the top level, and this one is "
+                           f"{what}",
                            *((0, 0) if root is None else _at(root.start)))
         data = _plain(_Ref(root, root.start), (), display, src)
     except _Refused as exc:
-        raise SpecError([Diagnostic("error", "", exc.message, Position(display, exc.line + 1, exc.column + 1),
+        raise SpecError([Diagnostic("error", "", exc.message,
+                                    Position(display, exc.line + 1, exc.column + 1),
                                     exc.hint)]) from None
     src.values.pop((), None)
     return data, src, raw
 
 
-# -- includes ---------------------------------------------------------------------------------------
+# -- includes --------------------------------------------------------------------------------------
 
 def _take(value: Any, src: SourceMap, path: FieldPath, out: SourceMap) -> None:
     """Copy the positions of the subtree at `path` from `src` into `out` (linear in its size)."""
@@ -654,12 +670,13 @@ def _inside(real: str, root: str) -> bool:
 
 
 def _load_tree(path: Path, display: str, chain: tuple[str, ...], inputs: dict[str, str],
-               root: str, included_at: Position | None, budget: _Budget) -> tuple[dict[str, Any], SourceMap]:
+               root: str, included_at: Position | None,
+               budget: _Budget) -> tuple[dict[str, Any], SourceMap]:
     real = os.path.realpath(path)
     if real in chain:
         names = [os.path.basename(p) for p in chain[chain.index(real):]] + [os.path.basename(real)]
-        raise SpecError([Diagnostic("error", "include", f"include cycle: {' -> '.join(names)}", included_at,
-                                    "remove one of the includes")])
+        raise SpecError([Diagnostic("error", "include", f"include cycle: {' -> '.join(names)}",
+                                    included_at, "remove one of the includes")])
     data, src, raw = _read_file(Path(real) if included_at else path, display, included_at, budget)
     rel = os.path.relpath(real, root).replace(os.sep, "/")
     inputs[rel] = hashlib.sha256(raw).hexdigest()
@@ -679,7 +696,8 @@ def _load_tree(path: Path, display: str, chain: tuple[str, ...], inputs: dict[st
         try:
             inc_real = _include_target(inc, real, root, at)
             inc_display = os.path.normpath(os.path.join(os.path.dirname(display), inc))
-            sub, sub_src = _load_tree(Path(inc_real), inc_display, chain + (real,), inputs, root, at, budget)
+            sub, sub_src = _load_tree(Path(inc_real), inc_display, chain + (real,), inputs, root,
+                                      at, budget)
         except SpecError as exc:
             errors.extend(d for d in exc.diagnostics if d not in errors)
             if budget.files > MAX_FILES or budget.size > MAX_TOTAL_BYTES:
@@ -711,7 +729,8 @@ def _include_target(inc: str, including: str, root: str, at: Position) -> str:
                      "an include is a plain relative path")
     if os.path.isabs(inc) or inc.startswith("~"):
         raise refuse(f"include {shown(inc)} is an absolute path",
-                     "includes are paths relative to the including file, inside the campaign's folder")
+                     "includes are paths relative to the including file, inside the campaign's "
+                     "folder")
     target = os.path.realpath(os.path.join(os.path.dirname(including), inc))
     if not _inside(target, root):
         raise refuse(f"include {shown(inc)} is outside the campaign's folder {root}",

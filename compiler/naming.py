@@ -11,7 +11,6 @@ import hashlib
 from .defaults import RUCIO_NAME_MAX
 from .skymap import compress_ranges
 
-
 # lsst.skymap.BaseSkyMap.SKYMAP_RUN_COLLECTION_NAME: where register-skymap puts the skyMap dataset.
 SKYMAPS_COLLECTION = "skymaps"
 
@@ -68,8 +67,10 @@ def tract_predicate(tracts: tuple[int, ...] | list[int]) -> str:
     """The shorter of an `IN` list and compact id ranges, as one parenthesised predicate."""
     ids = sorted(set(tracts))
     in_list = f"tract IN ({', '.join(str(t) for t in ids)})"
-    parts = [f"tract = {a}" if a == b else f"tract >= {a} AND tract <= {b}" for a, b in compress_ranges(ids)]
-    ranges = parts[0] if len(parts) == 1 else "(" + " OR ".join(f"({p})" if " AND " in p else p for p in parts) + ")"
+    parts = [f"tract = {a}" if a == b else f"tract >= {a} AND tract <= {b}"
+             for a, b in compress_ranges(ids)]
+    ranges = (parts[0] if len(parts) == 1
+              else "(" + " OR ".join(f"({p})" if " AND " in p else p for p in parts) + ")")
     if len(ids) == 1:
         return f"tract = {ids[0]}"
     return ranges if len(ranges) < len(in_list) else in_list

@@ -19,8 +19,13 @@ class Compiled:
     files: dict[str, bytes]  # manifest included; empty when not rendered
 
 
-def compile_campaign(path: str | Path, *, site: str | None = None, render: bool = True) -> Compiled:
-    """Compile a campaign file in memory; raise SpecError listing every problem."""
+def compile_campaign(path: str | Path, *, site: str | None = None, render: bool = True,
+                     check_pipeline: bool = False) -> Compiled:
+    """Compile a campaign file in memory; raise SpecError listing every problem.
+
+    `check_pipeline` also reads `campaign.pipeline` with lsst-pipe-base (where it is installed
+    and the pipeline's files are reachable) and checks every stage's subset against it.
+    """
     from .emit import with_manifest
     from .render import render_all
 
@@ -29,6 +34,13 @@ def compile_campaign(path: str | Path, *, site: str | None = None, render: bool 
     if site is not None and site not in spec.sites:
         raise UsageError(f"--site {site}: no such site in {loaded.name} "
                          f"({did_you_mean(site, spec.sites) or 'sites: ' + ', '.join(spec.sites)})")
+    if check_pipeline:
+        from .pipeline_check import pipeline_problems
+
+        found = pipeline_problems(spec, loaded)
+        if any(d.severity == "error" for d in found):
+            raise SpecError(sorted([*found, *warnings], key=Diagnostic.sort_key))
+        warnings = [*warnings, *found]
     plan = build_plan(spec, loaded)
     errors = plan_errors(plan, loaded)
     if errors:

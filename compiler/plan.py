@@ -14,16 +14,36 @@ from typing import Literal
 from . import __version__
 from .defaults import INSTRUMENT_CLASSES, PANDA_GENERIC_CONFIG, PANDA_SITE_CONFIGS, STORAGE_CLASSES
 from .estimates import (
-    Estimates, JobInput, SiteCapacityInput, SiteEstimate, boundary_visit_fraction, estimate,
+    Estimates,
+    JobInput,
+    SiteCapacityInput,
+    SiteEstimate,
+    boundary_visit_fraction,
+    estimate,
 )
 from .loader import LoadedCampaign
 from .model import ButlerInputs, Campaign, CustomSkyMap, Footprint, Workload
 from .naming import (
-    arrived_runs, datastore_root, file_path, incoming_collection, raw_collection, rucio_dataset_name,
-    stage_output, tract_predicate, tract_query,
+    arrived_runs,
+    datastore_root,
+    file_path,
+    incoming_collection,
+    raw_collection,
+    rucio_dataset_name,
+    stage_output,
+    tract_predicate,
+    tract_query,
 )
 from .plan_model import (
-    RAW_DATASET_TYPE, Arrival, DatasetPlan, Job, Move, MoveKind, Sink, SitePlan, StagePlan,
+    RAW_DATASET_TYPE,
+    Arrival,
+    DatasetPlan,
+    Job,
+    Move,
+    MoveKind,
+    Sink,
+    SitePlan,
+    StagePlan,
 )
 from .schedule import Schedule, build_schedule
 from .sky import Ownership, RingBand, assign_tracts, footprint_of, resolve_skymap, ring_bands
@@ -118,7 +138,8 @@ class Plan:
                                    if m.incoming_collection is not None))
 
     def arrivals(self, site_id: str) -> tuple[Arrival, ...]:
-        """Every (RSE, scope) where moves land at this site, sorted: what ctrl_ingestd listens to."""
+        """Every (RSE, scope) where moves land at this site, sorted: what ctrl_ingestd listens
+        to."""
         site = self.site(site_id)
         found: dict[tuple[str, str], tuple[str, str, list[str]]] = {}
         for m in self.incoming(site_id):
@@ -323,7 +344,8 @@ def _transfers(campaign: str, datasets: tuple[DatasetPlan, ...], stages: dict[st
 
 def _scatter_selection(ds: DatasetPlan, dst: SitePlan, instrument: str,
                        skymap: str) -> tuple[str | None, str]:
-    """Split by ownership: per-visit data only to the site holding the visit, per-tract to the owner."""
+    """Split by ownership: per-visit data only to the site holding the visit, per-tract to the
+    owner."""
     if ds.split == "none":
         return None, f"every {ds.type} (no visit or tract dimension: every site gets all)"
     where = tract_query(instrument, skymap, dst.processing_tracts,
@@ -337,7 +359,7 @@ def _jobs(spec: Campaign, stages: tuple[StagePlan, ...], sites: dict[str, SitePl
           ownership: Ownership) -> tuple[Job, ...]:
     jobs: list[Job] = []
     all_tracts = tuple(sorted(ownership.owner))
-    for st, spec_stage in zip(stages, spec.stages):
+    for st, spec_stage in zip(stages, spec.stages, strict=True):
         so_far = {e.name for e in stages[: st.index]}
         for sid in st.sites:
             site = sites[sid]

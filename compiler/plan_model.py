@@ -72,7 +72,8 @@ class Job:
     data_query: str
     tracts: tuple[int, ...]
     includes: tuple[str, ...]
-    overrides: tuple[tuple[str, int | float], ...]  # BPS job attributes, e.g. ("requestMemory", 8000)
+    # BPS job attributes, e.g. ("requestMemory", 8000)
+    overrides: tuple[tuple[str, int | float], ...]
 
     @property
     def path(self) -> str:

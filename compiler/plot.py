@@ -68,7 +68,8 @@ def _import_matplotlib() -> tuple[Any, Any, Any]:
         from matplotlib.figure import Figure
         from matplotlib.patches import Patch  # noqa: F401 - used by plot_sky
     except ImportError:
-        raise MissingPlotExtra(f"drpc plot needs matplotlib, which is not installed: {INSTALL_HINT}") from None
+        raise MissingPlotExtra(f"drpc plot needs matplotlib, which is not installed: "
+                               f"{INSTALL_HINT}") from None
     from matplotlib import collections
     return Figure, FigureCanvasAgg, collections
 
@@ -130,7 +131,8 @@ class SkyPlot:
         return round(height - y - 0.5), round(x - 0.5)
 
 
-def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide", dpi: int = 150) -> SkyPlot:
+def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide",
+             dpi: int = 150) -> SkyPlot:
     """Draw the campaign's tracts by site and write `out` (png, svg or pdf)."""
     Figure, FigureCanvasAgg, collections = _import_matplotlib()
     import math
@@ -139,7 +141,8 @@ def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide", dpi:
 
     colours = site_colours(plan)
     boxes = tract_boxes(plan)
-    cross = {t for s in plan.sites for t in s.processing_tracts if plan.ownership.owner.get(t) != s.id}
+    cross = {t for s in plan.sites for t in s.processing_tracts
+             if plan.ownership.owner.get(t) != s.id}
     fp = plan.footprint
     mollweide = projection == "mollweide"
 
@@ -163,8 +166,10 @@ def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide", dpi:
     for b in boxes:
         for lon_lo, lon_hi in _pieces(b.ra_min, b.ra_max, centre):
             steps = max(2, int((lon_hi - lon_lo) / 2.0) + 1) if mollweide else 2
-            top = [xy(lon_lo + (lon_hi - lon_lo) * i / (steps - 1), b.dec_max) for i in range(steps)]
-            bottom = [xy(lon_hi - (lon_hi - lon_lo) * i / (steps - 1), b.dec_min) for i in range(steps)]
+            top = [xy(lon_lo + (lon_hi - lon_lo) * i / (steps - 1), b.dec_max)
+                   for i in range(steps)]
+            bottom = [xy(lon_hi - (lon_hi - lon_lo) * i / (steps - 1), b.dec_min)
+                      for i in range(steps)]
             poly = top + bottom
             polys[b.site].append(poly)
             if b.tract in cross:
@@ -177,7 +182,8 @@ def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide", dpi:
         def project(group: list[list[tuple[float, float]]]) -> list[Any]:
             if not group:
                 return []
-            flat = ax.transProjection.transform(np.array([v for poly in group for v in poly], dtype=float))
+            flat = ax.transProjection.transform(
+                np.array([v for poly in group for v in poly], dtype=float))
             out_polys, i = [], 0
             for poly in group:
                 out_polys.append(flat[i:i + len(poly)])
@@ -202,13 +208,13 @@ def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide", dpi:
     lons = [-half + 2.0 * half * i / 180 for i in range(181)]
     bounds = ring_boundaries(plan)
     for dec in bounds:
-        x, y = zip(*(xy(lon, dec) for lon in lons))
+        x, y = zip(*(xy(lon, dec) for lon in lons), strict=True)
         ax.plot(x, y, color="black", linestyle="--", linewidth=1.0, zorder=4)
         ax.annotate(f"{dec:g}°", xy(half, dec) if not mollweide else xy(-180.0, dec),
                     xytext=(3, 2), textcoords="offset points", fontsize=7, zorder=5)
     for dec in (fp.dec_min, fp.dec_max):
         if -90.0 < dec < 90.0:
-            x, y = zip(*(xy(lon, dec) for lon in lons))
+            x, y = zip(*(xy(lon, dec) for lon in lons), strict=True)
             ax.plot(x, y, color="0.35", linestyle=":", linewidth=1.0, zorder=4)
 
     # RA grows to the left: label the longitude ticks with RA.
@@ -220,7 +226,8 @@ def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide", dpi:
     else:
         ax.set_xlim(half, -half)
         ax.set_ylim(dec_lo, dec_hi)
-        step = next((s for s in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 45, 60, 90) if 2 * half / s <= 10), 90)
+        step = next((s for s in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 45, 60, 90)
+                     if 2 * half / s <= 10), 90)
         first = math.ceil((centre - half) / step)
         ras = [k * step for k in range(first, math.floor((centre + half) / step) + 1)]
         ax.set_xticks([centre - ra for ra in ras])
@@ -233,10 +240,12 @@ def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide", dpi:
 
     counts = {s.id: len(s.owned_tracts) for s in plan.sites}
     handles = [Patch(facecolor=colours[s.id], edgecolor=colours[s.id],
-                     label=f"{s.id} ({counts[s.id]:,} tracts, {s.fraction:.1%})") for s in plan.sites]
+                     label=f"{s.id} ({counts[s.id]:,} tracts, {s.fraction:.1%})")
+               for s in plan.sites]
     if outlines:
         handles.append(Patch(facecolor="none", edgecolor="black", label="cross-check tract"))
-    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, -0.22 if mollweide else -0.2),
+    ax.legend(handles=handles, loc="lower center",
+              bbox_to_anchor=(0.5, -0.22 if mollweide else -0.2),
               ncol=min(4, len(handles)), fontsize=8, frameon=False)
     ax.set_title(f"{plan.campaign}: tracts of {plan.skymap.name} by site"
                  + (", ring boundaries dashed" if bounds else ""), fontsize=10)
@@ -248,4 +257,5 @@ def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide", dpi:
     return SkyPlot(fig, ax, centre, mollweide)
 
 
-__all__ = ["INSTALL_HINT", "MissingPlotExtra", "SkyPlot", "TractBox", "plot_sky", "ring_boundaries", "tract_boxes"]
+__all__ = ["INSTALL_HINT", "MissingPlotExtra", "SkyPlot", "TractBox", "plot_sky", "ring_boundaries",
+           "tract_boxes"]

@@ -16,9 +16,9 @@ from .defaults import DEFAULT_FOV_RADIUS_DEG, FOV_RADIUS_DEG, SHARE_WARNING
 from .plan import Plan, SiteEstimate, tract_predicate
 from .skymap import compress_ranges
 
-
 # One colour per site, in the campaign's site order (matplotlib's tab10 without its grey, which
-# antialiased text also makes); plot.py and graph.mmd use the same, so a site looks alike everywhere.
+# antialiased text also makes); plot.py and graph.mmd use the same, so a site looks alike
+# everywhere.
 SITE_COLOURS: tuple[str, ...] = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
     "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79",
@@ -42,7 +42,7 @@ def num(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
 
 
-# -- the capacity plan -------------------------------------------------------------------------------
+# -- the capacity plan -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class SiteCapacity:
@@ -111,11 +111,12 @@ def capacity(plan: Plan) -> Capacity:
             over_deadline=over_deadline, over_storage=over_storage, off_share=off_share,
         ))
         if off_share:
-            warnings.append(f"{s.id} owns {s.fraction:.3f} of the footprint's tracts, but its share "
-                            f"is {s.share:g}")
+            warnings.append(f"{s.id} owns {s.fraction:.3f} of the footprint's tracts, but its "
+                            f"share is {s.share:g}")
         if e and over_deadline:
             warnings.append(f"{s.id} finishes on day {num(e.finish_day)} ({num(e.core_hours)} "
-                            f"core-hours at its {s.cores:,} cores), after deadline_days {deadline:g}")
+                            f"core-hours at its {s.cores:,} cores), after deadline_days "
+                            f"{deadline:g}")
         if e and over_storage:
             warnings.append(f"{s.id} needs about {num(e.storage_tb)} TB, over its storage_tb "
                             f"{num(s.storage_tb)}")
@@ -189,12 +190,13 @@ def plan_table(plan: Plan) -> str:
     fp = plan.footprint
     where = (f"footprint dec {fp.dec_min:g} to {fp.dec_max:g}" if plan.assigned_by == "rings"
              else "listed under sky.assignment.tracts")
-    lines = [(f"campaign {plan.campaign}: {plan.footprint_tract_count:,} tracts of {plan.skymap.name} "
-              f"({where}), central site {plan.central_site}")]
+    lines = [(f"campaign {plan.campaign}: {plan.footprint_tract_count:,} tracts of "
+              f"{plan.skymap.name} ({where}), central site {plan.central_site}")]
     if cap.core_hours is not None:
         lines.append(f"workload: {cap.visits:,} visits, {num(cap.core_hours)} core-hours, "
                      f"{num(cap.storage_tb or 0)} TB"
-                     + (f"; deadline {cap.deadline_days:g} days" if cap.deadline_days is not None else ""))
+                     + (f"; deadline {cap.deadline_days:g} days"
+                        if cap.deadline_days is not None else ""))
     lines.append("")
     head = f"{'site':<12} {'panda':<10} {'tracts':>6} {'fraction':>8} {'share':>6}"
     if cap.has_estimates:
@@ -214,12 +216,13 @@ def plan_table(plan: Plan) -> str:
     if cap.has_estimates:
         lines.append("-" * len(head))
         lines.append(f"{'total':<12} {'':<10} {plan.footprint_tract_count:>6} {1:>8.3f} {'':>6}"
-                     f" {cap.visits_held:>9,} {cap.boundary_visits:>8,} {num(cap.core_hours or 0):>12}"
+                     f" {cap.visits_held:>9,} {cap.boundary_visits:>8,}"
+                     f" {num(cap.core_hours or 0):>12}"
                      f" {cap.total_cores:>6,} {'':>7} {'':>5}  {num(cap.storage_tb or 0):>10}"
                      f"  {num(cap.total_storage_cap_tb):>7}")
-        lines.append("(hours: core-hours / cores; days: hours / 24; ! over deadline_days or storage_tb; "
-                     f"boundary: visits also held by a neighbour, within {cap.fov_radius_deg:g} deg "
-                     "of a ring boundary)")
+        lines.append("(hours: core-hours / cores; days: hours / 24; ! over deadline_days or "
+                     "storage_tb; boundary: visits also held by a neighbour, within "
+                     f"{cap.fov_radius_deg:g} deg of a ring boundary)")
     lines += ["", finish_sentence(plan, cap)]
     hint = balance_hint(plan)
     if hint:
@@ -242,7 +245,7 @@ def plan_table(plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
-# -- drpc plan --format json ---------------------------------------------------------------------------
+# -- drpc plan --format json -----------------------------------------------------------------------
 
 def plan_json(plan: Plan) -> dict[str, Any]:
     cap = capacity(plan)
@@ -281,7 +284,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         ],
         "jobs": [
             {"stage": j.stage, "site": j.site, "path": j.path, "tracts": len(j.tracts),
-             "data_query": j.data_query, "in_collections": list(j.in_collections), "output": j.output}
+             "data_query": j.data_query, "in_collections": list(j.in_collections),
+             "output": j.output}
             for j in plan.jobs
         ],
         "transfers": [
@@ -294,18 +298,22 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     }
 
 
-# -- drpc explain --------------------------------------------------------------------------------------
+# -- drpc explain ----------------------------------------------------------------------------------
 
 def explain_tract(plan: Plan, tract: int) -> str:
     sm = plan.skymap
     if not sm.is_valid_tract(tract):
-        raise ValueError(f"tract {tract} is not in skymap {sm.name} (valid: 0..{sm.tract_count() - 1})")
+        raise ValueError(f"tract {tract} is not in skymap {sm.name} "
+                         f"(valid: 0..{sm.tract_count() - 1})")
     ra, dec = sm.tract_center(tract)
-    head = f"tract {tract} of {sm.name}: centre RA {ra:.4f}, Dec {dec:.4f} (skymap ring {sm.ring_of_tract(tract)})"
+    head = (f"tract {tract} of {sm.name}: centre RA {ra:.4f}, Dec {dec:.4f} "
+            f"(skymap ring {sm.ring_of_tract(tract)})")
     owner = plan.ownership.owner.get(tract)
     if owner is None:
-        return f"{head}\nnot part of the campaign: no site owns it (outside the footprint or not listed)"
-    lines = [head, f"owned by {owner} ({plan.site(owner).facility}): {plan.ownership.reason[tract]}"]
+        return (f"{head}\nnot part of the campaign: no site owns it "
+                "(outside the footprint or not listed)")
+    lines = [head,
+             f"owned by {owner} ({plan.site(owner).facility}): {plan.ownership.reason[tract]}"]
     for s in plan.sites:
         if s.id != owner and tract in s.processing_tracts:
             lines.append(f"also processed at {s.id} as a cross-check tract")

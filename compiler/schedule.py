@@ -78,7 +78,8 @@ def job_key(job: Job) -> str:
 
 def _move_steps(moves: Sequence[Move], phase: int, site_order: Mapping[str, int],
                 producer: Mapping[str, str]) -> list[Step]:
-    """All registers, then all waits, then all verifies, each by source: a site's steps stay together."""
+    """All registers, then all waits, then all verifies, each by source: a site's steps stay
+    together."""
     registers, waits, verifies = [], [], []
     for m in moves:
         deps = [f"setup-done:{m.destination}", *([producer[m.id]] if m.id in producer else [])]

@@ -98,7 +98,8 @@ def assign_tracts(spec: Campaign, skymap: RingSkyMap) -> Ownership:
             if band.contains(dec):
                 first, last = skymap.ring_tract_range(ring)
                 why = (f"centre dec {dec:.4f} lies in ring {idx + 1} of sky.assignment.rings "
-                       f"[{band.dec_min:g}, {band.dec_max:g}{']' if band.closed else ')'} -> {band.site}")
+                       f"[{band.dec_min:g}, {band.dec_max:g}{']' if band.closed else ')'} "
+                       f"-> {band.site}")
                 for t in range(first, last + 1):
                     owner[t] = band.site
                     reason[t] = why

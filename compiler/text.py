@@ -59,7 +59,7 @@ def first_control(text: str) -> int | None:
     return m.start() if m else None
 
 
-# -- diagnostics ------------------------------------------------------------------------------------
+# -- diagnostics -----------------------------------------------------------------------------------
 
 _repr = reprlib.Repr()
 _repr.maxstring = SHOWN_LIMIT
@@ -83,7 +83,7 @@ def shown(value: Any, limit: int = SHOWN_LIMIT) -> str:
     return text if len(text) <= 3 * limit else text[: 3 * limit] + "..."
 
 
-# -- shell ------------------------------------------------------------------------------------------
+# -- shell -----------------------------------------------------------------------------------------
 
 def sh_quote(value: Any) -> str:
     """One shell word that expands to exactly `value`: a spec value can never run a command."""
@@ -93,7 +93,7 @@ def sh_quote(value: Any) -> str:
     return shlex.quote(text)
 
 
-# -- YAML and JSON ----------------------------------------------------------------------------------
+# -- YAML and JSON ---------------------------------------------------------------------------------
 
 def _escape_in_quotes(text: str) -> str:
     return _ESCAPE_IN_QUOTES.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
@@ -118,7 +118,8 @@ def yaml_scalar(value: Any) -> str:
             return ".inf" if value > 0 else "-.inf"
         text = repr(value)
         mantissa, e, exponent = text.partition("e")
-        if e and "." not in mantissa:  # YAML 1.1 (PyYAML) reads 1e+300 as a string, 1.0e+300 as a float
+        # YAML 1.1 (PyYAML) reads 1e+300 as a string, 1.0e+300 as a float
+        if e and "." not in mantissa:
             text = f"{mantissa}.0e{exponent}"
         return text
     return _escape_in_quotes(json.dumps(str(value), ensure_ascii=False))
@@ -132,7 +133,7 @@ def json_text(value: Any, **kwargs: Any) -> str:
     return _escape_in_quotes(json.dumps(value, ensure_ascii=False, **kwargs))
 
 
-# -- Markdown ---------------------------------------------------------------------------------------
+# -- Markdown --------------------------------------------------------------------------------------
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#!{}$])")  # no ( ): with [ ] escaped no link forms
 _MD_LINE_START = re.compile(r"^(\s*)([-+=>]|\d+[.)])")
@@ -167,7 +168,8 @@ def md_code(value: Any, *, in_table: bool = False) -> str:
     text = _one_line(value)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
-    if text.startswith("`") or text.endswith("`") or (text.startswith(" ") and text.endswith(" ") and text.strip()):
+    if (text.startswith("`") or text.endswith("`")
+            or (text.startswith(" ") and text.endswith(" ") and text.strip())):
         text = f" {text} "
     if in_table:
         text = text.replace("|", "\\|")
@@ -178,7 +180,8 @@ _SAFE_URL = re.compile(r"^(https?://[^\s<>\"'`]+|mailto:[^\s<>\"'`]+|(?![A-Za-z]
 
 
 def md_link(text: Any, url: str) -> str:
-    """A Markdown link; only http(s), mailto and relative URLs (never `javascript:` and the like)."""
+    """A Markdown link; only http(s), mailto and relative URLs (never `javascript:` and the
+    like)."""
     if CONTROL.search(url) or not _SAFE_URL.match(url):
         raise ValueError(f"refusing to write a Markdown link to {shown(url)}: only http(s), mailto "
                          "and relative links")
@@ -186,7 +189,7 @@ def md_link(text: Any, url: str) -> str:
     return f"[{md_text(text)}]({target})"
 
 
-# -- BPS --------------------------------------------------------------------------------------------
+# -- BPS -------------------------------------------------------------------------------------------
 
 _ENV_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 _BPS_PLACEHOLDER = re.compile(r"<(ENV|FILE|BPSTMP2?|LAZY)[:>]|bpsEval\s*\(", re.IGNORECASE)
@@ -214,7 +217,8 @@ def bps_problem(value: str, *, env: bool = False, shell: str | None = None) -> s
     rest = _ENV_REFERENCE.sub("", value) if env else value
     if "$" in rest:
         return ("BPS expands '$NAME' and '${NAME}' from the environment at submit time"
-                + (" (only '${NAME}' references are allowed here)" if env else " and has no escape for a literal '$'"))
+                + (" (only '${NAME}' references are allowed here)" if env
+                   else " and has no escape for a literal '$'"))
     if "{" in rest or "}" in rest:
         return ("BPS expands '{name}' to the submit file's variable 'name' (an empty string when "
                 "undefined) and has no escape for a literal brace")
@@ -228,8 +232,8 @@ def bps_problem(value: str, *, env: bool = False, shell: str | None = None) -> s
     elif shell == "quoted":
         m = _SHELL_QUOTED_CHAR.search(value)
         if m:
-            return (f"BPS pastes it between double quotes into the shell command lines of its jobs, where "
-                    f"{shown(m.group())} is shell syntax")
+            return ("BPS pastes it between double quotes into the shell command lines of its jobs, "
+                    f"where {shown(m.group())} is shell syntax")
     return None
 
 
@@ -243,7 +247,7 @@ def bps_value(value: Any, *, env: bool = False, shell: str | None = "word") -> s
     return yaml_scalar(value)
 
 
-# -- headers ----------------------------------------------------------------------------------------
+# -- headers ---------------------------------------------------------------------------------------
 
 SAFE_FILE_NAME = re.compile(r"[^A-Za-z0-9._/+@-]")
 FILE_NAME_LIMIT = 120
@@ -283,5 +287,6 @@ def comment_line(line: str) -> str:
                          f"{shown(line)} (only validated text goes into headers)")
     if INVISIBLE.search(line):
         j = INVISIBLE.search(line).start()  # type: ignore[union-attr]
-        raise ValueError(f"refusing to write a header line holding {char_name(line[j])}: {shown(line)}")
+        raise ValueError(f"refusing to write a header line holding {char_name(line[j])}: "
+                         f"{shown(line)}")
     return line

@@ -12,13 +12,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .defaults import RUCIO_SCOPE_MAX, SHARE_SUM_TOLERANCE, SHARE_WARNING
 from .errors import Diagnostic, SpecError, did_you_mean
 from .loader import FieldPath, LoadedCampaign
-from .defaults import RUCIO_SCOPE_MAX, SHARE_SUM_TOLERANCE, SHARE_WARNING
 from .model import Campaign
 from .naming import ingestd_topic
 from .plan import Plan
-from .sky import assign_tracts, footprint_of, known_skymaps, ring_bands, resolve_skymap
+from .sky import assign_tracts, footprint_of, known_skymaps, resolve_skymap, ring_bands
 from .text import bps_problem, shown
 
 SECRET_KEY = re.compile(r"(pass(word|wd)?|token|secret|api[_-]?key|credentials?)$", re.IGNORECASE)
@@ -31,21 +31,28 @@ ENV_REFERENCE = re.compile(r"^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$")
 # literal (a bounded one otherwise), so a megabyte of hostile text costs milliseconds.
 SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a PEM private key", re.compile(
-        r"(?<!-)-{2,}\s{0,5}BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?\s{0,5}-{2,10}[\s\S]*?(?:-{2,10}\s{0,5}END"
+        r"(?<!-)-{2,}\s{0,5}BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?\s{0,5}-{2,10}[\s\S]*?"
+        r"(?:-{2,10}\s{0,5}END"
         r"[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?\s{0,5}-{2,10}|$)", re.IGNORECASE)),
     ("an AWS access key and its secret", re.compile(
         r"\b(?:AKIA|ASIA)[0-9A-Z]{16}[\s:,;|=/\"'-]{1,5}[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])")),
-    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[0-9A-Z]{16}\b")),
+    ("an AWS access key id", re.compile(
+        r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[0-9A-Z]{16}\b")),
     ("an AWS secret access key", re.compile(
-        r"aws_?secret_?(?:access_?)?key\W{1,5}[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])", re.IGNORECASE)),
-    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})")),
+        r"aws_?secret_?(?:access_?)?key\W{1,5}[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])",
+        re.IGNORECASE)),
+    ("a GitHub token", re.compile(
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})")),
     ("a GitLab token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
     ("a Slack token", re.compile(r"\bxox[abeoprs]-[A-Za-z0-9-]{10,}")),
     ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    ("a bearer token", re.compile(r"\bBearer\s+(?=[A-Za-z._~+/-]*[0-9])[A-Za-z0-9._~+/-]{16,}=*", re.IGNORECASE)),
-    ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")),
+    ("a bearer token", re.compile(
+        r"\bBearer\s+(?=[A-Za-z._~+/-]*[0-9])[A-Za-z0-9._~+/-]{16,}=*", re.IGNORECASE)),
+    ("a JSON Web Token", re.compile(
+        r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")),
     ("a password or token in a URL query", re.compile(
-        r"[?&;](?:(?:[a-z0-9]{1,20}[_-]|pg)?(?:pass(?:word|wd)?|secret|token)|pwd|api_?key|apikey|access_?key|sig"
+        r"[?&;](?:(?:[a-z0-9]{1,20}[_-]|pg)?(?:pass(?:word|wd)?|secret|token)"
+        r"|pwd|api_?key|apikey|access_?key|sig"
         r"|signature|x-amz-signature|x-amz-credential|x-amz-security-token|credentials?)"
         r"=(?!\$\{?[A-Za-z_][A-Za-z0-9_]*\}?(?:[&#;]|$))[^&#;\s]+", re.IGNORECASE)),
 )
@@ -55,8 +62,10 @@ REDACTED = "<redacted>"
 # One of these (lower case) is in every text a pattern of the same index matches: a quick `in`
 # skips the regular expressions for the megabyte of text that holds none.
 _SECRET_HINTS: tuple[tuple[str, ...], ...] = (
-    ("private key",), ("akia", "asia"), ("akia", "asia", "agpa", "aida", "aroa", "aipa", "anpa", "anva", "apka"),
-    ("secret",), ("gho_", "ghp_", "ghu_", "ghs_", "ghr_", "github_pat_"), ("glpat-",), ("xox",), ("aiza",),
+    ("private key",), ("akia", "asia"),
+    ("akia", "asia", "agpa", "aida", "aroa", "aipa", "anpa", "anva", "apka"),
+    ("secret",), ("gho_", "ghp_", "ghu_", "ghs_", "ghr_", "github_pat_"), ("glpat-",), ("xox",),
+    ("aiza",),
     ("bearer",), ("eyj",), ("=",),
 )
 
@@ -86,12 +95,14 @@ class Collector:
         self.loaded = loaded
         self.items: list[Diagnostic] = []
 
-    def error(self, path: FieldPath, message: str, hint: str | None = None, *, key: bool = False) -> None:
+    def error(self, path: FieldPath, message: str, hint: str | None = None, *,
+              key: bool = False) -> None:
         self.items.append(Diagnostic("error", dotted(path), message,
                                      self.loaded.source.locate(path, key=key), hint))
 
     def warning(self, path: FieldPath, message: str, hint: str | None = None) -> None:
-        self.items.append(Diagnostic("warning", dotted(path), message, self.loaded.source.locate(path), hint))
+        self.items.append(Diagnostic("warning", dotted(path), message,
+                                     self.loaded.source.locate(path), hint))
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -142,7 +153,8 @@ def check_secrets(data: dict[str, Any], out: Collector) -> set[FieldPath]:
         key = path[-1] if path and isinstance(path[-1], str) else None
         if key is not None and secret_kind(key):
             out.error(path, f"a key holds {secret_kind(key)}; specs hold no secrets",
-                      "remove it; refer to secrets by name (a Kubernetes Secret or an environment variable)",
+                      "remove it; refer to secrets by name (a Kubernetes Secret or an environment "
+                      "variable)",
                       key=True)
             reported.add(path)
             continue
@@ -154,7 +166,8 @@ def check_secrets(data: dict[str, Any], out: Collector) -> set[FieldPath]:
             reported.add(path)
         elif kind is not None:
             out.error(path, f"the value holds {kind}; specs hold no secrets",
-                      "remove it and revoke it (it is in the file's history now); refer to secrets by name: "
+                      "remove it and revoke it (it is in the file's history now); refer to secrets "
+                      "by name: "
                       "a Kubernetes Secret (ingestd.butler_secret) or an environment variable")
             reported.add(path)
         if key and key not in SECRET_REFERENCE_KEYS and SECRET_KEY.search(key):
@@ -167,7 +180,8 @@ def check_secrets(data: dict[str, Any], out: Collector) -> set[FieldPath]:
     return reported
 
 
-def _scrub(diags: list[Diagnostic], data: dict[str, Any], reported: set[FieldPath]) -> list[Diagnostic]:
+def _scrub(diags: list[Diagnostic], data: dict[str, Any],
+           reported: set[FieldPath]) -> list[Diagnostic]:
     """The last line of defence: no diagnostic carries a secret found in the spec, even if some
     message (of pydantic, say) quotes a value."""
     if not reported:
@@ -193,11 +207,12 @@ def _scrub(diags: list[Diagnostic], data: dict[str, Any], reported: set[FieldPat
                 text = text.replace(secret, REDACTED)
         return text
 
-    return [Diagnostic(d.severity, clean(d.path) or "", clean(d.message) or "", d.position, clean(d.hint))
+    return [Diagnostic(d.severity, clean(d.path) or "", clean(d.message) or "", d.position,
+                       clean(d.hint))
             for d in diags]
 
 
-# -- values that reach BPS ----------------------------------------------------------------------------
+# -- values that reach BPS ------------------------------------------------------------------------
 
 # Spec fields whose values are written into BPS submit files: whether `${NAME}` references
 # (expanded by BPS from the environment at submit time) are meant there, and how BPS pastes
@@ -225,7 +240,8 @@ BPS_FIELDS: tuple[tuple[FieldPath, bool, str | None], ...] = (
 def _bps_field(path: FieldPath) -> tuple[bool, str | None] | None:
     """(`${NAME}` allowed, shell context) if `path` reaches BPS, else None."""
     for pattern, env, shell in BPS_FIELDS:
-        if len(pattern) == len(path) and all(p == "*" or p == q for p, q in zip(pattern, path)):
+        if len(pattern) == len(path) and all(p == "*" or p == q
+                                             for p, q in zip(pattern, path, strict=True)):
             return env, shell
     return None
 
@@ -246,13 +262,14 @@ def check_bps_values(data: dict[str, Any], out: Collector, skip: set[FieldPath])
         problem = bps_problem(value, env=env, shell=shell)
         if problem:
             out.error(path, f"this value goes into BPS submit files, and {problem}",
-                      "write the value out literally" + ("; `${NAME}` environment references are allowed "
-                                                         "in this path" if env else ""))
+                      "write the value out literally"
+                      + ("; `${NAME}` environment references are allowed in this path"
+                         if env else ""))
             reported.add(path)
     return reported
 
 
-# -- structure --------------------------------------------------------------------------------------
+# -- structure -------------------------------------------------------------------------------------
 
 def _inner_model(annotation: Any) -> Any:
     """Unwrap Optional/list/dict/Annotated to the model inside, if any."""
@@ -318,7 +335,8 @@ def structural(loaded: LoadedCampaign, out: Collector, skip: set[FieldPath]) -> 
             etype = err["type"]
             if etype == "extra_forbidden":
                 key = str(loc[-1])
-                out.error(loc, f"unknown key {shown(key, 40)}", did_you_mean(key, _allowed_keys(loc[:-1])), key=True)
+                out.error(loc, f"unknown key {shown(key, 40)}",
+                          did_you_mean(key, _allowed_keys(loc[:-1])), key=True)
             elif etype == "missing":
                 out.error(loc[:-1], f"required field {shown(loc[-1])} is missing", key=True)
                 out.items[-1] = Diagnostic("error", dotted(loc), out.items[-1].message,
@@ -334,7 +352,8 @@ def structural(loaded: LoadedCampaign, out: Collector, skip: set[FieldPath]) -> 
             elif etype == "string_pattern_mismatch":
                 out.error(loc, f"{shown(err.get('input'))} {_pattern_message(err)}")
             else:
-                out.error(loc, _clean(err["msg"]), _literal_hint(err) if etype.startswith("enum") else None)
+                out.error(loc, _clean(err["msg"]),
+                          _literal_hint(err) if etype.startswith("enum") else None)
         return None
 
 
@@ -351,7 +370,7 @@ def _clean(msg: str) -> str:
     return msg[0].lower() + msg[1:] if msg else msg
 
 
-# -- semantics --------------------------------------------------------------------------------------
+# -- semantics -------------------------------------------------------------------------------------
 
 def semantic(spec: Campaign, out: Collector) -> None:
     sites = sorted(spec.sites)
@@ -367,7 +386,8 @@ def semantic(spec: Campaign, out: Collector) -> None:
     site_ref(("campaign", "central_site"), spec.campaign.central_site)
     for sid, site in spec.sites.items():
         if site.rucio.scope is None and len(spec.metadata.name) > RUCIO_SCOPE_MAX:
-            out.error(("sites", sid, "rucio"), f"no rucio.scope, and the campaign name {shown(spec.metadata.name)} "
+            out.error(("sites", sid, "rucio"),
+                      f"no rucio.scope, and the campaign name {shown(spec.metadata.name)} "
                       f"is longer than a Rucio scope may be ({RUCIO_SCOPE_MAX} characters)",
                       "set sites.<site>.rucio.scope")
 
@@ -399,9 +419,11 @@ def semantic(spec: Campaign, out: Collector) -> None:
             cpath = base + ("consumed_by", j)
             ci = stage_index.get(consumer)
             if ci is None:
-                out.error(cpath, f"unknown stage {shown(consumer)}", did_you_mean(consumer, stage_names))
+                out.error(cpath, f"unknown stage {shown(consumer)}",
+                          did_you_mean(consumer, stage_names))
             elif producer is not None and ci <= producer:
-                out.error(cpath, f"stage {shown(consumer)} does not run after the producer {shown(ds.produced_by)}",
+                out.error(cpath, f"stage {shown(consumer)} does not run after the producer "
+                                 f"{shown(ds.produced_by)}",
                           "a dataset is consumed only by stages listed after its producer")
 
     # skymap and sky
@@ -412,7 +434,8 @@ def semantic(spec: Campaign, out: Collector) -> None:
                   "declare a ring skymap under `skymaps:`")
     fp = footprint_of(spec)
     if fp.dec_min >= fp.dec_max:
-        out.error(("sky", "footprint"), f"dec_min ({fp.dec_min:g}) must be below dec_max ({fp.dec_max:g})")
+        out.error(("sky", "footprint"),
+                  f"dec_min ({fp.dec_min:g}) must be below dec_max ({fp.dec_max:g})")
     assignment = spec.sky.assignment
     apath: FieldPath = ("sky", "assignment")
     if (assignment.rings is None) == (assignment.tracts is None):
@@ -434,7 +457,8 @@ def semantic(spec: Campaign, out: Collector) -> None:
     total_share = sum(s.share for s in spec.sites.values())
     if abs(total_share - 1.0) > SHARE_SUM_TOLERANCE:
         out.error(("sites",), f"site shares sum to {total_share:.4f}, not 1",
-                  "shares are fractions of the whole campaign; make them add up to 1 (within 0.001)", key=True)
+                  "shares are fractions of the whole campaign; make them add up to 1 "
+                  "(within 0.001)", key=True)
     for i, cc in enumerate(spec.sky.cross_check):
         path = ("sky", "cross_check", i)
         if not site_ref(path + ("also_at",), cc.also_at):
@@ -464,14 +488,17 @@ def _check_rings(spec: Campaign, out: Collector) -> None:
                       did_you_mean(ring.site, spec.sites))
     bands = ring_bands(spec)
     prev_max: float | None = None
-    for i, (ring, band) in enumerate(zip(rings, bands)):
+    for i, (ring, band) in enumerate(zip(rings, bands, strict=True)):
         path = ("sky", "assignment", "rings", i)
         if band.dec_min >= band.dec_max:
-            out.error(path + ("dec_max",), f"ring {i + 1} is empty or reversed: dec {band.dec_min:g} .. {band.dec_max:g}",
+            out.error(path + ("dec_max",),
+                      f"ring {i + 1} is empty or reversed: "
+                      f"dec {band.dec_min:g} .. {band.dec_max:g}",
                       "rings are listed south to north with increasing dec_max")
         if prev_max is not None and ring.dec_min is not None:
             if ring.dec_min < prev_max:
-                out.error(path + ("dec_min",), f"ring {i + 1} overlaps ring {i}: it starts at {ring.dec_min:g}, "
+                out.error(path + ("dec_min",),
+                          f"ring {i + 1} overlaps ring {i}: it starts at {ring.dec_min:g}, "
                           f"below the previous dec_max {prev_max:g}")
             elif ring.dec_min > prev_max:
                 out.error(path + ("dec_min",), f"gap between ring {i} and ring {i + 1}: "
@@ -479,11 +506,13 @@ def _check_rings(spec: Campaign, out: Collector) -> None:
         prev_max = band.dec_max
     if bands[0].dec_min > fp.dec_min:
         out.error(("sky", "assignment", "rings", 0, "dec_min"),
-                  f"the rings start at dec {bands[0].dec_min:g}, north of the footprint's dec_min {fp.dec_min:g}",
+                  f"the rings start at dec {bands[0].dec_min:g}, north of the footprint's dec_min "
+                  f"{fp.dec_min:g}",
                   "the rings must cover the footprint with no gap")
     if bands[-1].dec_max < fp.dec_max:
         out.error(("sky", "assignment", "rings", len(rings) - 1, "dec_max"),
-                  f"the rings end at dec {bands[-1].dec_max:g}, south of the footprint's dec_max {fp.dec_max:g}",
+                  f"the rings end at dec {bands[-1].dec_max:g}, south of the footprint's dec_max "
+                  f"{fp.dec_max:g}",
                   "the rings must cover the footprint with no gap")
 
 
@@ -504,14 +533,17 @@ def _check_tract_lists(spec: Campaign, out: Collector, skymap: Any) -> None:
             if tract in first_owner:
                 other, k = first_owner[tract]
                 where = f"sky.assignment.tracts.{other}[{k}]"
-                out.error(path, f"tract {tract} is assigned to two sites ({shown(other)} and {shown(site)})",
+                out.error(path,
+                          f"tract {tract} is assigned to two sites "
+                          f"({shown(other)} and {shown(site)})",
                           f"already listed at {where}")
                 continue
             first_owner[tract] = (site, j)
             if skymap is not None and fp is not None:
                 dec = skymap.tract_center(tract)[1]
                 if not (fp.dec_min <= dec <= fp.dec_max):
-                    out.error(path, f"tract {tract} (centre dec {dec:.4f}) lies outside the footprint "
+                    out.error(path,
+                              f"tract {tract} (centre dec {dec:.4f}) lies outside the footprint "
                               f"dec {fp.dec_min:g} .. {fp.dec_max:g}")
 
 
@@ -557,9 +589,10 @@ def plan_warnings(plan: Plan, loaded: LoadedCampaign) -> list[Diagnostic]:
     for site in plan.sites:
         if abs(site.fraction - site.share) > SHARE_WARNING:
             out.warning(("sites", site.id, "share"),
-                        f"site {shown(site.id)} owns {site.fraction:.3f} of the footprint's tracts, "
-                        f"but its share is {site.share:g}",
-                        "move a ring boundary (`drpc plan --balance` proposes some) or change the share")
+                        f"site {shown(site.id)} owns {site.fraction:.3f} of the footprint's "
+                        f"tracts, but its share is {site.share:g}",
+                        "move a ring boundary (`drpc plan --balance` proposes some) or change the "
+                        "share")
     for est in plan.estimates:
         if plan.deadline_days is not None and est.finish_day > plan.deadline_days:
             out.warning(("sites", est.site, "cores"),
@@ -570,12 +603,14 @@ def plan_warnings(plan: Plan, loaded: LoadedCampaign) -> list[Diagnostic]:
         site = plan.site(est.site)
         if est.storage_tb > site.storage_tb:
             out.warning(("sites", est.site, "storage_tb"),
-                        f"site {shown(est.site)} needs about {est.storage_tb:,.0f} TB, over its storage_tb "
-                        f"{site.storage_tb:g}", "add storage or move tracts to another site")
+                        f"site {shown(est.site)} needs about {est.storage_tb:,.0f} TB, over its "
+                        f"storage_tb {site.storage_tb:g}",
+                        "add storage or move tracts to another site")
     for i, ds in enumerate(plan.datasets):
         moves = any(t.dataset_type == ds.type for t in plan.transfers)
         if moves and ds.storage_class is None:
             out.warning(("datasets", i, "type"),
-                        f"storage class of {shown(ds.type)} is unknown, so destinations cannot pre-register it",
+                        f"storage class of {shown(ds.type)} is unknown, so destinations cannot "
+                        "pre-register it",
                         "set datasets[].storage_class")
     return out.items

@@ -42,9 +42,20 @@ import lsst.sphgeom as sphgeom
 
 from compiler.plan import Job, Plan, tract_query
 from compiler.skymap import RingSkyMap
+
 from .visits import (
-    N_DETECTORS, SiteVisitCounts, Visit, _tract_box, _unit, filters_of, synthesize_visits,
-    tract_neighbours, tract_region, visit_counts, visits_held_by, visits_overlapping,
+    N_DETECTORS,
+    SiteVisitCounts,
+    Visit,
+    _tract_box,
+    _unit,
+    filters_of,
+    synthesize_visits,
+    tract_neighbours,
+    tract_region,
+    visit_counts,
+    visits_held_by,
+    visits_overlapping,
 )
 
 if TYPE_CHECKING:
@@ -132,7 +143,8 @@ def insert_stack_records(repo: str | Path, plan: Plan, site_id: str, *,
         butler.collections.register("skymaps", CollectionType.RUN)
         digest = hashlib.sha1(
             f"rings numRings={skymap.num_rings} raStart={skymap.ra_start_deg} "
-            f"tractOverlap={skymap.tract_overlap_arcmin} pixelScale={skymap.pixel_scale_arcsec}".encode()
+            f"tractOverlap={skymap.tract_overlap_arcmin} "
+            f"pixelScale={skymap.pixel_scale_arcsec}".encode()
         ).digest()
         reg.syncDimensionData("skymap", {
             "name": skymap.name, "hash": digest, "tract_max": skymap.tract_count(),
@@ -154,7 +166,8 @@ def insert_stack_records(repo: str | Path, plan: Plan, site_id: str, *,
         if not butler.query_datasets(sky_type, collections="skymaps", explain=False, limit=None):
             data_id = butler.registry.expandDataId(skymap=skymap.name)
             ref = DatasetRef(sky_type, data_id, run="skymaps")
-            _ingest_stand_in_files(butler, [ref], {"skymap": skymap.name, "numRings": skymap.num_rings})
+            _ingest_stand_in_files(butler, [ref],
+                                   {"skymap": skymap.name, "numRings": skymap.num_rings})
     return {"filters": len(filters), "detectors": n_detectors, "tracts": len(tracts),
             "patches": n_patches}
 
@@ -221,7 +234,8 @@ def define_visits(repo: str | Path, plan: Plan, site_id: str, visits: Sequence[V
                 "tracking_ra": v.ra, "tracking_dec": v.dec, "sky_angle": 0.0, "azimuth": 0.0,
                 "zenith_angle": 30.0, "has_simulated": True, "can_see_sky": True, "timespan": span})
             visit_rows.append({
-                "instrument": inst, "id": v.id, "name": v.name, "physical_filter": v.physical_filter,
+                "instrument": inst, "id": v.id, "name": v.name,
+                "physical_filter": v.physical_filter,
                 "day_obs": v.day_obs, "seq_num": v.seq_num, "exposure_time": _EXPOSURE_TIME,
                 "target_name": f"tract{v.centred_on[0]}", "observation_reason": "science",
                 "science_program": plan.campaign, "azimuth": 0.0, "zenith_angle": 30.0,
@@ -414,8 +428,8 @@ def simulate_job(repo: str | Path, plan: Plan, job: Job, visits: Sequence[Visit]
             found = {d["visit"] for d in butler.query_data_ids(
                 ["instrument", "visit"], where=where, limit=None, explain=False)}
             if expected - found:
-                problems.append(f"{len(expected - found)} visit(s) overlapping the job's tracts are "
-                                f"not defined here (e.g. {sorted(expected - found)[:5]})")
+                problems.append(f"{len(expected - found)} visit(s) overlapping the job's tracts "
+                                f"are not defined here (e.g. {sorted(expected - found)[:5]})")
         if not missing_collections:
             for ds in plan.datasets:
                 if job.stage not in ds.consumed_by:

@@ -23,8 +23,8 @@ from typing import Any
 
 from compiler import paths
 from compiler.emit import write_tree
-from compiler.pipeline import compile_campaign
 from compiler.naming import ingestd_topic, manifest_name
+from compiler.pipeline import compile_campaign
 from compiler.plan import Move
 from compiler.schedule import Step
 
@@ -76,7 +76,8 @@ class Rehearsal:
         try:
             with Services(self.work / "services", rses=self.rse_roots, scopes=scopes) as svc:
                 self.svc = svc
-                self.progress(f"services up: PostgreSQL, Rucio {svc.rucio.url}, Kafka {svc.broker.bootstrap}")
+                self.progress(f"services up: PostgreSQL, Rucio {svc.rucio.url}, "
+                              f"Kafka {svc.broker.bootstrap}")
                 self.consumers: dict[str, Any] = {}
                 try:
                     steps = plan.schedule.steps
@@ -97,7 +98,8 @@ class Rehearsal:
         report.arrived = sum(s.destination or 0 for s in moves)
         if not report.failure and not report.ok:
             bad = [s.key for s in report.steps if s.expected is not None
-                   and (s.source not in (None, s.expected) or s.destination not in (None, s.expected))]
+                   and (s.source not in (None, s.expected)
+                        or s.destination not in (None, s.expected))]
             report.failure = f"counts differ from the plan at {', '.join(bad)}"
         return report
 
@@ -145,7 +147,8 @@ class Rehearsal:
         target = getattr(self._local, "results", None)
         (target if target is not None else self.report.steps).append(result)
         mark = "ok" if result.status in ("ok", "replaced", "simulated") else result.status
-        self.progress(f"    {mark} ({result.seconds:.1f} s){'  ' + result.note if result.note else ''}")
+        self.progress(f"    {mark} ({result.seconds:.1f} s)"
+                      f"{'  ' + result.note if result.note else ''}")
         return result
 
     def site_env(self, site_id: str) -> dict[str, str]:
@@ -183,7 +186,8 @@ class Rehearsal:
         """The site's rucio-register config with the local RSE root and URL (same four keys)."""
         site = self.plan.site(site_id)
         rse = site.raw_rse if raw else site.rse
-        path = self.work / "sites" / site_id / ("rucio-register-raw.yaml" if raw else "rucio-register.yaml")
+        path = self.work / "sites" / site_id / ("rucio-register-raw.yaml" if raw
+                                                else "rucio-register.yaml")
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             root = str(self.rse_roots[rse])
@@ -288,7 +292,8 @@ class Rehearsal:
         assert move is not None
         if move.is_raw:
             self._record(StepResult(step.site, step.key, paths.register_script(move), "replaced",
-                                    0.0, note="raws: visits were defined at the destination in the setup"))
+                                    0.0, note="raws: visits were defined at the destination in the "
+                                              "setup"))
             return
         result = self.script(step.site, paths.register_script(move), key=step.key,
                              expected=self.expected_count(move))
@@ -299,7 +304,8 @@ class Rehearsal:
     def _rule_id(self, move: Move) -> str:
         rules = self.svc.rucio.rule_ids(move.rucio_scope, move.rucio_name, move.destination_rse)
         if not rules:
-            raise StepFailed(f"no rule for {move.rucio_did} to {move.destination_rse}: did apply-rules.sh run?")
+            raise StepFailed(f"no rule for {move.rucio_did} to {move.destination_rse}: "
+                             "did apply-rules.sh run?")
         return str(rules[0])
 
     def _first_data_move(self, move: Move) -> bool:
@@ -338,8 +344,9 @@ class Rehearsal:
                                  extra_env={"RULE_ID": rule_id})
         except StepFailed:
             if self.inject == "stuck" and self.injected == move.id:
-                raise StepFailed(f"injected fault found: {paths.wait_script(move)} exited 1 on the STUCK rule "
-                                 f"{rule_id} of {move.id} and named its stuck locks") from None
+                raise StepFailed(f"injected fault found: {paths.wait_script(move)} exited 1 on the "
+                                 f"STUCK rule {rule_id} of {move.id} and named its stuck "
+                                 "locks") from None
             raise
         result.seconds += prep
         result.note = note
@@ -362,7 +369,8 @@ class Rehearsal:
                 problems.append(f"{stats.outside_root} file(s) outside the datastore root")
             if stats.consumed < expect:
                 problems.append(f"{expect - stats.consumed} event(s) not consumed")
-            done.append(f"{site_id} {stats.ingested}" + (f" ({', '.join(problems)})" if problems else ""))
+            done.append(f"{site_id} {stats.ingested}"
+                        + (f" ({', '.join(problems)})" if problems else ""))
         return f", ingested at {', '.join(done)}" if done else ""
 
     def _step_verify(self, step: Step) -> None:
@@ -378,10 +386,11 @@ class Rehearsal:
             if not raw:  # the counts of the failed verify belong in the report too
                 manifest = self._manifest(move)
                 failed = self.report.steps[-1]
-                failed.source, failed.destination = _manifest_count(manifest), self._arrived(move, manifest)
+                failed.source, failed.destination = (_manifest_count(manifest),
+                                                     self._arrived(move, manifest))
             if self.inject == "loss" and self.injected == move.id:
-                raise StepFailed(f"injected fault found: {paths.verify_script(move)} exited 1 and named the "
-                                 f"lost dataset:\n{exc}") from None
+                raise StepFailed(f"injected fault found: {paths.verify_script(move)} exited 1 and "
+                                 f"named the lost dataset:\n{exc}") from None
             raise
         if not raw:
             manifest = self._manifest(move)
@@ -420,7 +429,8 @@ class Rehearsal:
         from lsst.daf.butler import Butler
 
         with Butler.from_config(str(self.repo(move.destination))) as butler:
-            return sum(butler.get_dataset(uuid.UUID(i)) is not None for i in manifest["dataset_ids"])
+            return sum(butler.get_dataset(uuid.UUID(i)) is not None
+                       for i in manifest["dataset_ids"])
 
     # -- the plan's expectations ------------------------------------------------------------------
     def expected_count(self, move: Move) -> int:

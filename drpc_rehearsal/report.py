@@ -9,22 +9,27 @@ from typing import Any
 # What is real and what is simulated: the README lists the same, from this table.
 REAL_AND_SIMULATED: tuple[tuple[str, str], ...] = (
     ("real", "the compiled tree, compiled from the campaign file"),
-    ("real", "one Butler repository per site (daf_butler, SQLite), made by the generated setup-repo.sh"),
-    ("real", "a Rucio server (PyPI rucio) on a PostgreSQL database, one RSE per site RSE (file protocol)"),
+    ("real", "one Butler repository per site (daf_butler, SQLite), made by the generated "
+             "setup-repo.sh"),
+    ("real", "a Rucio server (PyPI rucio) on a PostgreSQL database, one RSE per site RSE "
+             "(file protocol)"),
     ("real", "apply-rules.sh, register, wait and verify scripts, exactly as generated"),
     ("real", "rucio-register data-products (lsst-rucio-register) with its Butler metadata"),
     ("real", "Rucio's judge-evaluator and conveyor daemons (submitter, poller, finisher): rules go "
              "REPLICATING -> OK and Rucio writes its transfer-done messages"),
     ("real", "a Kafka-protocol broker (librdkafka's mock cluster) carrying transfer-done events"),
-    ("simulated", "the bytes of a transfer: copied by the rehearsal (Rucio's mock transfer tool copies none)"),
-    ("simulated", "Hermes: Rucio's messages table turned into ctrl_ingestd's events by the rehearsal"),
-    ("simulated", "PanDA jobs: each `bps submit` puts small datasets of the spec's types into the job's RUN"),
-    ("simulated", "setup-repo.sh's stack-only steps (instrument, calibrations, skymap) and define-visits: "
-                  "the equivalent dimension records are inserted"),
-    ("simulated", "raw registration (rucio-register raws is broken in 30.2026.4300): visits are defined "
-                  "directly at each site, raw rules carry no files"),
-    ("simulated", "`kubectl apply -k ingestd`: an ingest consumer reads the generated ctrl_ingestd config "
-                  "(brokers and RSE prefixes pointed at the stand-ins)"),
+    ("simulated", "the bytes of a transfer: copied by the rehearsal (Rucio's mock transfer tool "
+                  "copies none)"),
+    ("simulated", "Hermes: Rucio's messages table turned into ctrl_ingestd's events by the "
+                  "rehearsal"),
+    ("simulated", "PanDA jobs: each `bps submit` puts small datasets of the spec's types into the "
+                  "job's RUN"),
+    ("simulated", "setup-repo.sh's stack-only steps (instrument, calibrations, skymap) and "
+                  "define-visits: the equivalent dimension records are inserted"),
+    ("simulated", "raw registration (rucio-register raws is broken in 30.2026.4300): visits are "
+                  "defined directly at each site, raw rules carry no files"),
+    ("simulated", "`kubectl apply -k ingestd`: an ingest consumer reads the generated ctrl_ingestd "
+                  "config (brokers and RSE prefixes pointed at the stand-ins)"),
 )
 
 
@@ -60,7 +65,8 @@ class Report:
     @property
     def ok(self) -> bool:
         return self.failure is None and all(
-            s.expected is None or (s.source in (None, s.expected) and s.destination in (None, s.expected))
+            s.expected is None
+            or (s.source in (None, s.expected) and s.destination in (None, s.expected))
             for s in self.steps)
 
     def as_dict(self) -> dict[str, Any]:
@@ -69,13 +75,15 @@ class Report:
             "sent": self.sent, "arrived": self.arrived, "lost": self.lost, "ingest": self.ingest,
             "seconds": round(self.seconds, 1),
             "steps": [{"site": s.site, "key": s.key, "script": s.script, "status": s.status,
-                       "exit_code": s.exit_code, "seconds": round(s.seconds, 2), "expected": s.expected,
-                       "sent": s.source, "arrived": s.destination, "note": s.note} for s in self.steps],
+                       "exit_code": s.exit_code, "seconds": round(s.seconds, 2),
+                       "expected": s.expected, "sent": s.source, "arrived": s.destination,
+                       "note": s.note} for s in self.steps],
             "real_and_simulated": [list(x) for x in REAL_AND_SIMULATED],
         }
 
     def table(self) -> str:
-        head = f"{'site':<11} {'step':<62} {'status':<9} {'exit':>4} {'sec':>6} {'plan':>5} {'sent':>5} {'arrived':>7}"
+        head = (f"{'site':<11} {'step':<62} {'status':<9} {'exit':>4} {'sec':>6} {'plan':>5} "
+                f"{'sent':>5} {'arrived':>7}")
         lines = [head, "-" * len(head)]
         for s in self.steps:
             lines.append(f"{s.site:<11} {_short(s.script or s.key, 62):<62} {s.status:<9} "
@@ -90,7 +98,8 @@ class Report:
         parts.append(f"  ingest    at the destinations: {self.ingest}")
         if self.failure:
             parts += ["", f"REHEARSAL FAILED: {self.failure}"]
-        parts += ["", f"rehearsal of {self.campaign}: {len(self.steps)} steps in {self.seconds:.0f} s",
+        parts += ["",
+                  f"rehearsal of {self.campaign}: {len(self.steps)} steps in {self.seconds:.0f} s",
                   f"{self.sent} datasets sent, {self.arrived} arrived, {self.lost} lost"]
         return "\n".join(parts) + "\n"
 

@@ -21,8 +21,8 @@ from compiler.plan import Plan
 from compiler.skymap import RingSkyMap
 
 __all__ = [
-    "N_DETECTORS", "SiteVisitCounts", "Visit", "filters_of", "synthesize_visits", "tract_neighbours",
-    "tract_region", "visit_counts", "visits_held_by", "visits_overlapping",
+    "N_DETECTORS", "SiteVisitCounts", "Visit", "filters_of", "synthesize_visits",
+    "tract_neighbours", "tract_region", "visit_counts", "visits_held_by", "visits_overlapping",
 ]
 
 #: Detectors inserted per instrument: a handful, tiling each visit's field 2 x 2.
@@ -75,7 +75,8 @@ def _tangent_point(ra: float, dec: float, x: float, y: float) -> sphgeom.UnitVec
     return sphgeom.UnitVector3d(*(c[i] + tx * e[i] + ty * n[i] for i in range(3)))
 
 
-def _square(ra: float, dec: float, x0: float, x1: float, y0: float, y1: float) -> sphgeom.ConvexPolygon:
+def _square(ra: float, dec: float, x0: float, x1: float, y0: float,
+            y1: float) -> sphgeom.ConvexPolygon:
     corners = [_tangent_point(ra, dec, x, y) for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))]
     return sphgeom.ConvexPolygon.convexHull(corners)
 
@@ -141,7 +142,8 @@ def _find_neighbours(skymap: RingSkyMap, tract: int) -> set[int]:
         f = k / samples
         r = ra - half - eps + (2 * half + 2 * eps) * f
         d = dec_lo - eps + (dec_hi - dec_lo + 2 * eps) * f
-        for pr, pd in ((r, dec_lo - eps), (r, dec_hi + eps), (ra - half - eps, d), (ra + half + eps, d)):
+        for pr, pd in ((r, dec_lo - eps), (r, dec_hi + eps), (ra - half - eps, d),
+                       (ra + half + eps, d)):
             found.add(skymap.tract_at(pr % 360.0, max(-90.0, min(90.0, pd))))
     found.discard(tract)
     return found
@@ -213,7 +215,8 @@ def _visit_half_size(plan: Plan) -> float:
     return radius * math.sqrt(math.pi) / 2  # a square of the field's area
 
 
-def synthesize_visits(plan: Plan, per_tract: int = 3, *, per_boundary: int | None = None) -> list[Visit]:
+def synthesize_visits(plan: Plan, per_tract: int = 3, *,
+                      per_boundary: int | None = None) -> list[Visit]:
     """Deterministic visits: ``per_tract`` dithered around every campaign tract's centre, and
     ``per_boundary`` (default ``per_tract``) along the common edge of every pair of neighbouring
     tracts that different sites own (boundary visits). Ids, filters and nights follow the
@@ -284,7 +287,8 @@ def visits_overlapping(plan: Plan, tracts: Iterable[int], visits: Sequence[Visit
     for v in visits:
         candidates = {t for begin, end in _COMMON_SKYPIX.envelope(v.region)
                       for p in range(begin, end) for t in index.get(p, ())}
-        if any(v.region.overlaps(tract_region(plan.skymap, t)) is not False for t in sorted(candidates)):
+        if any(v.region.overlaps(tract_region(plan.skymap, t)) is not False
+               for t in sorted(candidates)):
             out.append(v)
     return out
 
@@ -309,7 +313,8 @@ class SiteVisitCounts:
 
 def visit_counts(plan: Plan, visits: Sequence[Visit]) -> dict[str, SiteVisitCounts]:
     """Expected per-site counts, for comparison with the plan and what the Butlers report."""
-    own = {s.id: {v.id for v in visits_overlapping(plan, s.processing_tracts, visits)} for s in plan.sites}
+    own = {s.id: {v.id for v in visits_overlapping(plan, s.processing_tracts, visits)}
+           for s in plan.sites}
     out = {}
     for s in plan.sites:
         shared = {o: len(own[s.id] & own[o]) for o in own if o != s.id and own[s.id] & own[o]}

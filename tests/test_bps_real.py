@@ -79,7 +79,10 @@ def _resolves(cfg: Any, name: str) -> bool:
 def test_submit_files_load_in_real_bps(tmp_path: Path, campaign: str) -> None:
     from lsst.ctrl.bps import BPS_DEFAULTS, BPS_SEARCH_ORDER, BpsConfig
     from lsst.ctrl.bps.initialize import (
-        init_submission, out_collection_validator, output_run_validator, submit_path_validator,
+        init_submission,
+        out_collection_validator,
+        output_run_validator,
+        submit_path_validator,
     )
 
     plan = compile_campaign(CAMPAIGNS / campaign, render=False).plan

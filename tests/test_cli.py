@@ -31,17 +31,21 @@ def test_validate_ok_and_invalid(tmp_path: Path) -> None:
     bad = write(tmp_path, replace_line(MINIMAL, "  central_site: usdf", "  central_site: usdf2"))
     result = run("validate", THREE, str(bad))
     assert result.returncode == 1
-    assert result.stderr.strip() == f"{bad}:10:17: error: campaign.central_site: unknown site 'usdf2' (did you mean 'usdf'?)"
+    assert result.stderr.splitlines() == [
+        f"{bad}:10:17: error: campaign.central_site: unknown site 'usdf2' (did you mean 'usdf'?)",
+        "2 campaign(s): 1 error(s)"]
 
 
 def test_formats(tmp_path: Path) -> None:
     bad = write(tmp_path, replace_line(MINIMAL, "  central_site: usdf", "  central_site: usdf2"))
     gh = run("validate", "--format", "github", str(bad))
+    # machine formats on stdout (CONTRACT rev 2), so `> diags.json` keeps them; summary on stderr
     assert gh.returncode == 1
-    assert gh.stderr.strip() == (f"::error file={bad},line=10,col=17,title=campaign.central_site::"
+    assert gh.stdout.strip() == (f"::error file={bad},line=10,col=17,title=campaign.central_site::"
                                  "unknown site 'usdf2' (did you mean 'usdf'?)")
+    assert gh.stderr.strip() == "1 campaign(s): 1 error(s)"
     js = run("validate", "--format", "json", str(bad))
-    assert json.loads(js.stderr) == [{"severity": "error", "file": str(bad), "line": 10, "column": 17,
+    assert json.loads(js.stdout) == [{"severity": "error", "file": str(bad), "line": 10, "column": 17,
                                       "path": "campaign.central_site", "message": "unknown site 'usdf2'",
                                       "hint": "did you mean 'usdf'?"}]
 
@@ -51,6 +55,7 @@ def test_strict_turns_warnings_into_failure(tmp_path: Path) -> None:
     assert run("validate", str(warn)).returncode == 0
     strict = run("validate", "--strict", str(warn))
     assert strict.returncode == 1 and "warning: sites.usdf.share" in strict.stderr
+    assert "--strict fails on warnings" in strict.stderr
     out = tmp_path / "out"
     assert run("compile", str(warn), "-o", str(out), "--strict").returncode == 1 and not out.exists()
 

@@ -14,7 +14,7 @@ import pytest
 from compiler.emit import write_tree
 from compiler.errors import UsageError
 from compiler.pipeline import compile_campaign
-from tests.helpers import CAMPAIGNS, ROOT, example_data, compile_data, dump_yaml
+from tests.helpers import CAMPAIGNS, ROOT, compile_data, dump_yaml, example_data
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:

@@ -26,21 +26,32 @@ import kubernetes_validate
 import pytest
 import yaml
 from pydantic import (
-    BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
 )
 
-
-from compiler.loader import load_campaign
 from compiler.errors import SpecError
+from compiler.loader import load_campaign
+from compiler.naming import ingestd_topic
 from compiler.pipeline import compile_campaign
 from compiler.plan import Plan
 from compiler.render import ingestd as ingestd_render
 from compiler.render.common import GENERATED
 from compiler.render.ingestd import (
-    CONFIG_KEY, CONFIG_PATH, CREDENTIALS_DIR, INGESTD_SCRIPT, LSST_UID, SECRET_DIR, alive_command,
-    ingestd_config, render,
+    CONFIG_KEY,
+    CONFIG_PATH,
+    CREDENTIALS_DIR,
+    INGESTD_SCRIPT,
+    LSST_UID,
+    SECRET_DIR,
+    alive_command,
+    ingestd_config,
+    render,
 )
-from compiler.naming import ingestd_topic
 from compiler.validate import plan_errors
 from tests.helpers import dump_yaml, example_data
 

@@ -331,8 +331,8 @@ def test_kafka_consumer_ingests_what_hermes_produced(world: dict[str, Any]) -> N
     from confluent_kafka import Producer
     from lsst.daf.butler import Butler
 
-    from drpc_rehearsal.kafka import KafkaBroker
     from compiler.naming import ingestd_topic
+    from drpc_rehearsal.kafka import KafkaBroker
 
     transfer, events = tract_events(world, "frdf", "isolated_star_presources")
     config = load_ingestd_config(world["tree"], "usdf")

@@ -224,6 +224,10 @@ def _flatten(value: Any, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], An
     return {path: value}
 
 
+def _json_docs(data: bytes) -> list[Any]:
+    return [json.loads(data)]
+
+
 def _expected(value: Any) -> Any:
     if not isinstance(value, str):
         return value
@@ -243,13 +247,13 @@ def test_hostile_values_reach_every_yaml_and_json_reader_unchanged(tmp_path: Pat
         if rel.endswith(".yaml"):
             load = yaml.safe_load_all
         elif rel.endswith(".json") and rel != "manifest.json":
-            load = lambda b: [json.loads(b)]
+            load = _json_docs
         else:
             continue
         c = [_flatten(d) for d in load(clean[rel])]
         h = [_flatten(d) for d in load(hostile[rel])]
         assert [sorted(map(str, d)) for d in h] == [sorted(map(str, d)) for d in c], f"{rel}: keys differ"
-        for cd, hd in zip(c, h):
+        for cd, hd in zip(c, h, strict=True):
             for path, value in cd.items():
                 if path and "sha256" in str(path[-1]):
                     continue  # a hash of content that holds the hostile values

@@ -30,7 +30,8 @@ def render_all(plan: Plan, site: str | None = None) -> dict[str, bytes]:
     for family, renderer in RENDERERS:
         for path, content in renderer(plan, site).items():
             if path in files:
-                raise RuntimeError(f"renderer '{family}' writes {path}, which another renderer wrote")
+                raise RuntimeError(f"renderer '{family}' writes {path}, which another renderer "
+                                   "wrote")
             if site is not None and not path.startswith(f"sites/{site}/"):
                 continue
             files[path] = content

@@ -24,7 +24,8 @@ def render_job(plan: Plan, job: Job) -> bytes:
             raise ValueError(f"refusing to write the BPS key {key!r}")
     content = render_template(
         "bps/submit.yaml.j2",
-        header=comment_header(plan, f"BPS submit file for stage '{job.stage}' at {site.id} ({site.facility})"),
+        header=comment_header(plan, f"BPS submit file for stage '{job.stage}' at {site.id} "
+                                    f"({site.facility})"),
         plan=plan,
         job=job,
         site=site,
@@ -36,4 +37,5 @@ def render_job(plan: Plan, job: Job) -> bytes:
 
 
 def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
-    return {job.path: render_job(plan, job) for job in plan.jobs if site is None or job.site == site}
+    return {job.path: render_job(plan, job) for job in plan.jobs
+            if site is None or job.site == site}

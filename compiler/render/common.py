@@ -27,14 +27,15 @@ from ..text import (
     yaml_scalar,
 )
 
-__all__ = ["GENERATED", "EnvVar", "comment_header", "environment", "header_lines", "render_template",
-           "sh_quote", "shell_prelude", "templates_dir", "yaml_scalar"]
+__all__ = ["GENERATED", "EnvVar", "comment_header", "environment", "header_lines",
+           "render_template", "sh_quote", "shell_prelude", "templates_dir", "yaml_scalar"]
 
 GENERATED = "generated - do not edit"
 
 
 def templates_dir() -> Path:
-    """Templates ship inside the wheel (compiler/templates); a source checkout has them at the root."""
+    """Templates ship inside the wheel (compiler/templates); a source checkout has them at the
+    root."""
     packaged = Path(str(resources.files("compiler"))) / "templates"
     if packaged.is_dir():
         return packaged
@@ -58,7 +59,8 @@ def environment() -> jinja2.Environment:
     env.filters["mdcode"] = md_code
     # BPS values (text.bps_value): refused if BPS would expand them or a job's shell read them
     env.filters["bps"] = bps_value  # pasted unquoted into pipetask command lines
-    env.filters["bps_path"] = lambda v: bps_value(v, env=True)  # ... and ${NAME} is meant (pipelineYaml)
+    # ... and ${NAME} is meant (pipelineYaml)
+    env.filters["bps_path"] = lambda v: bps_value(v, env=True)
     env.filters["bps_include"] = lambda v: bps_value(v, env=True, shell=None)  # a file BPS reads
     env.filters["bps_query"] = lambda v: bps_value(v, shell="quoted")  # inside -d "..."
     return env
@@ -77,7 +79,8 @@ def header_lines(plan: Plan, what: str) -> list[str]:
     value ever reaches a header.
     """
     name, changed = safe_file_name(plan.spec_file)
-    note = " (characters other than A-Z a-z 0-9 . _ / + @ - of the file name shown as ?)" if changed else ""
+    note = (" (characters other than A-Z a-z 0-9 . _ / + @ - of the file name shown as ?)"
+            if changed else "")
     return [comment_line(line) for line in (
         f"{what} of campaign '{plan.campaign}'",
         f"{GENERATED}: drpc {plan.drpc_version} from {name}{note}",
@@ -96,7 +99,8 @@ def render_template(name: str, **context: Any) -> bytes:
 
 @dataclass(frozen=True)
 class EnvVar:
-    """A site path or setting a generated script reads from the environment, with the spec's default."""
+    """A site path or setting a generated script reads from the environment, with the spec's
+    default."""
 
     name: str
     default: str

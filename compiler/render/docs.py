@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
 from typing import Any
 
 from ..plan import Move, Plan
 from ..report import (
-    balance_hint, capacity, finish_sentence, finish_short, num, ranges_text, site_colours,
+    balance_hint,
+    capacity,
+    finish_sentence,
+    finish_short,
+    num,
+    ranges_text,
+    site_colours,
 )
 from ..text import md_text
 from .common import header_lines, render_template
@@ -69,15 +74,18 @@ def build_graph(plan: Plan) -> Graph:
     for st in plan.stages:
         where = "every site" if st.runs_at == "every-site" else f"central: {central}"
         nodes = tuple(
-            Node(job_ids[(j.stage, j.site)], f"{j.stage} @ {j.site}<br/>{len(j.tracts):,} tracts", j.site)
+            Node(job_ids[(j.stage, j.site)], f"{j.stage} @ {j.site}<br/>{len(j.tracts):,} tracts",
+                 j.site)
             for j in plan.jobs if j.stage == st.name)
-        groups.append(Group(f"st{st.index}", mermaid_label(f"{st.index}. {st.name} ({where})"), nodes))
+        groups.append(Group(f"st{st.index}", mermaid_label(f"{st.index}. {st.name} ({where})"),
+                            nodes))
 
     sinks: dict[str, Node] = {}
     if any(t.sink.kind == "archive" for t in plan.transfers):
         sinks["archive"] = Node("archive_node", f"archive @ {central}", central)
     if any(t.sink.kind == "crosscheck" for t in plan.transfers):
-        sinks["crosscheck"] = Node("crosscheck_node", f"cross-check comparison @ {central}", central)
+        sinks["crosscheck"] = Node("crosscheck_node", f"cross-check comparison @ {central}",
+                                   central)
     raws_node = Node("raws_node", f"raws @ {central}", central) if plan.raws else None
     extra = [n for n in (raws_node, *sinks.values()) if n is not None]
     if extra:
@@ -94,8 +102,8 @@ def build_graph(plan: Plan) -> Graph:
             if raw is None:
                 edges.append(Edge(raws_node.id, target, None, "order"))
             else:
-                edges.append(Edge(raws_node.id, target, mermaid_label(f"raws: {len(raw.tracts):,} tracts"),
-                                  "transfer"))
+                edges.append(Edge(raws_node.id, target,
+                                  mermaid_label(f"raws: {len(raw.tracts):,} tracts"), "transfer"))
 
     # The order of the stages at each site (what stays where it was made).
     for s in plan.sites:
@@ -119,7 +127,8 @@ def build_graph(plan: Plan) -> Graph:
         merged.setdefault((t.kind, source, target), []).append(t)
     for (kind, source, target), ts in merged.items():
         types = list(dict.fromkeys(t.dataset_type for t in ts))
-        edges.append(Edge(source, target, mermaid_label(f"{kind}: " + "<br/>".join(types)), "transfer"))
+        edges.append(Edge(source, target, mermaid_label(f"{kind}: " + "<br/>".join(types)),
+                          "transfer"))
 
     colours = site_colours(plan)
     all_nodes = [n for g in groups for n in g.nodes]
@@ -141,11 +150,12 @@ def mermaid_graph(plan: Plan) -> str:
 
 
 def render_graph(plan: Plan) -> bytes:
-    header = "".join(f"%% {line}\n" for line in header_lines(plan, "Stages x sites and transfers (graph.mmd)"))
+    header = "".join(f"%% {line}\n"
+                     for line in header_lines(plan, "Stages x sites and transfers (graph.mmd)"))
     return render_template("docs/graph.mmd.j2", graph=build_graph(plan), header=header)
 
 
-# -- plan.md (also `drpc plan --format markdown`) ----------------------------------------------------
+# -- plan.md (also `drpc plan --format markdown`) --------------------------------------------------
 
 def html_comment(lines: list[str]) -> str:
     """An HTML comment block that no value can close early."""
@@ -172,7 +182,8 @@ def markdown_context(plan: Plan) -> dict[str, Any]:
             if cap.deadline_days is None:
                 versus = "-"
             elif s.over_deadline:
-                versus = f"**{num(e.finish_day - cap.deadline_days)} days late** (day {num(e.finish_day)})"
+                versus = (f"**{num(e.finish_day - cap.deadline_days)} days late** "
+                          f"(day {num(e.finish_day)})")
             else:
                 versus = f"{num(cap.deadline_days - e.finish_day)} days to spare"
             room = s.storage_cap_tb - e.storage_tb
@@ -183,7 +194,8 @@ def markdown_context(plan: Plan) -> dict[str, Any]:
                 "versus_deadline": versus,
                 "storage": f"**{num(e.storage_tb)}**" if s.over_storage else num(e.storage_tb),
                 "boundary_storage": num(e.boundary_storage_tb),
-                "storage_room": f"**{num(-room)} TB short**" if room < 0 else f"{num(room)} TB free",
+                "storage_room": (f"**{num(-room)} TB short**" if room < 0
+                                 else f"{num(room)} TB free"),
             })
         sites.append(row)
     return {
@@ -191,15 +203,19 @@ def markdown_context(plan: Plan) -> dict[str, Any]:
         "plan": plan,
         "description": md_text(plan.description),
         "ticket": md_text(plan.ticket) if plan.ticket else None,
-        "footprint": (f"footprint dec {fp.dec_min:g} to {fp.dec_max:g}" if plan.assigned_by == "rings"
+        "footprint": (f"footprint dec {fp.dec_min:g} to {fp.dec_max:g}"
+                      if plan.assigned_by == "rings"
                       else "listed under `sky.assignment.tracts`"),
         "tract_count": f"{plan.footprint_tract_count:,}",
         "cap": cap,
         "sites": sites,
         "workload": ({"visits": f"{cap.visits:,}", "core_hours": num(cap.core_hours),
-                      "storage": num(cap.storage_tb or 0.0)} if cap.core_hours is not None else None),
-        "totals": {"visits_held": f"{cap.visits_held:,}", "boundary_visits": f"{cap.boundary_visits:,}",
-                   "boundary_storage": num(cap.boundary_storage_tb), "cores": f"{cap.total_cores:,}",
+                      "storage": num(cap.storage_tb or 0.0)}
+                     if cap.core_hours is not None else None),
+        "totals": {"visits_held": f"{cap.visits_held:,}",
+                   "boundary_visits": f"{cap.boundary_visits:,}",
+                   "boundary_storage": num(cap.boundary_storage_tb),
+                   "cores": f"{cap.total_cores:,}",
                    "storage_cap": num(cap.total_storage_cap_tb)},
         "deadline": f"{cap.deadline_days:g}" if cap.deadline_days is not None else None,
         "finish": finish_sentence(plan, cap),

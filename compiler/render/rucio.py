@@ -86,7 +86,7 @@ def rule_add_args(rule: dict[str, Any]) -> list[str]:
     return args
 
 
-# -- rucio-register configs -------------------------------------------------------------------------
+# -- rucio-register configs ------------------------------------------------------------------------
 
 def register_config(site: SitePlan, *, raw: bool = False) -> dict[str, str]:
     """The four keys RucioRegisterConfig reads, from the same spec values as ingestd's topics."""
@@ -127,9 +127,11 @@ def register_env(site: SitePlan, move: Move) -> list[EnvVar]:
     return [
         EnvVar("BUTLER_REPO", site.butler_repo, f"the Butler repository at {site.id}"),
         EnvVar(config_var, "", f"rucio-register config (empty: {config_file} beside this script)"),
-        EnvVar("RUCIO_REGISTER", "rucio-register", "the rucio-register command (lsst-rucio-register)"),
+        EnvVar("RUCIO_REGISTER", "rucio-register",
+               "the rucio-register command (lsst-rucio-register)"),
         _account_var(site),
-        EnvVar("BUTLER_PYTHON", "python3", "a Python with lsst.daf.butler (the stack's), for the manifest"),
+        EnvVar("BUTLER_PYTHON", "python3",
+               "a Python with lsst.daf.butler (the stack's), for the manifest"),
         EnvVar("MANIFEST_DIR", "",
                f"where {manifest_name(move.id)} is written (empty: beside this script)"),
     ]

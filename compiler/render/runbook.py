@@ -106,7 +106,8 @@ class StepText:
 def _setup_repo(plan: Plan, step: Step) -> StepText:
     site = plan.site(step.site)
     incoming = list(plan.incoming_chains(site.id))
-    colls = [raw_collection(plan.instrument), plan.calib_collection, plan.defaults_collection, *incoming]
+    colls = [raw_collection(plan.instrument), plan.calib_collection, plan.defaults_collection,
+             *incoming]
     return StepText(
         step, "Create and populate the Butler repository", paths.setup_repo(site.id),
         how="Prefix it with `DRY_RUN=1` to print every command first.",
@@ -178,7 +179,8 @@ def _what(move: Move) -> str:
 def _register(plan: Plan, step: Step) -> StepText:
     m = step.move
     assert m is not None
-    when = "once the raws are in this site's Butler" if m.is_raw else f"once `{m.stage}` finished here"
+    when = ("once the raws are in this site's Butler" if m.is_raw
+            else f"once `{m.stage}` finished here")
     return StepText(
         step, f"Register {_what(m)} for {m.destination}", paths.register_script(m),
         how=f"Run it {when}.",
@@ -224,8 +226,8 @@ def _verify(plan: Plan, step: Step) -> StepText:
         paths.verify_script(m),
         expect=[(f"exits 0 and prints `{m.id}: verified`: every file of `{m.rucio_did}` "
                  "arrived and was ingested here (exit 1 lists each one missing)"),
-                (f"{landed}: `butler query-collections {sh_quote(dst.butler_repo)} {sh_quote(m.into)} "
-                 "--chains tree`")],
+                (f"{landed}: `butler query-collections {sh_quote(dst.butler_repo)} "
+                 f"{sh_quote(m.into)} --chains tree`")],
         if_fails=[(f"datasets missing: ask {register.site} to run its steps {register.number} and "
                    f"{wait.number} again (register, then wait), then run this again"),
                   not_ingested])
@@ -238,13 +240,14 @@ def _job(plan: Plan, step: Step) -> StepText:
     days = plan.stage_days(job.stage, job.site)
     st = plan.stage(job.stage)
     return StepText(
-        step, f"Run stage {st.index} `{st.name}` ({st.subset})", f"bps submit {paths.bps_submit(job)}",
+        step, f"Run stage {st.index} `{st.name}` ({st.subset})",
+        f"bps submit {paths.bps_submit(job)}",
         how=(f"Submit from USDF with the stack `{plan.stack}`; PanDA runs it at computeSite "
              f"`{site.panda_site}` on {len(job.tracts):,} tract(s)."
              + (f" Estimated duration: {fmt_days(days)}." if days is not None else "")),
         expect=["`bps report` shows the run; wait until every job succeeded",
-                (f"`butler query-collections {sh_quote(site.butler_repo)} {sh_quote(job.output)} --chains tree` "
-                 "shows the chain with its RUN collection")],
+                (f"`butler query-collections {sh_quote(site.butler_repo)} {sh_quote(job.output)} "
+                 "--chains tree` shows the chain with its RUN collection")],
         if_fails=[("`bps report --id <run id>` names the failed jobs and their logs; fix the "
                    "cause (memory: raise `request_memory_mb` of the stage and recompile) and "
                    "`bps restart --id <run id>`")])
@@ -256,9 +259,11 @@ def _archive(plan: Plan, step: Step) -> StepText:
     chains = dict.fromkeys(m.into for m in archived)
     return StepText(
         step, "Archival: check what came back",
-        expect=[f"`butler query-collections {sh_quote(central.butler_repo)} {sh_quote(c)} --chains tree` lists the "
-                "RUN collections that arrived from every other site" for c in chains]
-        or [(f"the outputs of every stage at {central.id} are in `{plan.output_collection}/<stage>`; "
+        expect=[f"`butler query-collections {sh_quote(central.butler_repo)} {sh_quote(c)} "
+                "--chains tree` lists the RUN collections that arrived from every other site"
+                for c in chains]
+        or [(f"the outputs of every stage at {central.id} are in "
+             f"`{plan.output_collection}/<stage>`; "
              "nothing is returned from other sites in this campaign")])
 
 
@@ -394,7 +399,7 @@ def build(plan: Plan) -> Runbooks:
     return Runbooks(phases, [texts[s.key] for s in sched.steps], sites)
 
 
-# -- rendering --------------------------------------------------------------------------------------
+# -- rendering -------------------------------------------------------------------------------------
 
 def _header(plan: Plan, what: str) -> str:
     return "<!--\n" + "".join(f"  {line}\n" for line in header_lines(plan, what)) + "-->\n"
