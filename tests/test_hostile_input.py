@@ -316,7 +316,8 @@ def test_cli_exit_status_is_1_for_every_hostile_file(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "compiler", "validate", *paths], cwd=ROOT,
                           capture_output=True, text=True, timeout=120, check=False)  # hang guard
     assert proc.returncode == 1, proc.stderr
-    lines = proc.stderr.splitlines()
+    *lines, summary = proc.stderr.splitlines()
+    assert summary == f"{len(paths)} campaign(s): {len(paths)} error(s)", proc.stderr
     assert len(lines) == len(paths), proc.stderr
     assert all(": error: " in line and len(line) < 400 for line in lines)
     assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
