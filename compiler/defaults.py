@@ -56,6 +56,9 @@ PANDA_SITE_CONFIGS: Mapping[str, str] = MappingProxyType({
     "LANCS": "${CTRL_BPS_PANDA_DIR}/config/bps_ukdf.yaml",
 })
 PANDA_GENERIC_CONFIG = "${CTRL_BPS_PANDA_DIR}/config/bps_panda_DF.yaml"
+# ctrl_bps_panda's remote build: the QuantumGraph is built at the compute site, so a job for
+# another site can be submitted from the central one (`bps submit --compute-site`).
+PANDA_REMOTE_BUILD_CONFIG = "${CTRL_BPS_PANDA_DIR}/config/bps_remote.yaml"
 
 # Field of view radius (degrees) per instrument, to estimate visits held by two sites.
 FOV_RADIUS_DEG: Mapping[str, float] = MappingProxyType({

@@ -103,7 +103,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     if close:
         return f"did you mean '{close[0]}'?"
-    if options and len(options) <= 12:
+    if options and len(options) <= 20:
         return "allowed: " + ", ".join(f"'{o}'" for o in options)
     return None
 

@@ -230,8 +230,9 @@ class SiteRucio(Strict):
         "Rucio RSE where processing outputs land (and are sent from), e.g. SLAC_BUTLER_DISK."))
     raw_rse: RseName = Field(description="Rucio RSE where raws land, e.g. SLAC_RAW_DISK.")
     scope: RucioScope | None = Field(None, description=(
-        "Rucio scope of the site's datasets (at most 25 characters). Default: the campaign "
-        "name."))
+        "Rucio scope of the site's datasets (at most 25 characters). Default: the repository's "
+        "name (the last path component of butler.repo), as rucio-register expects: DID names "
+        "are paths inside the datastore root <rse_root>/<scope>."))
     rucio_prefix: PathOrUri = Field(description=(
         "URL prefix of the RSE as Rucio reaches it (its protocol prefix), e.g. "
         "davs://host:2094/rubin/; written into rucio-register's and ctrl_ingestd's configs."))
@@ -261,6 +262,21 @@ class Resources(Strict):
     memory_limit: Quantity = Field("4Gi", description="Memory limit. Default 4Gi.")
 
 
+class IngestdVolume(Strict):
+    """A volume the ctrl_ingestd pod mounts: a PersistentVolumeClaim or a host path."""
+
+    name: K8sName = Field(description="Volume name in the pod (a Kubernetes name).")
+    mount_path: PathOrUri = Field(description=(
+        "Absolute path the volume is mounted at in the container; the Butler repository and "
+        "the RSE root must lie under a mount for the pod to ingest."))
+    claim: K8sName | None = Field(None, description=(
+        "Name of an existing PersistentVolumeClaim to mount (exactly one of claim, host_path)."))
+    host_path: PathOrUri | None = Field(None, description=(
+        "Absolute path on the node to mount (a hostPath volume; exactly one of claim, "
+        "host_path)."))
+    read_only: bool = Field(False, description="Mount read-only. Default false.")
+
+
 class SiteIngestd(Strict):
     """ctrl_ingestd at the site: ingests the files Rucio delivers into the site's Butler."""
 
@@ -276,6 +292,10 @@ class SiteIngestd(Strict):
         "Kafka consumer group id. Default: ingestd-<campaign>-<site>."))
     replicas: Annotated[int, Field(ge=1, le=10)] = Field(1, description=(
         "Number of ctrl_ingestd pods, 1 to 10. Default 1."))
+    volumes: list[IngestdVolume] = Field(default_factory=list, description=(
+        "Volumes the pod mounts so that it sees the Butler repository and the RSE root (a "
+        "PVC or a host path each). Default: none, which only works for a repository reached "
+        "over the network and files it does not need to read."))
     resources: Resources = Field(default=Resources(), description=(
         "CPU and memory requests and limits of the container. Default: 500m/2 CPU, 2Gi/4Gi "
         "memory."))
@@ -283,6 +303,12 @@ class SiteIngestd(Strict):
 
 class SiteBps(Strict):
     """How BPS submits the site's jobs to PanDA."""
+
+    submit: Literal["local", "remote"] = Field("local", description=(
+        "local: the site's operator runs `bps submit` at the site, which builds the "
+        "QuantumGraph against the site's own Butler; remote: the central site's operator "
+        "submits with ctrl_bps_panda's remote build (bps_remote.yaml, `bps submit "
+        "--compute-site <panda_site>`) and the graph is built at the site. Default local."))
 
     site_config: PathOrUri | None = Field(None, description=(
         "ctrl_bps_panda site config to include. Default from panda_site: SLAC -> "
@@ -373,29 +399,17 @@ class Sky(Strict):
         "Tracts also processed at a second site. Default: none."))
 
 
-class Stage(Strict):
-    """One step of the pipeline: a subset run as one BPS workflow per site (or once, centrally)."""
+class JobResources(Strict):
+    """BPS job attributes a stage or one of its tasks may set (each optional)."""
 
-    name: StageName = Field(description=(
-        "Stage name, unique in the campaign: lowercase letters, digits and '-'. Names the BPS "
-        "submit file and the output collection <output_collection>/<name>."))
-    subset: SubsetLabel = Field(description=(
-        "Label of a subset of campaign.pipeline, or task labels a,b,c."))
-    runs_at: Literal["every-site", "central"] = Field(description=(
-        "every-site: one workflow per site on its own visits or tracts; central: one workflow "
-        "at campaign.central_site (fan-in)."))
-    weight: Annotated[float, Field(gt=0, le=MAX_WEIGHT)] = Field(1.0, description=(
-        "The stage's relative share of the workload's core-hours (its weight over the sum of "
-        "all stages' weights), used to split each site's estimated days between stages in the "
-        "runbooks and `drpc plan`. Default 1 for every stage: equal shares."))
     request_memory_mb: Annotated[int, Field(gt=0, le=MAX_REQUEST_MEMORY_MB)] | None = Field(
         None, description=(
-            f"BPS requestMemory (MB) of every job of the stage, at most "
+            f"BPS requestMemory (MB) of the jobs it applies to, at most "
             f"{MAX_REQUEST_MEMORY_MB:,}. Default: the BPS config's (per-task resource files "
             "still win)."))
     request_cpus: Annotated[int, Field(gt=0, le=MAX_REQUEST_CPUS)] | None = Field(
         None, description=(
-            f"BPS requestCpus of every job of the stage, 1 to {MAX_REQUEST_CPUS}. Default: the "
+            f"BPS requestCpus of the jobs it applies to, 1 to {MAX_REQUEST_CPUS}. Default: the "
             "BPS config's."))
     memory_multiplier: Annotated[float, Field(ge=1, le=MAX_MEMORY_MULTIPLIER)] | None = Field(
         None, description=(
@@ -409,6 +423,40 @@ class Stage(Strict):
         None, description=(
             f"BPS requestWalltime in seconds, at most {MAX_WALLTIME_S:,} (30 days). Default: "
             "the BPS config's."))
+
+
+TaskLabel = Annotated[str, _pattern(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")]
+
+
+class TaskOverrides(JobResources):
+    """BPS values of one task label of a stage (rendered as `pipetask.<label>.*`)."""
+
+
+class Stage(JobResources):
+    """One step of the pipeline: a subset run as one BPS workflow per site (or once, centrally)."""
+
+    name: StageName = Field(description=(
+        "Stage name, unique in the campaign: lowercase letters, digits and '-'. Names the BPS "
+        "submit file and the output collection <output_collection>/<name>."))
+    subset: SubsetLabel = Field(description=(
+        "Label of a subset of campaign.pipeline, or task labels a,b,c."))
+    runs_at: Literal["every-site", "central"] = Field(description=(
+        "every-site: one workflow per site on its own visits or tracts; central: one workflow "
+        "at campaign.central_site (fan-in)."))
+    select: Literal["visits", "tracts", "all"] | None = Field(None, description=(
+        "How the stage's jobs are restricted. visits: by the input collection only (the site's "
+        "TAGGED selection of whole visits and what earlier stages made from it), dataQuery "
+        "without a tract; tracts: the site's tracts (the campaign's, at the central site); all: "
+        "no spatial constraint, for global subsets such as FGCM (central stages only). "
+        "Default: tracts for every-site stages, all for central stages."))
+    tasks: dict[TaskLabel, TaskOverrides] = Field(default_factory=dict, description=(
+        "BPS values of single task labels of the subset (pipetask.<label>.*), e.g. "
+        "fgcmFitCycle: {request_memory_mb: 480000, request_cpus: 60}; they never reach "
+        "pipetaskInit or the stage's other tasks. Default: none."))
+    weight: Annotated[float, Field(gt=0, le=MAX_WEIGHT)] = Field(1.0, description=(
+        "The stage's relative share of the workload's core-hours (its weight over the sum of "
+        "all stages' weights), used to split each site's estimated days between stages in the "
+        "runbooks and `drpc plan`. Default 1 for every stage: equal shares."))
     bps_includes: list[PathOrUri] = Field(default_factory=list, description=(
         "Extra BPS includeConfigs for this stage's submit files, after campaign.bps_includes. "
         "Default: none."))

@@ -30,6 +30,16 @@ def raw_collection(instrument: str) -> str:
     return f"{instrument}/raw/all"
 
 
+def raw_selection(instrument: str, campaign: str, site: str) -> str:
+    """The TAGGED collection of every raw of the visits a site holds (CONTRACT section 2)."""
+    return f"{instrument}/raw/{campaign}/{site}"
+
+
+def move_selection(output_collection: str, move_id: str) -> str:
+    """The TAGGED collection, at a move's source, of exactly the datasets it sends."""
+    return f"{output_collection}/outgoing/{move_id}"
+
+
 def stage_output(output_collection: str, stage: str) -> str:
     """The CHAINED collection a stage's job writes (BPS `output`)."""
     return f"{output_collection}/{stage}"
@@ -47,6 +57,21 @@ def arrived_runs(source_collection: str) -> str:
     output at the destination too.
     """
     return f"{source_collection}/*"
+
+
+def repository_name(repo: str) -> str:
+    """The last path component of a Butler repository (`/repo/main` -> `main`, also for a URI or
+    a `butler.yaml` path): rucio-register's convention for the Rucio scope."""
+    parts = [p for p in repo.split("?")[0].split("/") if p]
+    if parts and parts[-1].endswith((".yaml", ".json")):
+        parts = parts[:-1]
+    return parts[-1] if parts else repo
+
+
+def id_link_path(campaign: str, stage_index: int, stage: str, site: str) -> str:
+    """BPS idLinkPath of a job: ctrl_bps links `<idLinkPath>/<run id>` to the submit folder, so
+    the run ids of one campaign's stage at one site are the names in this folder."""
+    return f"${{HOME}}/drpc-runs/{campaign}/{stage_index:02d}-{stage}-{site}"
 
 
 def manifest_name(move_id: str) -> str:
@@ -74,6 +99,11 @@ def tract_predicate(tracts: tuple[int, ...] | list[int]) -> str:
     if len(ids) == 1:
         return f"tract = {ids[0]}"
     return ranges if len(ranges) < len(in_list) else in_list
+
+
+def instrument_query(instrument: str, skymap: str) -> str:
+    """A dataQuery with no spatial constraint (`select: visits` and `all` jobs)."""
+    return f"instrument='{instrument}' AND skymap='{skymap}'"
 
 
 def tract_query(instrument: str, skymap: str, tracts: tuple[int, ...] | list[int], *,

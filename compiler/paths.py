@@ -25,6 +25,14 @@ def setup_repo(site: str) -> str:
     return f"{site_dir(site)}/butler/setup-repo.sh"
 
 
+def select_script(site: str) -> str:
+    return f"{site_dir(site)}/butler/selection.py"
+
+
+def visits_script(site: str) -> str:
+    return f"{site_dir(site)}/butler/visits.sh"
+
+
 def rucio_register_config(site: str) -> str:
     return f"{site_dir(site)}/rucio/rucio-register.yaml"
 
@@ -37,6 +45,10 @@ def manifest_helper(site: str) -> str:
     return f"{site_dir(site)}/rucio/butler-manifest.py"
 
 
+def raw_register_helper(site: str) -> str:
+    return f"{site_dir(site)}/rucio/register-raws.py"
+
+
 def arrived_helper(site: str) -> str:
     return f"{site_dir(site)}/verify/butler-arrived.py"
 
@@ -47,6 +59,11 @@ def register_script(move: Move) -> str:
 
 def rules_file(move: Move) -> str:
     return f"{site_dir(move.source)}/rucio/{move.id}.rules.json"
+
+
+def setup_rucio(central: str) -> str:
+    """The Rucio admin's one script: scopes and account limits of the whole campaign."""
+    return f"{site_dir(central)}/rucio/setup-rucio.sh"
 
 
 def apply_rules(site: str) -> str:
@@ -67,6 +84,13 @@ def ingestd_dir(site: str) -> str:
 
 def ingestd_file(site: str, name: str) -> str:
     return f"{ingestd_dir(site)}/{name}"
+
+
+def relative(script: str, target: str) -> str:
+    """`target` as a script in the same site folder names it (`../butler/selection.py`)."""
+    here, there = script.split("/"), target.split("/")
+    assert here[:2] == there[:2], "both in one site's folder"
+    return "/".join([".."] * (len(here) - 3) + there[2:])
 
 
 def beside(path: str) -> str:

@@ -260,22 +260,31 @@ Problem = tuple[str, str | None]  # message, hint
 
 def _stage_problems(subset: str, pipeline: _Pipeline, display: str) -> list[Problem]:
     """(message, hint) for each problem of one stage's subset, read as pipe_base reads it."""
+    return _stage_labels(subset, pipeline, display)[0]
+
+
+def _stage_labels(subset: str, pipeline: _Pipeline,
+                  display: str) -> tuple[list[Problem], set[str] | None]:
+    """The problems of one stage's subset and its task labels (None for a range, whose tasks
+    only the task classes can order)."""
     out: list[Problem] = []
     if "," in subset and ".." in subset:
         return [(f"subset {subset!r} mixes a list (a,b) and a range (a..b); pipe_base takes one "
                  "or the other",
-                 "write either task labels and subsets separated by commas, or one range a..b")]
+                 "write either task labels and subsets separated by commas, or one range "
+                 "a..b")], None
     if ".." in subset:
         ends = subset.split("..")
         if len(ends) > 2:
-            return [(f"subset {subset!r} holds more than one range; pipe_base takes one", None)]
+            return [(f"subset {subset!r} holds more than one range; pipe_base takes one",
+                     None)], None
         for which, end in zip(("start", "end"), ends, strict=True):
             if end and end not in pipeline.tasks:
                 what = (" (a labeled subset; a range runs between task labels)"
                         if end in pipeline.subsets else "")
                 out.append((f"the {which} of the range {subset!r}, {end!r}, is not a task label of "
                             f"{display}{what}", _hint(end, pipeline, display, tasks_only=True)))
-        return out
+        return out, None
     items = subset.split(",")
     if any(not item for item in items):
         out.append((f"subset {subset!r} holds an empty label (a leading, trailing or doubled "
@@ -297,7 +306,7 @@ def _stage_problems(subset: str, pipeline: _Pipeline, display: str) -> list[Prob
                     "build an empty quantum graph",
                     "choose a subset that runs something, or list task labels; read from "
                     f"{pipeline.resolved}"))
-    return out
+    return out, labels
 
 
 def pipeline_problems(spec: Campaign, loaded: LoadedCampaign, *,
@@ -335,8 +344,19 @@ def pipeline_problems(spec: Campaign, loaded: LoadedCampaign, *,
     out: list[Diagnostic] = []
     for i, stage in enumerate(spec.stages):
         where = loaded.source.locate(("stages", i, "subset"))
-        for message, hint in _stage_problems(stage.subset, pipeline, value):
+        problems, labels = _stage_labels(stage.subset, pipeline, value)
+        for message, hint in problems:
             out.append(Diagnostic("error", f"stages[{i}].subset", message, where, hint))
+        for label in stage.tasks:
+            if problems or labels is None or label in labels:
+                continue
+            known = ", ".join(sorted(labels)[:LISTED_SUBSETS])
+            out.append(Diagnostic(
+                "error", f"stages[{i}].tasks.{label}",
+                f"{label!r} is not a task of the stage's subset {stage.subset!r} in {value}, so "
+                "its values would reach no job",
+                loaded.source.locate(("stages", i, "tasks", label), key=True),
+                f"the subset's tasks: {known}"))
     return sorted(out, key=Diagnostic.sort_key)
 
 

@@ -8,11 +8,17 @@ goes or in which order things happen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from . import __version__
-from .defaults import INSTRUMENT_CLASSES, PANDA_GENERIC_CONFIG, PANDA_SITE_CONFIGS, STORAGE_CLASSES
+from .defaults import (
+    INSTRUMENT_CLASSES,
+    PANDA_GENERIC_CONFIG,
+    PANDA_REMOTE_BUILD_CONFIG,
+    PANDA_SITE_CONFIGS,
+    STORAGE_CLASSES,
+)
 from .estimates import (
     Estimates,
     JobInput,
@@ -22,13 +28,18 @@ from .estimates import (
     estimate,
 )
 from .loader import LoadedCampaign
-from .model import ButlerInputs, Campaign, CustomSkyMap, Footprint, Workload
+from .model import ButlerInputs, Campaign, CustomSkyMap, Footprint, JobResources, Workload
 from .naming import (
     arrived_runs,
     datastore_root,
     file_path,
+    id_link_path,
     incoming_collection,
+    instrument_query,
+    move_selection,
     raw_collection,
+    raw_selection,
+    repository_name,
     rucio_dataset_name,
     stage_output,
     tract_predicate,
@@ -41,6 +52,7 @@ from .plan_model import (
     Job,
     Move,
     MoveKind,
+    SelectBy,
     Sink,
     SitePlan,
     StagePlan,
@@ -134,8 +146,7 @@ class Plan:
 
     def incoming_chains(self, site_id: str) -> tuple[str, ...]:
         """The CHAINED collections arrivals are chained into at the site, in move order."""
-        return tuple(dict.fromkeys(m.incoming_collection for m in self.incoming(site_id)
-                                   if m.incoming_collection is not None))
+        return tuple(dict.fromkeys(c for m in self.incoming(site_id) for c in m.chains))
 
     def arrivals(self, site_id: str) -> tuple[Arrival, ...]:
         """Every (RSE, scope) where moves land at this site, sorted: what ctrl_ingestd listens
@@ -174,7 +185,8 @@ def build_plan(spec: Campaign, loaded: LoadedCampaign) -> Plan:
 
     stages = tuple(
         StagePlan(st.name, i + 1, st.subset, st.runs_at,
-                  tuple(site_order) if st.runs_at == "every-site" else (central,), st.weight)
+                  tuple(site_order) if st.runs_at == "every-site" else (central,), st.weight,
+                  st.select or ("tracts" if st.runs_at == "every-site" else "all"))
         for i, st in enumerate(spec.stages)
     )
     stage_by_name = {st.name: st for st in stages}
@@ -185,7 +197,7 @@ def build_plan(spec: Campaign, loaded: LoadedCampaign) -> Plan:
         for d in spec.datasets
     )
 
-    raws = tuple(_raw_move(name, instrument, skymap.name, by_id[central], s, stages[0].name)
+    raws = tuple(_raw_move(name, instrument, by_id[central], s, stages[0].name)
                  for s in sites if not s.is_central)
     transfers = _transfers(name, datasets, stage_by_name, by_id, site_order, central, out_coll,
                            instrument, skymap.name, cross, ownership)
@@ -231,7 +243,7 @@ def _site(spec: Campaign, sid: str, central: str, ownership: Ownership,
     processing = tuple(sorted(set(owned) | set(cross.get(sid, []))))
     fs_prefix = s.rucio.fs_prefix
     rse_root = s.rucio.rse_root or file_path(fs_prefix)
-    scope = s.rucio.scope or spec.metadata.name
+    scope = s.rucio.scope or repository_name(s.butler.repo)
     return SitePlan(
         id=sid, facility=s.facility, panda_site=s.panda_site, cloud=s.cloud, cores=s.cores,
         gb_per_core=s.gb_per_core, storage_tb=s.storage_tb, share=s.share,
@@ -248,17 +260,20 @@ def _site(spec: Campaign, sid: str, central: str, ownership: Ownership,
         bps_site_config=s.bps.site_config or PANDA_SITE_CONFIGS.get(s.panda_site,
                                                                     PANDA_GENERIC_CONFIG),
         merge_queue=s.bps.merge_queue or f"{s.panda_site}_Rubin_Merge",
+        submit=s.bps.submit,
+        raw_selection=raw_selection(spec.campaign.instrument, spec.metadata.name, sid),
         owned_tracts=owned, processing_tracts=processing,
         fraction=len(owned) / n_footprint if n_footprint else 0.0,
     )
 
 
-def _raw_move(campaign: str, instrument: str, skymap: str, central: SitePlan,
-              site: SitePlan, first_stage: str) -> Move:
+def _raw_move(campaign: str, instrument: str, central: SitePlan, site: SitePlan,
+              first_stage: str) -> Move:
     """Raws of the visits a site holds, from the central site's raw RSE to the site's.
 
     The central site receives every raw from the summit, so it holds every visit; each other
-    site gets the raws of the visits overlapping its (processing) tracts, boundary visits included.
+    site gets every raw (every detector) of the visits overlapping its processing tracts,
+    boundary visits included, selected at the central site into the site's TAGGED collection.
     """
     move_id = f"raw.{central.id}-to-{site.id}"
     tracts = site.processing_tracts
@@ -266,9 +281,10 @@ def _raw_move(campaign: str, instrument: str, skymap: str, central: SitePlan,
         id=move_id, kind="raw", stage=None, sink=Sink("stage", first_stage),
         dataset_type=RAW_DATASET_TYPE, dimensions=("instrument", "exposure", "detector"),
         storage_class=None, source=central.id, destination=site.id,
-        source_collection=raw_collection(instrument),
-        where=tract_query(instrument, skymap, tracts), find_first=False, tracts=tracts,
-        selection=f"raws of the visits overlapping {site.id}'s {len(tracts):,} tract(s)",
+        source_collection=raw_collection(instrument), selection_collection=site.raw_selection,
+        select_by="visits-held", select_site=site.id, find_first=False, tracts=tracts,
+        selection=(f"every raw of the visits overlapping {site.id}'s {len(tracts):,} tract(s), "
+                   "whole visits"),
         rucio_scope=central.scope, rucio_name=rucio_dataset_name(campaign, move_id),
         source_rse=central.raw_rse, destination_rse=site.raw_rse, incoming_collection=None,
         arrived_collections=raw_collection(instrument),
@@ -282,16 +298,23 @@ def _transfers(campaign: str, datasets: tuple[DatasetPlan, ...], stages: dict[st
     result: dict[str, Move] = {}
     others = [s for s in site_order if s != central]
 
-    def add(kind: MoveKind, ds: DatasetPlan, src: str, dst: str, sink: Sink, where: str | None,
-            tracts: tuple[int, ...], selection: str) -> None:
+    def add(kind: MoveKind, ds: DatasetPlan, src: str, dst: str, sink: Sink,
+            choose: tuple[SelectBy, str | None, tuple[int, ...]], selection: str) -> None:
         move_id = f"{ds.produced_by}.{ds.type}.{src}-to-{dst}"
-        if move_id in result:
+        if move_id in result:  # a gather that is archived too: one move, one more chain
+            if kind == "return":
+                gathered = result[move_id]
+                result[move_id] = replace(gathered, also_into=(
+                    *gathered.also_into, incoming_collection(out_coll, sink.label)))
             return
         source_collection = stage_output(out_coll, ds.produced_by)
+        select_by, select_site, tracts = choose
         result[move_id] = Move(
             id=move_id, kind=kind, stage=ds.produced_by, sink=sink, dataset_type=ds.type,
             dimensions=ds.dimensions, storage_class=ds.storage_class, source=src, destination=dst,
-            source_collection=source_collection, where=where, find_first=True, tracts=tracts,
+            source_collection=source_collection,
+            selection_collection=move_selection(out_coll, move_id), select_by=select_by,
+            select_site=select_site, find_first=True, tracts=tracts,
             selection=selection, rucio_scope=sites[src].scope,
             rucio_name=rucio_dataset_name(campaign, move_id),
             source_rse=sites[src].rse, destination_rse=sites[dst].rse,
@@ -306,20 +329,19 @@ def _transfers(campaign: str, datasets: tuple[DatasetPlan, ...], stages: dict[st
             central_consumers = [c for c in consumers if c.runs_at == "central"]
             if central_consumers:
                 for src in others:
-                    add("gather", ds, src, central, Sink("stage", central_consumers[0].name), None,
-                        sites[src].processing_tracts, f"every {ds.type} that {src} produced")
+                    add("gather", ds, src, central, Sink("stage", central_consumers[0].name),
+                        _gather_choice(ds, sites[src]), _gather_words(ds, src))
             if ds.archive:
                 for src in others:
-                    add("return", ds, src, central, Sink("archive"), None,
-                        sites[src].processing_tracts,
-                        f"every {ds.type} that {src} produced, for archival")
+                    add("return", ds, src, central, Sink("archive"),
+                        _gather_choice(ds, sites[src]), _gather_words(ds, src) + ", for archival")
         else:
             site_consumers = [c for c in consumers if c.runs_at == "every-site"]
             if site_consumers:
                 for dst in others:
-                    where, selection = _scatter_selection(ds, sites[dst], instrument, skymap)
-                    add("scatter", ds, central, dst, Sink("stage", site_consumers[0].name), where,
-                        sites[dst].processing_tracts, selection)
+                    choice, selection = _scatter_selection(ds, sites[dst])
+                    add("scatter", ds, central, dst, Sink("stage", site_consumers[0].name),
+                        choice, selection)
 
     # Cross-checks: tract-level outputs of a cross-check tract come back from both sites.
     for ds in datasets:
@@ -334,24 +356,57 @@ def _transfers(campaign: str, datasets: tuple[DatasetPlan, ...], stages: dict[st
                     continue
                 picked = tuple(tracts if src == also_at
                                else sorted(t for t in tracts if ownership.owner[t] == src))
-                add("crosscheck", ds, src, central, Sink("crosscheck"),
-                    tract_query(instrument, skymap, picked, with_instrument=False), picked,
+                add("crosscheck", ds, src, central, Sink("crosscheck"), ("tracts", None, picked),
                     f"{ds.type} of cross-check tract(s) {', '.join(map(str, picked))}")
     return tuple(sorted(result.values(), key=lambda m: (
         stages[m.stage].index if m.stage else 0, m.dataset_type, site_order.index(m.source),
         site_order.index(m.destination))))
 
 
-def _scatter_selection(ds: DatasetPlan, dst: SitePlan, instrument: str,
-                       skymap: str) -> tuple[str | None, str]:
-    """Split by ownership: per-visit data only to the site holding the visit, per-tract to the
-    owner."""
+def _gather_choice(ds: DatasetPlan, src: SitePlan) -> tuple[SelectBy, str | None,
+                                                            tuple[int, ...]]:
+    """What a site sends to the central one: each visit once (from its home site), each tract
+    from its owner (a cross-check tract's second copy comes back as a cross-check move)."""
+    if ds.split == "visit":
+        return "home-visits", src.id, src.owned_tracts
+    if ds.split == "tract":
+        return "tracts", None, src.owned_tracts
+    return "everything", None, src.owned_tracts
+
+
+def _gather_words(ds: DatasetPlan, src: str) -> str:
+    if ds.split == "visit":
+        return f"{ds.type} of the visits whose home is {src}"
+    if ds.split == "tract":
+        return f"{ds.type} of the tracts {src} owns"
+    return f"every {ds.type} that {src} produced"
+
+
+def _scatter_selection(ds: DatasetPlan, dst: SitePlan) -> tuple[
+        tuple[SelectBy, str | None, tuple[int, ...]], str]:
+    """Split by ownership: per-visit data to every site holding the visit, per-tract data to the
+    site processing the tract, the rest to every site."""
+    tracts = dst.processing_tracts
     if ds.split == "none":
-        return None, f"every {ds.type} (no visit or tract dimension: every site gets all)"
-    where = tract_query(instrument, skymap, dst.processing_tracts,
-                        with_instrument="instrument" in ds.dimensions)
-    what = "visits overlapping" if ds.split == "visit" else "tracts among"
-    return where, f"{ds.type} of {what} {dst.id}'s {len(dst.processing_tracts):,} tract(s)"
+        return (("everything", None, tracts),
+                f"every {ds.type} (no visit or tract dimension: every site gets all)")
+    if ds.split == "visit":
+        return (("visits-held", dst.id, tracts),
+                f"{ds.type} of the visits {dst.id} holds (overlapping its "
+                f"{len(tracts):,} tract(s))")
+    return ("tracts", None, tracts), f"{ds.type} of {dst.id}'s {len(tracts):,} tract(s)"
+
+
+_RESOURCE_KEYS = (("requestMemory", "request_memory_mb"), ("requestCpus", "request_cpus"),
+                  ("memoryMultiplier", "memory_multiplier"),
+                  ("numberOfRetries", "number_of_retries"),
+                  ("requestWalltime", "request_walltime_s"))
+
+
+def _bps_values(resources: JobResources) -> tuple[tuple[str, int | float], ...]:
+    """The BPS keys a stage or task sets, in BPS's names."""
+    return tuple((key, value) for key, field_name in _RESOURCE_KEYS
+                 if (value := getattr(resources, field_name)) is not None)
 
 
 def _jobs(spec: Campaign, stages: tuple[StagePlan, ...], sites: dict[str, SitePlan],
@@ -359,38 +414,47 @@ def _jobs(spec: Campaign, stages: tuple[StagePlan, ...], sites: dict[str, SitePl
           ownership: Ownership) -> tuple[Job, ...]:
     jobs: list[Job] = []
     all_tracts = tuple(sorted(ownership.owner))
+    central = spec.campaign.central_site
     for st, spec_stage in zip(stages, spec.stages, strict=True):
-        so_far = {e.name for e in stages[: st.index]}
         for sid in st.sites:
             site = sites[sid]
+            # The previous stage's output at the site, a CHAINED collection that holds (through
+            # its own inputs) every earlier output and the campaign inputs; listing every earlier
+            # chain instead nests them all in each other, and daf_butler's chain checks flatten
+            # that exponentially with the number of stages.
             earlier = [stage_output(out_coll, e.name) for e in stages[: st.index - 1]
-                       if sid in e.sites]
+                       if sid in e.sites][-1:]
+            # arrivals for this stage (an earlier stage's are inside its output already)
             incoming = [m.incoming_collection for m in moves
                         if m.destination == sid and m.incoming_collection is not None
-                        and m.sink.kind == "stage" and m.sink.stage in so_far]
+                        and m.sink.kind == "stage" and m.sink.stage == st.name]
             tracts = site.processing_tracts if st.runs_at == "every-site" else all_tracts
-            query = tract_query(instrument, skymap, tracts)
+            # `visits`: whole visits, chosen by the site's TAGGED raw selection (first, so it is
+            # what the graph builder finds); never a tract in the query (CONTRACT section 2).
+            selection = [site.raw_selection] if st.select == "visits" else []
+            query = (tract_query(instrument, skymap, tracts) if st.select == "tracts"
+                     else instrument_query(instrument, skymap))
             if spec_stage.extra_query:
                 query = f"{query} AND ({spec_stage.extra_query})"
-            overrides: list[tuple[str, int | float]] = []
-            for key, value in (("requestMemory", spec_stage.request_memory_mb),
-                               ("requestCpus", spec_stage.request_cpus),
-                               ("memoryMultiplier", spec_stage.memory_multiplier),
-                               ("numberOfRetries", spec_stage.number_of_retries),
-                               ("requestWalltime", spec_stage.request_walltime_s)):
-                if value is not None:
-                    overrides.append((key, value))
+            remote = site.submit == "remote"
+            includes = [site.bps_site_config, *([PANDA_REMOTE_BUILD_CONFIG] if remote else []),
+                        *spec.campaign.bps_includes, *spec_stage.bps_includes]
             jobs.append(Job(
                 stage=st.name, stage_index=st.index, site=sid,
                 pipeline_yaml=f"{spec.campaign.pipeline}#{st.subset}",
                 payload_name=f"{spec.metadata.name}_{st.name}_{sid}".replace("-", "_"),
                 butler_config=site.butler_repo,
-                in_collections=tuple(dict.fromkeys([*spec.campaign.input_collections, *earlier,
-                                                    *incoming])),
+                in_collections=tuple(dict.fromkeys([
+                    *selection, *incoming, *(earlier or spec.campaign.input_collections)])),
                 output=stage_output(out_coll, st.name), data_query=query, tracts=tuple(tracts),
-                includes=tuple(dict.fromkeys([site.bps_site_config, *spec.campaign.bps_includes,
-                                              *spec_stage.bps_includes])),
-                overrides=tuple(overrides),
+                includes=tuple(dict.fromkeys(includes)),
+                overrides=_bps_values(spec_stage),
+                select=st.select, submit=site.submit,
+                submitted_from=central if remote else sid, compute_site=site.panda_site,
+                task_overrides=tuple((label, _bps_values(values))
+                                     for label, values in sorted(spec_stage.tasks.items())
+                                     if _bps_values(values)),
+                id_link_path=id_link_path(spec.metadata.name, st.index, st.name, sid),
             ))
     return tuple(jobs)
 

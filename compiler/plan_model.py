@@ -12,6 +12,14 @@ from typing import Literal
 from .model import SiteIngestd
 
 Split = Literal["visit", "tract", "none"]
+Select = Literal["visits", "tracts", "all"]
+Submit = Literal["local", "remote"]
+# How a move's datasets are chosen at the source (by `butler/selection.py`, into a TAGGED
+# collection):
+#   visits-held: datasets (raws: every detector) of the visits overlapping the tracts of `site`;
+#   home-visits: datasets of the visits whose home is `site` (its tract holds the visit's centre);
+#   tracts: datasets of the move's tracts; everything: every dataset of the type.
+SelectBy = Literal["visits-held", "home-visits", "tracts", "everything"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,8 @@ class SitePlan:
     ingestd: SiteIngestd | None
     bps_site_config: str
     merge_queue: str
+    submit: Submit  # local: its operator submits here; remote: from the central site
+    raw_selection: str  # TAGGED collection of every raw of the visits it holds
     owned_tracts: tuple[int, ...]
     processing_tracts: tuple[int, ...]  # owned plus cross-check tracts run here
     fraction: float  # of the footprint's tracts owned
@@ -55,6 +65,7 @@ class StagePlan:
     runs_at: Literal["every-site", "central"]
     sites: tuple[str, ...]
     weight: float = 1.0  # relative share of the workload's core-hours
+    select: Select = "tracts"
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,17 @@ class Job:
     includes: tuple[str, ...]
     # BPS job attributes, e.g. ("requestMemory", 8000)
     overrides: tuple[tuple[str, int | float], ...]
+    select: Select = "tracts"
+    submit: Submit = "local"
+    submitted_from: str = ""  # site whose operator runs `bps submit` (the compute site if local)
+    compute_site: str = ""  # PanDA computeSite (`--compute-site` of a remote submission)
+    # Per-task BPS values (`pipetask.<label>.<key>`), e.g. ("fgcmFitCycle", (("requestMemory", 1),))
+    task_overrides: tuple[tuple[str, tuple[tuple[str, int | float], ...]], ...] = ()
+    id_link_path: str = ""  # BPS idLinkPath: a link named by each run id, on the submit host
+
+    @property
+    def is_remote(self) -> bool:
+        return self.submit == "remote"
 
     @property
     def path(self) -> str:
@@ -137,7 +159,9 @@ class Move:
     source: str
     destination: str
     source_collection: str  # where the datasets are at the source
-    where: str | None  # Butler query selecting what goes (None: everything of the type)
+    selection_collection: str  # TAGGED collection at the source holding exactly what goes
+    select_by: SelectBy
+    select_site: str | None  # the site whose visits `visits-held`/`home-visits` mean
     find_first: bool  # resolve the source collection as a consumer would (not for raws)
     tracts: tuple[int, ...]  # the tracts whose datasets (or overlapping visits) it carries
     selection: str  # human words for scripts and runbooks
@@ -147,6 +171,9 @@ class Move:
     destination_rse: str
     incoming_collection: str | None  # CHAINED collection at the destination (None for raws)
     arrived_collections: str  # collection expression holding what arrived at the destination
+    # More CHAINED collections the arrived RUNs join: a gathered type that is also archived
+    # (`archive: true`) is one move (one id) into its stage's chain and `incoming/archive`.
+    also_into: tuple[str, ...] = ()
 
     @property
     def rucio_did(self) -> str:
@@ -155,6 +182,18 @@ class Move:
     @property
     def is_raw(self) -> bool:
         return self.kind == "raw"
+
+    @property
+    def chains(self) -> tuple[str, ...]:
+        """Every CHAINED collection its arrived RUNs are chained into at the destination."""
+        return (self.incoming_collection, *self.also_into) if self.incoming_collection else ()
+
+    @property
+    def archived_into(self) -> str | None:
+        """The chain where the archival (or cross-check) finds it, if it is archived at all."""
+        if self.sink.kind in ("archive", "crosscheck"):
+            return self.into
+        return self.also_into[0] if self.also_into else None
 
     @property
     def into(self) -> str:

@@ -285,13 +285,15 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "jobs": [
             {"stage": j.stage, "site": j.site, "path": j.path, "tracts": len(j.tracts),
              "data_query": j.data_query, "in_collections": list(j.in_collections),
-             "output": j.output}
+             "output": j.output, "select": j.select, "submit": j.submit,
+             "submitted_from": j.submitted_from}
             for j in plan.jobs
         ],
         "transfers": [
             {"id": t.id, "kind": t.kind, "stage": t.stage, "consumer": t.sink.label,
              "dataset_type": t.dataset_type, "source": t.source, "destination": t.destination,
-             "where": t.where, "rucio_did": t.rucio_did, "destination_rse": t.destination_rse,
+             "select_by": t.select_by, "selection_collection": t.selection_collection,
+             "rucio_did": t.rucio_did, "destination_rse": t.destination_rse,
              "incoming_collection": t.incoming_collection}
             for t in plan.transfers
         ],

@@ -21,8 +21,9 @@ from typing import Literal
 
 from .plan_model import Job, Move, SitePlan, StagePlan
 
-StepKind = Literal["setup-repo", "ingestd", "datastore", "apply-rules", "register", "wait",
-                   "verify", "job", "archive", "wait-for"]
+StepKind = Literal["setup-repo", "visits", "rucio-setup", "ingestd", "datastore", "apply-rules",
+                   "register",
+                   "wait", "verify", "submit", "job", "archive", "wait-for"]
 PhaseKind = Literal["setup", "raws", "stage", "gather", "scatter", "return", "crosscheck",
                     "archive"]
 MOVE_PHASES: tuple[PhaseKind, ...] = ("gather", "scatter", "return", "crosscheck")
@@ -98,18 +99,30 @@ def _move_steps(moves: Sequence[Move], phase: int, site_order: Mapping[str, int]
             *sorted(verifies, key=by_source)]
 
 
+RUCIO_SETUP = "rucio-setup"
+
+
+def visits_key(site: str) -> str:
+    return f"visits:{site}"
+
+
 def setup_steps(site: SitePlan, moves: Sequence[Move]) -> list[Step]:
-    """A site's setup (phase 1): its repository; ctrl_ingestd where files arrive; the datastore
-    root check where files arrive or leave; the outgoing Rucio datasets and rules."""
+    """A site's setup (phase 1): its repository; at the central site, which holds every raw,
+    its visits and whole-visit selection; ctrl_ingestd where files arrive; the datastore root
+    check where files arrive or leave; the outgoing Rucio datasets and rules."""
     arrives = any(m.destination == site.id for m in moves)
     sends = any(m.source == site.id for m in moves)
     steps = [Step(f"setup-repo:{site.id}", "setup-repo", site.id, 1)]
+    if site.is_central:
+        steps.append(Step(visits_key(site.id), "visits", site.id, 1))
+        if moves:  # the Rucio admin: scopes and account limits, before any rule is made
+            steps.append(Step(RUCIO_SETUP, "rucio-setup", site.id, 1))
     if arrives and site.ingestd is not None:
         steps.append(Step(f"ingestd:{site.id}", "ingestd", site.id, 1))
     if arrives or sends:
         steps.append(Step(f"datastore:{site.id}", "datastore", site.id, 1))
     if sends:
-        steps.append(Step(f"apply-rules:{site.id}", "apply-rules", site.id, 1))
+        steps.append(Step(f"apply-rules:{site.id}", "apply-rules", site.id, 1, (RUCIO_SETUP,)))
     return steps
 
 
@@ -121,7 +134,9 @@ def build_schedule(sites: Sequence[SitePlan], stages: Sequence[StagePlan], jobs:
     steps_of: dict[int, list[Step]] = {}
 
     setup = {s.id: setup_steps(s, moves) for s in sites}
-    setup_steps_all = [st for s in sites for st in setup[s.id]]
+    # the central site's first: its Rucio setup comes before every site's rules
+    setup_steps_all = [st for s in sorted(sites, key=lambda s: not s.is_central)
+                       for st in setup[s.id]]
     phases.append(Phase(1, "setup", steps=tuple(st.key for st in setup_steps_all)))
     steps_of[1] = setup_steps_all
     setup_done = {s.id: setup[s.id][-1].key for s in sites}
@@ -141,11 +156,33 @@ def build_schedule(sites: Sequence[SitePlan], stages: Sequence[StagePlan], jobs:
     raws = [m for m in moves if m.is_raw]
     if raws:
         add_moves("raws", raws)
+        # Once its raws arrived: define the visits and select them, whole (issue: whole visits).
+        number = len(phases)
+        steps_of[number] += [Step(visits_key(m.destination), "visits", m.destination, number,
+                                  (f"verify:{m.id}",)) for m in raws]
+        phases[-1] = replace(phases[-1], steps=tuple(s.key for s in steps_of[number]))
+    archived = [m for m in moves if m.archived_into is not None]
+    # a return's or cross-check's verify waits until the end; an archived gather's feeds a stage
+    deferred_keys = {f"verify:{m.id}" for m in archived if m.sink.kind != "stage"}
+
+    def last_blocking_at(site: str) -> list[str]:
+        """The step a job at `site` follows there (what a remote submission must wait for)."""
+        earlier = [s for n in sorted(steps_of) for s in steps_of[n]
+                   if s.site == site and s.blocking and s.key not in deferred_keys]
+        return [earlier[-1].key] if earlier else []
+
     for st in stages:
         number = len(phases) + 1
-        job_steps = [Step(job_key(j), "job", j.site, number,
-                          tuple(arrivals.get((st.name, j.site), [])), job=j)
-                     for j in jobs if j.stage == st.name]
+        job_steps = []
+        for j in (j for j in jobs if j.stage == st.name):
+            needs = tuple(arrivals.get((st.name, j.site), []))
+            if j.is_remote:  # the central site's operator submits; the job runs at j.site
+                submit = f"submit:{j.stage}:{j.site}"
+                job_steps.append(Step(submit, "submit", j.submitted_from, number,
+                                      tuple(dict.fromkeys([*last_blocking_at(j.site), *needs])),
+                                      blocking=False, group=(number, "submit"), job=j))
+                needs = (submit,)
+            job_steps.append(Step(job_key(j), "job", j.site, number, needs, job=j))
         steps_of[number] = job_steps
         phases.append(Phase(number, "stage", st, (), tuple(s.key for s in job_steps)))
         produced = [m for m in moves if m.stage == st.name]
@@ -154,13 +191,11 @@ def build_schedule(sites: Sequence[SitePlan], stages: Sequence[StagePlan], jobs:
             if of_kind:
                 add_moves(kind, of_kind, st)
 
-    archived = [m for m in moves if m.sink.kind in ("archive", "crosscheck")]
     number = len(phases) + 1
     archive = Step(f"archive:{central}", "archive", central, number,
                    tuple(f"verify:{m.id}" for m in archived))
     phases.append(Phase(number, "archive", None, tuple(archived), (archive.key,)))
 
-    deferred_keys = {f"verify:{m.id}" for m in archived}
     ordered: list[Step] = []
     deferred: list[Step] = []
     for ph in phases[:-1]:

@@ -16,11 +16,12 @@ from .defaults import RUCIO_SCOPE_MAX, SHARE_SUM_TOLERANCE, SHARE_WARNING
 from .errors import Diagnostic, SpecError, did_you_mean
 from .loader import FieldPath, LoadedCampaign
 from .model import Campaign
-from .naming import ingestd_topic
+from .naming import ingestd_topic, repository_name
 from .plan import Plan
 from .sky import assign_tracts, footprint_of, known_skymaps, resolve_skymap, ring_bands
 from .text import bps_problem, shown
 
+RUCIO_SCOPE = re.compile(r"[a-zA-Z_\-.0-9]{1,%d}" % RUCIO_SCOPE_MAX)  # Rucio's scope pattern
 SECRET_KEY = re.compile(r"(pass(word|wd)?|token|secret|api[_-]?key|credentials?)$", re.IGNORECASE)
 # Keys that name a secret (by reference) rather than hold one.
 SECRET_REFERENCE_KEYS = frozenset({"butler_secret"})
@@ -385,11 +386,29 @@ def semantic(spec: Campaign, out: Collector) -> None:
 
     site_ref(("campaign", "central_site"), spec.campaign.central_site)
     for sid, site in spec.sites.items():
-        if site.rucio.scope is None and len(spec.metadata.name) > RUCIO_SCOPE_MAX:
-            out.error(("sites", sid, "rucio"),
-                      f"no rucio.scope, and the campaign name {shown(spec.metadata.name)} "
-                      f"is longer than a Rucio scope may be ({RUCIO_SCOPE_MAX} characters)",
-                      "set sites.<site>.rucio.scope")
+        if site.rucio.scope is not None:
+            continue
+        default_scope = repository_name(site.butler.repo)
+        if not RUCIO_SCOPE.fullmatch(default_scope) and \
+                bps_problem(site.butler.repo, shell="word") is None:
+            out.error(("sites", sid, "butler", "repo"),
+                      f"no rucio.scope, and the repository's name {shown(default_scope)} (the "
+                      "default scope) is no Rucio scope: at most "
+                      f"{RUCIO_SCOPE_MAX} letters, digits, '_', '-' or '.'",
+                      f"set sites.{sid}.rucio.scope; rucio-register's convention is the "
+                      "repository's name")
+
+    # stages: how a job is restricted (CONTRACT section 2, Jobs)
+    for i, stage in enumerate(spec.stages):
+        if stage.select == "all" and stage.runs_at == "every-site":
+            out.error(("stages", i, "select"),
+                      "select: all (no spatial constraint) runs only at the central site",
+                      "use runs_at: central for a global subset, or select: visits or tracts")
+        if stage.select == "visits" and stage.runs_at == "central":
+            out.error(("stages", i, "select"),
+                      "select: visits restricts a job to the visits one site holds; a central "
+                      "stage runs once for the whole campaign",
+                      "use select: all (a global subset) or tracts (every campaign tract)")
 
     # stages
     stage_index: dict[str, int] = {}
@@ -585,7 +604,13 @@ def plan_errors(plan: Plan, loaded: LoadedCampaign) -> list[Diagnostic]:
 
 def plan_warnings(plan: Plan, loaded: LoadedCampaign) -> list[Diagnostic]:
     """A site's fraction far from its share; a site that cannot finish in time or has no room."""
+    from .render.ingestd import ingestd_mount_problems  # what the pod sees: the Deployment's rule
+
     out = Collector(loaded)
+    for site_id, problem in ingestd_mount_problems(plan):
+        out.warning(("sites", site_id, "ingestd", "volumes"), problem,
+                    "mount a PVC or host path at (or above) each path, read-write where ingest "
+                    "writes; a repository and datastore reached over the network need none")
     for site in plan.sites:
         if abs(site.fraction - site.share) > SHARE_WARNING:
             out.warning(("sites", site.id, "share"),

@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 import lsst.sphgeom as sphgeom
 
-from compiler.plan import Job, Plan, tract_query
+from compiler.naming import raw_collection
+from compiler.plan import Job, Plan, tract_predicate, tract_query
 from compiler.skymap import RingSkyMap
 
 from .visits import (
@@ -63,7 +64,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STACK_STEPS", "STAND_IN_FORMATTER", "JobInputError", "JobResult", "SiteVisitCounts", "Visit",
-    "define_visits", "filters_of", "insert_stack_records", "replaced_setup_steps", "run_name",
+    "define_visits", "filters_of", "ingest_raws", "insert_stack_records", "replaced_setup_steps",
+    "run_name",
     "simulate_job", "synthesize_visits", "tract_neighbours", "tract_region", "visit_counts",
     "visits_held_by", "visits_overlapping",
 ]
@@ -252,6 +254,29 @@ def define_visits(repo: str | Path, plan: Plan, site_id: str, visits: Sequence[V
     return held
 
 
+def ingest_raws(repo: str | Path, plan: Plan, visits: Sequence[Visit], *,
+                n_detectors: int = N_DETECTORS) -> int:
+    """``butler ingest-raws`` at the central site: one raw (a small stand-in file) per detector
+    of every visit, in ``<instrument>/raw/all``; the visits must be defined (their exposures
+    exist). Idempotent; returns how many raws the collection holds."""
+    from lsst.daf.butler import DatasetRef, DatasetType
+
+    collection = raw_collection(plan.instrument)
+    with _butler(repo) as butler:
+        raw = DatasetType("raw", ["instrument", "exposure", "detector"], "Exposure",
+                          universe=butler.dimensions)
+        butler.registry.registerDatasetType(raw)
+        butler.collections.register(collection)
+        have = {(int(r.dataId["exposure"]), int(r.dataId["detector"]))
+                for r in butler.query_datasets(raw, collections=collection, find_first=False,
+                                               explain=False, limit=None)}
+        refs = [DatasetRef(raw, butler.registry.expandDataId(
+                    instrument=plan.instrument, exposure=v.id, detector=d), run=collection)
+                for v in visits for d in range(n_detectors) if (v.id, d) not in have]
+        _ingest_stand_in_files(butler, refs)
+        return len(have) + len(refs)
+
+
 # -- files --------------------------------------------------------------------------------------
 
 def _fits_bytes(cards: dict[str, Any]) -> bytes:
@@ -413,6 +438,24 @@ def simulate_job(repo: str | Path, plan: Plan, job: Job, visits: Sequence[Visit]
     inputs: dict[str, tuple[int, int]] = {}
     produced: dict[str, int] = {}
     files: list[Path] = []
+    # the site's TAGGED raw selection: the visits overlapping the job's tracts (also at the
+    # central site, which holds every raw but selects its own visits)
+    held = ([v.id for v in visits_overlapping(plan, job.tracts, visits)]
+            if visits is not None and job.select == "visits" else None)
+
+    def where_for(dtype: DatasetType) -> str:
+        """The data IDs the job makes of a type: a `select: visits` job's query has no tract (its
+        input collection restricts it), so here its visits are the site's held ones and its
+        tract-level data IDs its tracts."""
+        if job.select != "visits":
+            return job.data_query
+        if "visit" in dtype.dimensions.names and held is not None:
+            ids = ", ".join(str(v) for v in held) or "-1"
+            return f"{job.data_query} AND visit IN ({ids})"
+        if "tract" in dtype.dimensions.names:
+            return f"{job.data_query} AND {tract_predicate(job.tracts)}"
+        return job.data_query
+
     with _butler(repo) as butler:
         missing_collections = []
         for name in job.in_collections:
@@ -435,9 +478,9 @@ def simulate_job(repo: str | Path, plan: Plan, job: Job, visits: Sequence[Visit]
                 if job.stage not in ds.consumed_by:
                     continue
                 dtype = _dataset_type(butler, plan, ds.type)
-                want = {d.required_values for d in _data_ids(butler, dtype, job.data_query)}
+                want = {d.required_values for d in _data_ids(butler, dtype, where_for(dtype))}
                 refs = butler.query_datasets(dtype, collections=job.in_collections,
-                                             where=job.data_query, find_first=True,
+                                             where=where_for(dtype), find_first=True,
                                              limit=None, explain=False)
                 have = {r.dataId.required_values for r in refs}
                 inputs[ds.type] = (len(want & have), len(want))
@@ -453,7 +496,8 @@ def simulate_job(repo: str | Path, plan: Plan, job: Job, visits: Sequence[Visit]
             if ds.produced_by != job.stage:
                 continue
             dtype = _dataset_type(butler, plan, ds.type)
-            refs = [DatasetRef(dtype, d, run=run) for d in _data_ids(butler, dtype, job.data_query)]
+            refs = [DatasetRef(dtype, d, run=run)
+                    for d in _data_ids(butler, dtype, where_for(dtype))]
             files += _ingest_stand_in_files(butler, refs, {"stage": job.stage, "site": job.site})
             produced[ds.type] = len(refs)
         if butler.collections.register(job.output, CollectionType.CHAINED):

@@ -137,6 +137,8 @@ class Rehearsal:
         handlers: dict[str, Callable[[Step], None]] = {
             "setup-repo": self._step_setup_repo, "ingestd": self._step_ingestd,
             "datastore": self._step_datastore, "apply-rules": self._step_apply_rules,
+            "visits": self._step_visits, "submit": self._step_submit,
+            "rucio-setup": self._step_rucio_setup,
             "job": self._step_job, "register": self._step_register, "wait": self._step_wait,
             "verify": self._step_verify, "archive": self._step_archive,
         }
@@ -225,8 +227,12 @@ class Rehearsal:
         butlers.insert_stack_records(str(self.repo(site)), self.plan, site)
         held = butlers.visits_held_by(self.plan, site, self.visits)
         butlers.define_visits(str(self.repo(site)), self.plan, site, held)
+        # The raws: the central site's from the summit (ingest-raws); another site's stand for
+        # the raw transfer, whose Rucio part is replaced (see _step_register).
+        raws = butlers.ingest_raws(str(self.repo(site)), self.plan, held)
         first.seconds += time.monotonic() - t
-        first.note = f"SKIP_STEPS={skip}: replaced by dimension records; {len(held)} visits defined"
+        first.note = (f"SKIP_STEPS={skip}: replaced by dimension records; {len(held)} visits "
+                      f"defined, {raws} raws ingested")
         self._record(first)
         again = self.script(site, rel, key=step.key + ":again")
         again.note = "second run: completes the defaults chain, changes nothing else"
@@ -269,6 +275,24 @@ class Rehearsal:
     def _step_apply_rules(self, step: Step) -> None:
         self._record(self.script(step.site, paths.apply_rules(step.site), key=step.key))
 
+    def _step_visits(self, step: Step) -> None:
+        """visits.sh for real but define-visits (the obs package's; done in the setup)."""
+        result = self.script(step.site, paths.visits_script(step.site), key=step.key,
+                             extra_env={"SKIP_STEPS": "define-visits"})
+        result.note = "define-visits replaced (records inserted in the setup); selection real"
+        self._record(result)
+
+    def _step_rucio_setup(self, step: Step) -> None:
+        """setup-rucio.sh for real, as the server's root account (the admin)."""
+        self._record(self.script(step.site, paths.setup_rucio(step.site), key=step.key))
+
+    def _step_submit(self, step: Step) -> None:
+        job = step.job
+        assert job is not None
+        self._record(StepResult(step.site, step.key, f"bps submit --compute-site "
+                                f"{job.compute_site} {paths.bps_submit(job)}", "replaced", 0.0,
+                                note=f"remote build for {job.site}: the job step simulates it"))
+
     # -- processing -------------------------------------------------------------------------------
     def _step_job(self, step: Step) -> None:
         from . import butlers
@@ -290,10 +314,18 @@ class Rehearsal:
     def _step_register(self, step: Step) -> None:
         move = step.move
         assert move is not None
-        if move.is_raw:
+        if move.is_raw:  # the whole-visit selection runs for real; the Rucio part is replaced
+            t = time.monotonic()
+            script = self.tree / paths.select_script(move.source)
+            proc = subprocess.run([sys.executable, str(script), "raws", move.destination],
+                                  env=self.site_env(move.source), capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise StepFailed(f"{paths.select_script(move.source)} raws {move.destination} "
+                                 f"exited {proc.returncode}:\n{proc.stderr[-2000:]}")
             self._record(StepResult(step.site, step.key, paths.register_script(move), "replaced",
-                                    0.0, note="raws: visits were defined at the destination in the "
-                                              "setup"))
+                                    time.monotonic() - t,
+                                    note=f"{proc.stdout.strip()}; raws reach the destination "
+                                         "in its setup (no raw files through Rucio)"))
             return
         result = self.script(step.site, paths.register_script(move), key=step.key,
                              expected=self.expected_count(move))
@@ -408,9 +440,10 @@ class Rehearsal:
         archived = self.plan.schedule.phases[-1].moves
         missing = []
         with Butler.from_config(str(self.repo(step.site))) as butler:
-            for chain in sorted({m.into for m in archived}):
+            for chain in sorted({m.archived_into for m in archived if m.archived_into}):
                 children = butler.collections.get_info(chain).children
-                runs = {r for m in archived if m.into == chain for r in self._manifest(m)["runs"]}
+                runs = {r for m in archived if m.archived_into == chain
+                        for r in self._manifest(m)["runs"]}
                 missing += sorted(runs - set(children))
         self._record(StepResult(step.site, step.key, "archival check at the central site",
                                 "ok" if not missing else "FAILED", time.monotonic() - t,

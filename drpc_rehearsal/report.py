@@ -15,6 +15,8 @@ REAL_AND_SIMULATED: tuple[tuple[str, str], ...] = (
              "(file protocol)"),
     ("real", "apply-rules.sh, register, wait and verify scripts, exactly as generated"),
     ("real", "rucio-register data-products (lsst-rucio-register) with its Butler metadata"),
+    ("real", "butler/selection.py: whole visits and each move's selection as TAGGED collections, "
+             "run by visits.sh and the register scripts against the sites' Butlers"),
     ("real", "Rucio's judge-evaluator and conveyor daemons (submitter, poller, finisher): rules go "
              "REPLICATING -> OK and Rucio writes its transfer-done messages"),
     ("real", "a Kafka-protocol broker (librdkafka's mock cluster) carrying transfer-done events"),
@@ -26,8 +28,8 @@ REAL_AND_SIMULATED: tuple[tuple[str, str], ...] = (
                   "job's RUN"),
     ("simulated", "setup-repo.sh's stack-only steps (instrument, calibrations, skymap) and "
                   "define-visits: the equivalent dimension records are inserted"),
-    ("simulated", "raw registration (rucio-register raws is broken in 30.2026.4300): visits are "
-                  "defined directly at each site, raw rules carry no files"),
+    ("simulated", "raw transfers: the central site selects each site's whole visits for real, "
+                  "their raws are ingested at the site directly (raw rules carry no files)"),
     ("simulated", "`kubectl apply -k ingestd`: an ingest consumer reads the generated ctrl_ingestd "
                   "config (brokers and RSE prefixes pointed at the stand-ins)"),
 )

@@ -52,7 +52,7 @@ sites:
     share: 0.5
     butler: {repo: /repo/usdf}
     rucio: {rse: SLAC_BUTLER_DISK, raw_rse: SLAC_RAW_DISK, rucio_prefix: 'davs://slac:1094/rubin/', fs_prefix: 'file:///data/usdf/'}
-    ingestd: {namespace: ingestd, image: 'ghcr.io/lsst-dm/ctrl_ingestd:v1.10.0', kafka_brokers: ['kafka:9092'], butler_secret: butler-credentials}
+    ingestd: {namespace: ingestd, image: 'ghcr.io/lsst-dm/ctrl_ingestd:v1.10.0', kafka_brokers: ['kafka:9092'], butler_secret: butler-credentials, volumes: [{name: repo, mount_path: /repo, host_path: /repo}, {name: data, mount_path: /data, host_path: /data}]}
   frdf:
     facility: FRDF
     panda_site: CC-IN2P3
@@ -63,7 +63,7 @@ sites:
     share: 0.5
     butler: {repo: /repo/frdf}
     rucio: {rse: IN2P3_BUTLER_DISK, raw_rse: IN2P3_RAW_DISK, rucio_prefix: 'davs://in2p3:1094/rubin/', fs_prefix: 'file:///data/frdf/'}
-    ingestd: {namespace: ingestd, image: 'ghcr.io/lsst-dm/ctrl_ingestd:v1.10.0', kafka_brokers: ['kafka:9092'], butler_secret: butler-credentials}
+    ingestd: {namespace: ingestd, image: 'ghcr.io/lsst-dm/ctrl_ingestd:v1.10.0', kafka_brokers: ['kafka:9092'], butler_secret: butler-credentials, volumes: [{name: repo, mount_path: /repo, host_path: /repo}, {name: data, mount_path: /data, host_path: /data}]}
 sky:
   assignment:
     tracts:

@@ -24,6 +24,9 @@ EXAMPLES = sorted(p.name for p in CAMPAIGNS.glob("*.yaml"))
 RUNTIME_VARIABLES = {
     "qgraphFile", "qgraphNodeId", "qgraphId", "inputQgraphFile",
     "label", "tract", "patch", "band", "subfilter", "physical_filter", "visit", "exposure", "detector",
+    # ctrl_bps_panda's remote build passes it when it expands remoteBuild.runnerCommand
+    # (panda/utils.py: cvals["IDDS_MAX_NAME_LENGTH"], from the environment or its default)
+    "IDDS_MAX_NAME_LENGTH",
 }
 VARIABLE = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -122,6 +125,37 @@ def test_submit_files_load_in_real_bps(tmp_path: Path, campaign: str) -> None:
         undefined = sorted(n for n in names - RUNTIME_VARIABLES if not _resolves(full, n))
         assert undefined == [], f"{rel}: BPS would silently turn {undefined} into empty strings"
         assert full["uniqProcName"].startswith(job.output.replace("/", "_"))
+
+        curvals = {"curr_site": site.panda_site}
+        # The graph is built where the repository is: the resolved pipetask command names the
+        # compute site's Butler, with remote build for a job submitted from the central site.
+        with contextlib.redirect_stdout(io.StringIO()):
+            _, qgraph = full.search("createQuantumGraph", opt={"curvals": curvals, "replaceVars": True})
+        assert f"--butler-config {site.butler_repo} " in qgraph
+        assert f" -i {','.join(job.in_collections)} " in qgraph
+        remote = full["remoteBuild"]["enabled"] if "remoteBuild" in full else False
+        assert remote == (site.submit == "remote") == job.is_remote, rel
+        if job.select == "visits":  # whole visits: the site's selection first, no tract
+            assert job.in_collections[0] == site.raw_selection and "tract" not in job.data_query
+        # run ids are kept, per campaign, stage and site
+        assert full["makeIdLink"] is True
+        assert full["idLinkPath"] == os.path.expandvars(job.id_link_path)
+        assert f"/{plan.campaign}/{job.stage_index:02d}-{job.stage}-{job.site}" in full["idLinkPath"]
+        # per-task values reach that task only, never pipetaskInit
+        for label, values in job.task_overrides:
+            for key, value in values:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    _, got = full.search(key, opt={"curvals": {**curvals, "curr_pipetask": label}})
+                    _, init = full.search(key, opt={"curvals": {**curvals, "curr_pipetask": "pipetaskInit"}})
+                assert got == value and init != value, (rel, label, key)
+
+
+def test_examples_show_remote_and_local_submission_and_task_overrides() -> None:
+    plans = [compile_campaign(CAMPAIGNS / c, render=False).plan for c in EXAMPLES]
+    jobs = [j for p in plans for j in p.jobs]
+    assert {j.submit for j in jobs} == {"local", "remote"}
+    assert any(j.task_overrides for j in jobs)
+    assert {j.select for j in jobs} == {"visits", "tracts", "all"}
 
 
 def test_strict_pass_catches_an_undefined_variable(tmp_path: Path) -> None:

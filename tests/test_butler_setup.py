@@ -144,8 +144,8 @@ def test_real_run_creates_types_collections_and_chains(real_repo: dict[str, Any]
 
     plan: Plan = real_repo["plan"]
     moving = {t.dataset_type: t for t in plan.transfers if "usdf" in (t.source, t.destination)}
-    assert set(moving) == {"isolated_star_presources", "isolated_star_presource_associations",
-                           "preliminary_visit_summary", "fgcm_photoCalibCatalog", "objectTable_tract"}
+    assert set(moving) >= {"isolated_star_presources", "isolated_star_presource_associations",
+                           "visitSummary", "fgcmPhotoCalibCatalog", "objectTable_tract"}
     for name, t in moving.items():
         dataset_type = butler.get_dataset_type(name)
         assert dataset_type.storageClass_name == t.storage_class
@@ -155,13 +155,13 @@ def test_real_run_creates_types_collections_and_chains(real_repo: dict[str, Any]
     def info(name: str) -> Any:
         return butler.collections.get_info(name)
 
-    for name in (f"{OUT}/incoming/fgcm", f"{OUT}/incoming/archive"):
+    for name in (f"{OUT}/incoming/step2c", f"{OUT}/incoming/archive"):
         assert info(name).type == CollectionType.CHAINED and info(name).children == ()
     assert info("HSC/raw/all").type == CollectionType.RUN
     assert info("refcats/gaia_test").type == CollectionType.RUN
     defaults = info("HSC/defaults")
     assert defaults.type == CollectionType.CHAINED
-    assert defaults.children == ("HSC/raw/all", "HSC/calib", "refcats/gaia_test", "skymaps")
+    assert defaults.children == ("HSC/calib", "refcats/gaia_test", "skymaps")  # raws: selections
     # Stage outputs are BPS's to create (pipetask checks an existing output chain's inputs).
     assert not butler.collections.query(f"{OUT}/step*")
 
@@ -175,9 +175,9 @@ def test_second_run_changes_nothing_and_says_so(real_repo: dict[str, Any]) -> No
     err = proc.stderr
     for item in ("repository", "refcat gaia_test (collection refcats/gaia_test)",
                  "dataset type isolated_star_presources", "dataset type isolated_star_presource_associations",
-                 "dataset type preliminary_visit_summary", "dataset type fgcm_photoCalibCatalog",
+                 "dataset type visitSummary", "dataset type fgcmPhotoCalibCatalog",
                  "dataset type objectTable_tract", "RUN collection HSC/raw/all",
-                 f"CHAINED collection {OUT}/incoming/fgcm", f"CHAINED collection {OUT}/incoming/archive",
+                 f"CHAINED collection {OUT}/incoming/step2c", f"CHAINED collection {OUT}/incoming/archive",
                  "defaults chain HSC/defaults"):
         assert re.search(rf"^  {re.escape(item)}.*: already exists, skipping$", err, re.M), item
     for stack_step in STACK_STEPS.split():
@@ -226,10 +226,11 @@ def test_dry_run_prints_exact_stack_commands(tmp_path: Path) -> None:
     create = next(line for line in lines if line.startswith("butler create "))
     assert create.startswith("butler create --seed-config ") and create.endswith(f" --override {repo}")
     assert f"  db: '{site.butler_registry}'" in lines and f"  root: '{site.datastore_root}'" in lines
-    assert f"butler register-dataset-type {repo} fgcm_photoCalibCatalog ExposureCatalog instrument visit" in lines
-    assert any(line.startswith(f"python - {repo} RUN=HSC/raw/all CHAINED={OUT}/incoming/step2de"
-                               " DEFAULTS=HSC/defaults CHILD=HSC/raw/all CHILD=HSC/calib CHILD=refcats/gaia_test"
-                               " CHILD=skymaps") for line in lines)
+    assert f"butler register-dataset-type {repo} fgcmPhotoCalibCatalog ExposureCatalog instrument visit" in lines
+    # no raws in the defaults chain: 3x2 selects whole visits through the TAGGED selection
+    assert any(line.startswith(f"python - {repo} RUN=HSC/raw/all CHAINED={OUT}/incoming/step2d ")
+               and " DEFAULTS=HSC/defaults CHILD=HSC/calib CHILD=refcats/gaia_test CHILD=skymaps" in line
+               for line in lines)
     assert not (tmp_path / "fresh").exists()
 
 
@@ -361,4 +362,4 @@ def test_metacharacters_in_spec_values_stay_literal(tmp_path: Path) -> None:
     assert (Path(repo) / "butler.yaml").is_file()  # created at exactly the spec's path
     assert f"root: {store}" in (Path(repo) / "butler.yaml").read_text()
     from lsst.daf.butler import Butler
-    assert Butler.from_config(repo).get_dataset_type("objectTable_tract").storageClass_name == "DataFrame"
+    assert Butler.from_config(repo).get_dataset_type("objectTable_tract").storageClass_name == "ArrowAstropy"

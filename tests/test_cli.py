@@ -87,16 +87,16 @@ def test_check_and_diff(tmp_path: Path) -> None:
     assert run("diff", THREE, "-o", str(out)).returncode == 0
     target = out / "sites/frdf/bps/01-step1.yaml"
     target.write_text(target.read_text().replace("CC-IN2P3_Rubin_Merge", "CC-IN2P3_Rubin_Himem"))
-    (out / "sites/usdf/bps/07-step4.yaml").unlink()
+    (out / "sites/usdf/bps/12-step7.yaml").unlink()
     check = run("check", THREE, "-o", str(out))
     assert check.returncode == 3
-    assert check.stdout.splitlines() == ["missing: sites/usdf/bps/07-step4.yaml", "stale: sites/frdf/bps/01-step1.yaml"]
+    assert check.stdout.splitlines() == ["missing: sites/usdf/bps/12-step7.yaml", "stale: sites/frdf/bps/01-step1.yaml"]
     diff = run("diff", THREE, "-o", str(out))
     assert diff.returncode == 3
     assert "-  queue: \"CC-IN2P3_Rubin_Himem\"\n+  queue: \"CC-IN2P3_Rubin_Merge\"" in diff.stdout
-    assert "+++ b/sites/usdf/bps/07-step4.yaml" in diff.stdout
+    assert "+++ b/sites/usdf/bps/12-step7.yaml" in diff.stdout
     # check and diff write nothing
-    assert not (out / "sites/usdf/bps/07-step4.yaml").exists()
+    assert not (out / "sites/usdf/bps/12-step7.yaml").exists()
 
 
 def test_plan_and_explain() -> None:

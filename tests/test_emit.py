@@ -65,10 +65,14 @@ def test_changed_and_stale_files_and_foreign_files(tmp_path: Path) -> None:
     (out / "sites" / "usdf" / "local.txt").write_text("mine too\n")
     before = snapshot(out)
     # drop the last stage: its submit files become stale and must go
-    data["stages"] = [s for s in data["stages"] if s["name"] != "step4"]
+    last = data["stages"][-1]["name"]
+    data["stages"] = data["stages"][:-1]
+    for d in data["datasets"]:
+        d["consumed_by"] = [c for c in d.get("consumed_by", []) if c != last]
     cmp = write_tree(out, compile_data(tmp_path, data, render=True).files)
     after = snapshot(out)
-    assert "sites/usdf/bps/07-step4.yaml" in cmp.extra and not (out / "sites/usdf/bps/07-step4.yaml").exists()
+    gone = f"sites/usdf/bps/{len(data['stages']) + 1:02d}-{last}.yaml"
+    assert gone in cmp.extra and not (out / gone).exists()
     assert (out / "NOTES.md").read_text() == "mine\n" and after["NOTES.md"] == before["NOTES.md"]
     assert after["sites/usdf/local.txt"] == before["sites/usdf/local.txt"]
     assert after["manifest.json"] != before["manifest.json"]

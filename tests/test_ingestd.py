@@ -3,7 +3,12 @@
 - every manifest passes kubernetes-validate (strict) for current Kubernetes versions, alone and
   after `kubectl kustomize`;
 - the ConfigMap's embedded configuration obeys the rules of ctrl_ingestd's own config model
-  (mirrored below from lsst-dm/ctrl_ingestd python/lsst/ctrl/ingestd/config.py);
+  (mirrored below from lsst-dm/ctrl_ingestd python/lsst/ctrl/ingestd/config.py), and the real
+  ctrl_ingestd 2.1 (CTRL_INGESTD_DIR, default ../shared/vendor/ctrl_ingestd-2.1/python) loads
+  it with its `Config`, and its `Message`, `Mapper` and `Entry` turn a Rucio transfer-done event
+  of every move into the local file the move's datasets are ingested from;
+- the site's volumes (PVC or host path) are mounted where the spec says, and
+  `ingestd_mount_problems` names every path the pod could not see;
 - the Butler credentials copied by the init container pass daf_butler's (lsst.utils) DbAuth check;
 - the liveness probe finds a running ingestd process and fails without one.
 """
@@ -11,6 +16,8 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -50,10 +57,12 @@ from compiler.render.ingestd import (
     SECRET_DIR,
     alive_command,
     ingestd_config,
+    ingestd_mount_problems,
+    local_path,
     render,
 )
 from compiler.validate import plan_errors
-from tests.helpers import dump_yaml, example_data
+from tests.helpers import dump_yaml, example_data, shared
 
 ROOT = Path(__file__).resolve().parents[1]
 Example = tuple[Plan, dict[str, bytes]]
@@ -316,16 +325,18 @@ def test_configmap_obeys_ctrl_ingestd_config_model(example: Example) -> None:
 def test_3x2_topics_per_site() -> None:
     plan = example_plan("3x2.yaml")
     kinds = {s.id: {t.kind for t in plan.incoming(s.id)} for s in plan.sites}
-    assert kinds == {"usdf": {"gather", "return"}, "frdf": {"raw", "scatter"},
-                     "ukdf-lancs": {"raw", "scatter"}}
+    assert kinds["usdf"] <= {"gather", "return"} and "gather" in kinds["usdf"]
+    assert kinds["frdf"] == kinds["ukdf-lancs"] == {"raw", "scatter"}
+    scope = plan.site("usdf").scope
+    assert {s.scope for s in plan.sites} == {scope} == {"drp"}  # the repositories' name (rev 2)
     files = site_dirs(render(plan))
     topics = {site: set(embedded_config(load_doc(f["configmap.yaml"]))[1].topics)
               for site, f in files.items()}
     # processing outputs on the BUTLER_DISK RSE; the raws of the visits a site holds on its RAW_DISK
-    assert topics == {"usdf": {"SLAC_BUTLER_DISK-drp-3x2"},
-                      "frdf": {"IN2P3_BUTLER_DISK-drp-3x2", "IN2P3_RAW_DISK-drp-3x2"},
-                      "ukdf-lancs": {"LANCS_BUTLER_DISK-drp-3x2", "LANCS_RAW_DISK-drp-3x2"}}
-    frdf = ingestd_config(plan, "frdf")["topics"]["IN2P3_BUTLER_DISK-drp-3x2"]
+    assert topics == {"usdf": {f"SLAC_BUTLER_DISK-{scope}"},
+                      "frdf": {f"IN2P3_BUTLER_DISK-{scope}", f"IN2P3_RAW_DISK-{scope}"},
+                      "ukdf-lancs": {f"LANCS_BUTLER_DISK-{scope}", f"LANCS_RAW_DISK-{scope}"}}
+    frdf = ingestd_config(plan, "frdf")["topics"][f"IN2P3_BUTLER_DISK-{scope}"]
     assert frdf == {"rucio_prefix": "davs://ccdavrubin.in2p3.fr:2880/rubin/",
                     "fs_prefix": "file:///sps/lsst/rucio/"}
 
@@ -337,9 +348,9 @@ def test_one_topic_per_destination_rse_and_scope(tmp_path: Path) -> None:
     data["sites"]["usdf"]["ingestd"]["group_id"] = "usdf-ingest"
     plan = plan_of(dump_yaml(data, tmp_path / "campaign.yaml"))
     usdf = ingestd_config(plan, "usdf")
-    assert list(usdf["topics"]) == ["SLAC_BUTLER_DISK-drp-3x2", "SLAC_BUTLER_DISK-frdf-drp"]
+    assert list(usdf["topics"]) == ["SLAC_BUTLER_DISK-drp", "SLAC_BUTLER_DISK-frdf-drp"]
     assert usdf["group_id"] == "usdf-ingest"
-    assert list(ingestd_config(plan, "frdf")["topics"]) == ["IN2P3_BUTLER_DISK-drp-3x2", "IN2P3_RAW_DISK-drp-3x2"]
+    assert list(ingestd_config(plan, "frdf")["topics"]) == ["IN2P3_BUTLER_DISK-drp", "IN2P3_RAW_DISK-drp"]
     IngestdConfig.model_validate(usdf)
 
 
@@ -391,7 +402,7 @@ def test_transfers_arriving_without_ingestd_is_a_spec_problem(tmp_path: Path) ->
         compile_campaign(path)  # an error, so nothing is rendered
     [diag] = [d for d in info.value.diagnostics if d.severity == "error"]
     assert diag.path == "sites.frdf" and "no 'ingestd' section" in diag.message
-    assert "IN2P3_BUTLER_DISK-drp-3x2" in (diag.hint or "") and "IN2P3_RAW_DISK-drp-3x2" in (diag.hint or "")
+    assert "IN2P3_BUTLER_DISK-drp" in (diag.hint or "") and "IN2P3_RAW_DISK-drp" in (diag.hint or "")
 
 
 def test_unpinned_image_is_rendered_with_a_warning(tmp_path: Path) -> None:
@@ -515,3 +526,234 @@ def test_liveness_probe_tracks_the_ingestd_process() -> None:
         fake.send_signal(signal.SIGKILL)
         fake.wait()
     assert subprocess.run(command, capture_output=True).returncode != 0
+
+
+# -- the real ctrl_ingestd 2.1: Config, Message, Mapper, Entry -------------------------------------
+
+def ctrl_ingestd_dir() -> Path:
+    """CTRL_INGESTD_DIR (a ctrl_ingestd checkout's python/ folder), else the vendored 2.1."""
+    where = os.environ.get("CTRL_INGESTD_DIR")
+    path = Path(where) if where else shared("vendor", "ctrl_ingestd-2.1", "python")
+    assert (path / "lsst" / "ctrl" / "ingestd" / "config.py").is_file(), path
+    return path
+
+
+def real_module(name: str) -> Any:
+    """One module of ctrl_ingestd loaded by path, under a private name: config, message, mapper
+    and entries.entry import only the standard library, PyYAML and pydantic (the rest needs
+    lsst.obs.base, which is not on PyPI), and sys.path stays as it is."""
+    path = ctrl_ingestd_dir() / "lsst" / "ctrl" / "ingestd" / f"{name.replace('.', '/')}.py"
+    key = f"_drpc_test_ctrl_ingestd_{name.replace('.', '_')}"
+    if key in sys.modules:
+        return sys.modules[key]
+    spec = importlib.util.spec_from_file_location(key, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[key] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class KafkaMessage:
+    """What confluent-kafka hands ctrl_ingestd: Message() calls value()."""
+
+    def __init__(self, event: dict[str, Any]) -> None:
+        self._value = json.dumps(event).encode()
+
+    def value(self) -> bytes:
+        return self._value
+
+
+def transfer_done(move: Any, rucio_prefix: str, name: str) -> dict[str, Any]:
+    """The event Rubin's Hermes writes when a file of `move` arrived: dst-url is the file's PFN
+    on the destination RSE, `<protocol prefix><scope>/<name>` (deterministic RSE, identity
+    lfn2pfn), plus the rucio-register metadata."""
+    prefix = rucio_prefix if rucio_prefix.endswith("/") else rucio_prefix + "/"
+    return {"event_type": "transfer-done", "payload": {
+        "scope": move.rucio_scope, "name": name, "dataset": move.rucio_name,
+        "datasetScope": move.rucio_scope, "src-rse": move.source_rse,
+        "dst-rse": move.destination_rse, "dst-url": f"{prefix}{move.rucio_scope}/{name}",
+        "file-size": 7, "checksum-adler": "0a0b0c0d",
+        "rubin_butler": "raw_file" if move.is_raw else "data_product", "rubin_sidecar": "{}"}}
+
+
+def test_real_ctrl_ingestd_config_loads_every_generated_config(example: Example,
+                                                               tmp_path: Path) -> None:
+    config_module = real_module("config")
+    plan, files = example
+    for site_id, dir_files in site_dirs(files).items():
+        text = load_doc(dir_files["configmap.yaml"])["data"][CONFIG_KEY]
+        path = tmp_path / f"{site_id}.yaml"
+        path.write_text(text)
+        cfg = config_module.Config.load(str(path))  # what IngestD() does with CTRL_INGESTD_CONFIG
+        want = ingestd_config(plan, site_id)
+        assert cfg.brokers == want["brokers"] and cfg.group_id == want["group_id"]
+        assert cfg.butler_repo == plan.site(site_id).butler_repo
+        assert cfg.topics_as_list == list(want["topics"])  # what it subscribes to
+        for topic, prefixes in want["topics"].items():
+            assert cfg.topics[topic].rucio_prefix == prefixes["rucio_prefix"]
+            assert cfg.topics[topic].fs_prefix == prefixes["fs_prefix"]
+    # and it is the real, strict one: no topics is refused
+    empty = tmp_path / "empty.yaml"
+    empty.write_text(yaml.safe_dump({**want, "topics": {}}))
+    with pytest.raises(RuntimeError, match="topics"):
+        config_module.Config.load(str(empty))
+
+
+def test_real_ctrl_ingestd_maps_each_moves_events_to_its_local_file(example: Example,
+                                                                    tmp_path: Path) -> None:
+    config_module, message_module = real_module("config"), real_module("message")
+    mapper_module, entry_module = real_module("mapper"), real_module("entries.entry")
+    plan, files = example
+    checked = 0
+    for site_id, dir_files in site_dirs(files).items():
+        site = plan.site(site_id)
+        path = tmp_path / f"{site_id}.yaml"
+        path.write_text(load_doc(dir_files["configmap.yaml"])["data"][CONFIG_KEY])
+        cfg = config_module.Config.load(str(path))
+        mapper = mapper_module.Mapper(cfg.topics)
+        assert site.ingestd is not None
+        mounts = [v.mount_path for v in site.ingestd.volumes]
+        for move in plan.incoming(site_id):
+            name = (f"{move.dataset_type}/20250101T000000Z/{move.dataset_type}_1234_r_HSC.fits"
+                    if not move.is_raw else "raw/HSC/1234/raw_HSC_1234_42.fits")
+            prefix = site.raw_rucio_prefix if move.is_raw else site.rucio_prefix
+            message = message_module.Message(KafkaMessage(transfer_done(move, prefix, name)))
+            entry = entry_module.Entry(None, message, mapper)  # what every DataFile runs first
+            fs_prefix = site.raw_fs_prefix if move.is_raw else site.fs_prefix
+            expected = f"{fs_prefix.rstrip('/')}/{move.rucio_scope}/{name}"
+            assert entry.file_to_ingest == expected, move.id
+            local = local_path(entry.file_to_ingest)
+            assert local is not None
+            if not move.is_raw:  # ingested in place: inside the datastore root
+                assert local == f"{site.datastore_root.rstrip('/')}/{name}", move.id
+            assert any(local.startswith(m.rstrip("/") + "/") for m in mounts), (move.id, mounts)
+            checked += 1
+    assert checked == len(plan.moves)
+    # an event for an RSE and scope the site does not listen to is not mapped
+    stray = transfer_done(plan.moves[0], "davs://elsewhere:443/x/", "a/b.fits")
+    stray["payload"]["dst-rse"] = "NOWHERE_DISK"
+    with pytest.raises(Exception, match="couldn't find"):
+        entry_module.Entry(None, message_module.Message(KafkaMessage(stray)), mapper)
+
+
+# -- volumes ---------------------------------------------------------------------------------------
+
+def volumes_campaign(tmp_path: Path, volumes: dict[str, list[dict[str, Any]]],
+                     **changes: Any) -> Plan:
+    data = example_data("3x2.yaml")
+    for site_id, vols in volumes.items():
+        data["sites"][site_id]["ingestd"]["volumes"] = vols
+    for key, value in changes.items():
+        site_id, _, field = key.partition("__")
+        section, _, name = field.partition("__")
+        data["sites"][site_id][section][name] = value
+    return plan_of(dump_yaml(data, tmp_path / f"c{len(list(tmp_path.iterdir()))}.yaml"))
+
+
+def test_volumes_are_mounted_as_the_spec_says(tmp_path: Path) -> None:
+    plan = volumes_campaign(tmp_path, {"frdf": [
+        {"name": "repo", "mount_path": "/sps/lsst/groups/rubin/repo/drp",
+         "claim": "sps-repo", "read_only": True},
+        {"name": "rse", "mount_path": "/sps/lsst/rucio", "host_path": "/sps/lsst/rucio"}]})
+    files = render(plan, "frdf")
+    dep = load_doc(files["sites/frdf/ingestd/deployment.yaml"])
+    for version in K8S_VERSIONS:
+        kubernetes_validate.validate(dep, version, strict=True)
+    pod = dep["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["repo"] == {"name": "repo", "persistentVolumeClaim": {
+        "claimName": "sps-repo", "readOnly": True}}
+    assert volumes["rse"] == {"name": "rse", "hostPath": {"path": "/sps/lsst/rucio",
+                                                          "type": "Directory"}}
+    [main] = pod["containers"]
+    mounts = {m["name"]: m for m in main["volumeMounts"]}
+    assert mounts["repo"] == {"name": "repo", "mountPath": "/sps/lsst/groups/rubin/repo/drp",
+                              "readOnly": True}
+    assert mounts["rse"] == {"name": "rse", "mountPath": "/sps/lsst/rucio", "readOnly": False}
+    [init] = pod["initContainers"]
+    assert {m["name"] for m in init["volumeMounts"]} == {"butler-credentials", "butler-secret"}
+    text = files["sites/frdf/ingestd/deployment.yaml"].decode()
+    assert "Pod Security level is `privileged`" in text  # a hostPath volume is there
+    kustomization = files["sites/frdf/ingestd/kustomization.yaml"].decode()
+    assert "rse: host path /sps/lsst/rucio of the node at /sps/lsst/rucio" in kustomization
+    for topic in ingestd_config(plan, "frdf")["topics"]:
+        assert f"#   {topic}: files landing on " in kustomization
+    assert ingestd_mount_problems(plan) == []
+
+    # no volume at all: the pod sees nothing, and says so
+    bare = volumes_campaign(tmp_path, {"frdf": []})
+    dep = load_doc(render(bare, "frdf")["sites/frdf/ingestd/deployment.yaml"])
+    assert {v["name"] for v in dep["spec"]["template"]["spec"]["volumes"]} == {
+        "butler-credentials", "butler-secret", "config", "tmp"}
+
+
+@pytest.mark.skipif(not Path(KUBECTL).exists(), reason="kubectl not installed")
+def test_kubectl_kustomize_keeps_the_volumes(tmp_path: Path) -> None:
+    plan = example_plan("3x2.yaml")
+    write_tree(render(plan), tmp_path)
+    for site_id in site_dirs(render(plan)):
+        out = subprocess.run([KUBECTL, "kustomize", str(tmp_path / "sites" / site_id / "ingestd")],
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+        [dep] = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "Deployment"]
+        pod = dep["spec"]["template"]["spec"]
+        spec_ingestd = plan.site(site_id).ingestd
+        assert spec_ingestd is not None and spec_ingestd.volumes
+        spec_volumes = spec_ingestd.volumes
+        by_name = {v["name"]: v for v in pod["volumes"]}
+        [main] = pod["containers"]
+        mounted = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
+        for v in spec_volumes:
+            assert mounted[v.name] == v.mount_path
+            assert ("persistentVolumeClaim" if v.claim else "hostPath") in by_name[v.name]
+
+
+def test_mount_problems_name_what_the_pod_cannot_see(tmp_path: Path) -> None:
+    for name in EXAMPLES:
+        assert ingestd_mount_problems(example_plan(name)) == []
+    plan = volumes_campaign(tmp_path, {"frdf": []})
+    problems = [m for s, m in ingestd_mount_problems(plan) if s == "frdf"]
+    assert len(problems) == 4 and all("cannot see" in m for m in problems), problems
+    assert any("the Butler repository, /sps/lsst/groups/rubin/repo/drp" in m for m in problems)
+    assert any("the RSE root of IN2P3_BUTLER_DISK" in m and "/sps/lsst/rucio/" in m
+               for m in problems)
+    assert any("the RSE root of IN2P3_RAW_DISK" in m for m in problems)
+    assert all("mounted: none" in m and "sites.frdf.ingestd.volumes" in m for m in problems)
+    assert {s for s, _ in ingestd_mount_problems(plan)} == {"frdf"}
+
+    # the repository mounted, the RSE root not: only the RSE root (and the datastore in it)
+    repo_only = volumes_campaign(tmp_path, {"frdf": [
+        {"name": "repo", "mount_path": "/sps/lsst/groups/rubin/repo/drp",
+         "host_path": "/sps/lsst/groups/rubin/repo/drp", "read_only": True}]})
+    problems = [m for _, m in ingestd_mount_problems(repo_only)]
+    assert problems and not any("Butler repository" in m for m in problems)
+    assert all("mounted: /sps/lsst/groups/rubin/repo/drp" in m for m in problems)
+
+    # a repository reached over the network needs no mount; a prefix as deep as a mount is fine
+    remote = volumes_campaign(tmp_path, {"frdf": [
+        {"name": "rse", "mount_path": "/sps/lsst/rucio/", "claim": "rse"}]},
+        frdf__butler__repo="s3://rubin-frdf/repo/drp")
+    assert ingestd_mount_problems(remote) == []
+
+    # a SQLite registry lives in the repository, which ingest writes: not read-only
+    sqlite = volumes_campaign(tmp_path, {"frdf": [
+        {"name": "repo", "mount_path": "/sps", "claim": "sps", "read_only": True}]},
+        frdf__butler__registry=None)
+    [problem] = [m for _, m in ingestd_mount_problems(sqlite)]
+    assert "cannot write the Butler repository" in problem and "volume repo is read_only" in problem
+
+    # volumes the Deployment cannot hold
+    bad = volumes_campaign(tmp_path, {"frdf": [
+        {"name": "sps", "mount_path": "/sps", "claim": "sps", "host_path": "/sps"},
+        {"name": "tmp", "mount_path": "/scratch", "claim": "scratch"},
+        {"name": "sps", "mount_path": "/data", "claim": "data"},
+        {"name": "home", "mount_path": "/home", "host_path": "/home"},
+        {"name": "cfg", "mount_path": "/etc/ctrl_ingestd/extra", "claim": "cfg"}]})
+    problems = [m for _, m in ingestd_mount_problems(bad)]
+    assert "ingestd volume sps: give exactly one of claim, host_path" in problems
+    assert "ingestd volume tmp: the name is already used by the pod itself" in problems
+    assert "ingestd volume sps: the name is already used by another volume" in problems
+    assert any(m.startswith("ingestd volume home: mount_path /home would hide /home/lsst")
+               for m in problems)
+    assert any(m.startswith("ingestd volume cfg: mount_path /etc/ctrl_ingestd/extra collides")
+               for m in problems)

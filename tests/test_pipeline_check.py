@@ -244,3 +244,28 @@ def test_drpc_validate_check_pipeline(tmp_path: Path, real_env: dict[str, str]) 
     row, col = position_of(text, line, "step2c")
     assert out.returncode == 1 and f"{bad}:{row}:{col}: error: stages[1].subset: " in out.stderr
     assert validate(str(bad)).returncode == 0
+
+
+def test_task_override_of_a_task_outside_the_subset(tmp_path: Path, real_env: dict[str, str]) -> None:
+    """`stages[].tasks` names task labels of the stage's subset: one elsewhere is reported at
+    its key, with the subset's tasks; one inside passes."""
+    good = RC2_STAGES.replace("runs_at: central}", "runs_at: central, tasks: {fgcmFitCycle: {request_memory_mb: 1000}}}")
+    text = replace_line(MINIMAL, RC2_STAGES, good)
+    assert check(tmp_path, text, real_env) == []
+    bad = RC2_STAGES.replace("runs_at: central}", "runs_at: central, tasks: {isr: {request_memory_mb: 1000}}}")
+    text = replace_line(MINIMAL, RC2_STAGES, bad)
+    (d,) = check(tmp_path, text, real_env)
+    assert d.severity == "error" and d.path == "stages[1].tasks.isr"
+    assert d.position is not None and (d.position.line, d.position.column) == position_of(text, bad, "isr")
+    assert "'isr' is not a task of the stage's subset 'fgcm'" in d.message
+    assert d.hint is not None and "fgcmFitCycle" in d.hint
+
+
+@pytest.mark.parametrize("campaign", ["3x2.yaml", "dr1.yaml"])
+def test_example_campaigns_pass_against_their_pinned_pipelines(real_env: dict[str, str],
+                                                               campaign: str) -> None:
+    from tests.helpers import CAMPAIGNS
+
+    loaded = load_campaign(CAMPAIGNS / campaign)
+    spec, _ = validate_loaded(loaded)
+    assert pipeline_problems(spec, loaded, environ=real_env) == []

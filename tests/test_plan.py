@@ -40,9 +40,9 @@ def test_jobs_every_site_and_central(tmp_path: Path) -> None:
         ("step1", "usdf"), ("step1", "frdf"), ("fgcm", "usdf"), ("step3", "usdf"), ("step3", "frdf")]
     by = {(j.stage, j.site): j for j in plan.jobs}
     assert by["step1", "frdf"].data_query == "instrument='HSC' AND skymap='hsc_rings_v1' AND tract IN (9948, 9949)"
-    # a central stage covers all the campaign's tracts
-    assert by["fgcm", "usdf"].data_query == (
-        "instrument='HSC' AND skymap='hsc_rings_v1' AND tract IN (9469, 9470, 9948, 9949)")
+    # a central stage defaults to select: all (a global subset: no spatial constraint)
+    assert by["fgcm", "usdf"].select == "all"
+    assert by["fgcm", "usdf"].data_query == "instrument='HSC' AND skymap='hsc_rings_v1'"
     assert by["step3", "frdf"].path == "sites/frdf/bps/03-step3.yaml"
     assert by["step1", "usdf"].output == "HSC/runs/mini/step1"
 
@@ -55,12 +55,16 @@ def test_transfers_gather_scatter_return(tmp_path: Path) -> None:
         ("return", "step3.objectTable_tract.frdf-to-usdf"),
     ]
     gather, scatter, ret = plan.transfers
-    assert gather.where is None and gather.incoming_collection == "HSC/runs/mini/incoming/fgcm"
+    # visit-level: each visit once, from its home site, selected into a TAGGED collection
+    assert (gather.select_by, gather.select_site) == ("home-visits", "frdf")
+    assert gather.selection_collection == "HSC/runs/mini/outgoing/" + gather.id
+    assert gather.incoming_collection == "HSC/runs/mini/incoming/fgcm"
     assert gather.source_collection == "HSC/runs/mini/step1"
-    assert gather.rucio_did == "mini:mini.step1.preliminary_visit_summary.frdf-to-usdf"
+    assert gather.rucio_did == "frdf:mini.step1.preliminary_visit_summary.frdf-to-usdf"
     assert gather.destination_rse == "SLAC_BUTLER_DISK"
     # split by ownership: per-visit data only to the site that holds the visits (its tracts)
-    assert scatter.where == "instrument='HSC' AND skymap='hsc_rings_v1' AND tract IN (9948, 9949)"
+    assert (scatter.select_by, scatter.select_site) == ("visits-held", "frdf")
+    assert scatter.tracts == (9948, 9949)
     assert scatter.incoming_collection == "HSC/runs/mini/incoming/step3"
     assert ret.incoming_collection == "HSC/runs/mini/incoming/archive"
 
@@ -68,21 +72,22 @@ def test_transfers_gather_scatter_return(tmp_path: Path) -> None:
 def test_scatter_split_by_visit_tract_or_neither(tmp_path: Path) -> None:
     data = example_data("3x2.yaml")
     data["datasets"] += [
-        {"type": "fgcm_tract_thing", "dimensions": ["skymap", "tract"], "produced_by": "fgcm", "consumed_by": ["step3"],
+        {"type": "fgcm_tract_thing", "dimensions": ["skymap", "tract"], "produced_by": "step2c", "consumed_by": ["step3"],
          "storage_class": "ArrowAstropy"},
-        {"type": "fgcm_global_thing", "dimensions": ["instrument"], "produced_by": "fgcm", "consumed_by": ["step3"],
+        {"type": "fgcm_global_thing", "dimensions": ["instrument"], "produced_by": "step2c", "consumed_by": ["step3"],
          "storage_class": "ArrowAstropy"},
     ]
     plan = compile_data(tmp_path, data).plan
     scatters = {(t.dataset_type, t.destination): t for t in plan.transfers if t.kind == "scatter"}
-    assert set(scatters) == {(ds, dst) for ds in ("fgcm_photoCalibCatalog", "fgcm_tract_thing", "fgcm_global_thing")
+    assert set(scatters) >= {(ds, dst) for ds in ("fgcmPhotoCalibCatalog", "fgcm_tract_thing", "fgcm_global_thing")
                              for dst in ("frdf", "ukdf-lancs")}
-    assert scatters["fgcm_photoCalibCatalog", "ukdf-lancs"].where == (
-        "instrument='HSC' AND skymap='hsc_rings_v1' AND tract IN (9941, 9942)")
-    assert scatters["fgcm_tract_thing", "frdf"].where == "skymap='hsc_rings_v1' AND tract IN (9948, 9949)"
-    assert scatters["fgcm_global_thing", "frdf"].where is None
+    visit = scatters["fgcmPhotoCalibCatalog", "ukdf-lancs"]
+    assert (visit.select_by, visit.select_site, visit.tracts) == ("visits-held", "ukdf-lancs", (9941, 9942))
+    tract = scatters["fgcm_tract_thing", "frdf"]
+    assert (tract.select_by, tract.tracts) == ("tracts", (9948, 9949))
+    assert scatters["fgcm_global_thing", "frdf"].select_by == "everything"
     # the visit-split scatter goes only to the site that holds the visits, never to the others
-    assert "9948" not in scatters["fgcm_photoCalibCatalog", "ukdf-lancs"].where
+    assert 9948 not in visit.tracts
 
 
 def test_nothing_moves_within_a_site(tmp_path: Path) -> None:
@@ -93,12 +98,15 @@ def test_nothing_moves_within_a_site(tmp_path: Path) -> None:
 
 
 def test_input_collections_after_inputs_and_earlier_outputs(tmp_path: Path) -> None:
+    """A job reads what arrived for it, then the previous stage's output chain at its site (which
+    holds every earlier output and the campaign inputs), or the campaign inputs for a first
+    stage: chains stay linear, never nested in each other."""
     plan = plan_of(tmp_path)
     by = {(j.stage, j.site): j for j in plan.jobs}
-    assert by["step3", "frdf"].in_collections == ("HSC/defaults", "HSC/runs/mini/step1", "HSC/runs/mini/incoming/step3")
-    assert by["fgcm", "usdf"].in_collections == ("HSC/defaults", "HSC/runs/mini/step1", "HSC/runs/mini/incoming/fgcm")
-    assert by["step3", "usdf"].in_collections == ("HSC/defaults", "HSC/runs/mini/step1", "HSC/runs/mini/fgcm",
-                                                  "HSC/runs/mini/incoming/fgcm")
+    assert by["step1", "frdf"].in_collections == ("HSC/defaults",)
+    assert by["step3", "frdf"].in_collections == ("HSC/runs/mini/incoming/step3", "HSC/runs/mini/step1")
+    assert by["fgcm", "usdf"].in_collections == ("HSC/runs/mini/incoming/fgcm", "HSC/runs/mini/step1")
+    assert by["step3", "usdf"].in_collections == ("HSC/runs/mini/fgcm",)
 
 
 def test_ring_assignment_and_ranges(tmp_path: Path) -> None:
@@ -144,7 +152,7 @@ def test_cross_check_runs_at_both_sites_and_returns_from_both(tmp_path: Path) ->
     assert "tract IN (9941, 9942, 9948)" in job.data_query
     cc = {t.id: t for t in plan.transfers if t.kind == "crosscheck"}
     assert set(cc) == {"step3.deep_coadd.frdf-to-usdf", "step3.deep_coadd.ukdf-lancs-to-usdf"}
-    assert all(t.where == "skymap='hsc_rings_v1' AND tract = 9948" for t in cc.values())
+    assert all((t.select_by, t.tracts) == ("tracts", (9948,)) for t in cc.values())
     assert all(t.incoming_collection.endswith("/incoming/crosscheck") for t in cc.values())
 
 
@@ -152,7 +160,10 @@ def test_raw_distribution_follows_visit_ownership(tmp_path: Path) -> None:
     plan = plan_of(tmp_path)
     [raw] = plan.raws
     assert (raw.id, raw.source_rse, raw.destination_rse) == ("raw.usdf-to-frdf", "SLAC_RAW_DISK", "IN2P3_RAW_DISK")
-    assert raw.where == "instrument='HSC' AND skymap='hsc_rings_v1' AND tract IN (9948, 9949)"
+    # whole visits: every raw of the visits overlapping frdf's tracts, as a TAGGED selection
+    assert (raw.select_by, raw.select_site, raw.tracts) == ("visits-held", "frdf", (9948, 9949))
+    assert raw.source_collection == "HSC/raw/all"
+    assert raw.selection_collection == plan.site("frdf").raw_selection == "HSC/raw/mini/frdf"
 
 
 def test_dr1_example_fractions_match_shares() -> None:

@@ -85,7 +85,7 @@ def test_crosscheck_of_consecutive_tracts_carries_them_all(tmp_path: Path) -> No
     plan = plan_of(path)
     cc = next(m for m in plan.moves if m.kind == "crosscheck" and m.source == "frdf")
     assert cc.tracts == (9469, 9470, 9471, 9472, 9473)
-    assert cc.where is not None and "tract >= 9469 AND tract <= 9473" in cc.where
+    assert cc.select_by == "tracts" and cc.selection_collection.endswith("/outgoing/" + cc.id)
 
     from drpc_rehearsal.orchestrate import Rehearsal
 
@@ -95,12 +95,13 @@ def test_crosscheck_of_consecutive_tracts_carries_them_all(tmp_path: Path) -> No
 
 
 def test_schedule_steps_have_kinds_and_files(tmp_path: Path) -> None:
-    """The rehearsal dispatches on kind; every step but two checks names a generated file."""
+    """The rehearsal dispatches on kind; every step but two checks (and a job another site
+    submits) names a generated file."""
     compiled = compile_campaign(CAMPAIGNS / "3x2.yaml")
     sched = compiled.plan.schedule
     kinds = {s.kind for s in sched.steps}
-    assert kinds == {"setup-repo", "ingestd", "datastore", "apply-rules", "register", "wait",
-                     "verify", "job", "archive"}
+    assert kinds == {"setup-repo", "visits", "rucio-setup", "ingestd", "datastore", "apply-rules",
+                     "register", "wait", "verify", "submit", "job", "archive"}
     for site, steps in sched.sites.items():
         assert [s.number for s in steps] == list(range(1, len(steps) + 1)), site
         assert all(s.site == site for s in steps)
@@ -109,7 +110,8 @@ def test_schedule_steps_have_kinds_and_files(tmp_path: Path) -> None:
         assert all(sched.steps.index(sched.step(d)) < sched.steps.index(s) for d in s.deps)
     texts = runbook.build(compiled.plan)
     for t in texts.steps:
-        if t.kind not in ("archive", "datastore"):
+        remote_job = t.kind == "job" and t.job is not None and t.job.is_remote  # submit step has it
+        if t.kind not in ("archive", "datastore") and not remote_job:
             assert any(part in compiled.files
                        or any(f.startswith(part.rstrip("/") + "/") for f in compiled.files)
                        for part in t.command.split() if part.startswith("sites/")), t.key
@@ -128,15 +130,19 @@ def test_one_capacity_model(tmp_path: Path) -> None:
                           "--format", "json"], capture_output=True, text=True, cwd=ROOT, check=True)
     assert json.loads(out.stdout)["finish_days"] == round(cap.finish_day, 2)
 
-    # a stage's days are its weight's share: a heavier FGCM (central, which every site waits
-    # for) moves the finish later by what it adds on the central site's cores
+    # a stage's days are its weight's share of the workload: a heavier global step 1d (central:
+    # all the sky on the central site's cores) takes longer
     data = example_data("dr1.yaml")
-    fgcm = next(st for st in data["stages"] if st["name"] == "fgcm")
-    fgcm["weight"] = 2.0
+    global_step = next(st for st in data["stages"] if st["name"] == "step1d")
+    global_step["weight"] = 2.0
+    total = sum(st.get("weight", 1.0) for st in data["stages"])
     heavier = compile_data(tmp_path, data).plan.capacity
-    assert heavier is not None and heavier.finish_day > cap.finish_day
-    job = heavier.job("fgcm", "usdf")
-    assert job.days == pytest.approx(40e6 * 2 / 6 / 6000 / 24)  # 2 of 6 weights, all the sky
+    assert heavier is not None
+    job = heavier.job("step1d", "usdf")
+    assert job.days > cap.job("step1d", "usdf").days
+    cores = data["sites"]["usdf"]["cores"]
+    core_hours = data["workload"]["core_hours"]
+    assert job.days == pytest.approx(core_hours * 2 / total / cores / 24)  # its share, all the sky
 
 
 def test_importing_the_compiler_imports_no_rehearsal_nor_stack() -> None:

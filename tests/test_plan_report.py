@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from compiler.cli import cli
 from compiler.cli_plan import plan_command
+from compiler.loader import load_campaign
 from compiler.pipeline import compile_campaign
 from compiler.plan import Plan
 from compiler.render import docs
 from compiler.render.docs import plan_markdown
 from compiler.report import capacity, num, plan_json, plan_table
-from tests.helpers import CAMPAIGNS, ROOT, compile_data, example_data
+from tests.helpers import ROOT, compile_data
 
-DR1 = CAMPAIGNS / "dr1.yaml"
-THREE = CAMPAIGNS / "3x2.yaml"
+# The planner's figures are checked by hand on fixed copies of the examples (tests/planner/):
+# the examples themselves change with the pipelines they pin, these numbers must not.
+PLANNER = ROOT / "tests" / "planner"
+DR1 = PLANNER / "dr1.yaml"
+THREE = PLANNER / "3x2.yaml"
+
+
+def planner_data(name: str) -> dict[str, Any]:
+    """A fixed planner campaign as plain data to modify in a test (see PLANNER)."""
+    return copy.deepcopy(load_campaign(PLANNER / name).data)
 MERMAID_CHECK = ROOT / "tools" / "mermaid-check"
 
 cli.add_command(plan_command, "plan")
@@ -227,7 +238,7 @@ def test_plan_md_without_deadline_or_workload(tmp_path: Path, three: Plan) -> No
     assert "| deadline | none (`campaign.deadline_days`) |" in text
     assert "when its bottleneck site ukdf-lancs does (13.3 hours of its 1,500 cores)" in text
     assert "| `ukdf-lancs` | 267 | 0 | 20,000 | 1,500 | 13.3 | 0.6 | - |" in text
-    data = example_data("3x2.yaml")
+    data = planner_data("3x2.yaml")
     del data["workload"]
     plan = compile_data(tmp_path, data).plan
     text = docs.render(plan)["plan.md"].decode()
@@ -238,7 +249,7 @@ def test_plan_md_without_deadline_or_workload(tmp_path: Path, three: Plan) -> No
 
 
 def test_share_warning(tmp_path: Path) -> None:
-    data = example_data("dr1.yaml")
+    data = planner_data("dr1.yaml")
     data["sites"]["frdf"]["share"] = 0.30
     data["sites"]["usdf"]["share"] = 0.45
     cap = capacity(compile_data(tmp_path, data).plan)
@@ -247,7 +258,7 @@ def test_share_warning(tmp_path: Path) -> None:
 
 
 def test_bottleneck_moves_with_cores(tmp_path: Path) -> None:
-    data = example_data("dr1.yaml")
+    data = planner_data("dr1.yaml")
     data["sites"]["frdf"]["cores"] = 12000
     cap = capacity(compile_data(tmp_path, data).plan)
     assert cap.bottleneck == "ukdf-lancs"
@@ -330,7 +341,7 @@ def test_graph_structure(dr1: Plan) -> None:
 def test_graph_crosscheck_and_single_site(tmp_path: Path, three: Plan) -> None:
     g = parse_graph(docs.render(three)["graph.mmd"].decode())
     assert "archive_node" in g["nodes"]
-    data = example_data("dr1.yaml")
+    data = planner_data("dr1.yaml")
     data["datasets"].append({"type": "object_patch", "dimensions": ["skymap", "tract", "patch"],
                              "produced_by": "coadd"})
     plan = compile_data(tmp_path, data).plan

@@ -26,10 +26,10 @@ from compiler.pipeline import compile_campaign
 from compiler.plan import Plan, tract_predicate
 from drpc_rehearsal import butlers as B
 from drpc_rehearsal.ingest import IngestConsumer, load_ingestd_config, real_ctrl_ingestd
-from tests.helpers import bring_site_files
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGNS = ROOT / "campaigns"
+PLANNER = ROOT / "tests" / "planner"
 BIN = Path(sys.executable).parent
 BUTLER = shutil.which("butler", path=str(BIN))
 SITES = ("usdf", "frdf")  # the repositories made for real (central + one other)
@@ -40,8 +40,9 @@ pytestmark = pytest.mark.skipif(BUTLER is None, reason=f"no butler CLI beside {s
 
 def adjacent_campaign(tmp: Path) -> Path:
     yaml = YAML()
-    doc = yaml.load((CAMPAIGNS / "3x2.yaml").read_text())
-    bring_site_files(tmp)
+    # the planner's fixed copy of 3x2 (tests/planner/): these tests name its stages and types
+    doc = yaml.load((PLANNER / "3x2.yaml").read_text())
+    shutil.copytree(PLANNER / "sites", tmp / "sites", dirs_exist_ok=True)
     doc["sky"]["assignment"]["tracts"]["frdf"] = [9943, 9944]
     for sid in doc["sites"]:
         doc["sites"][sid]["butler"] = {"repo": str(tmp / sid / "repo")}
@@ -87,6 +88,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     second = finish({s: setup_repo(tree, s, tmp / s, skip) for s in SITES})
     visits = B.synthesize_visits(plan, per_tract=2, per_boundary=3)
     defined = {s: B.define_visits(plan.site(s).butler_repo, plan, s, visits) for s in SITES}
+    for s in SITES:  # the raws each site holds, then its whole-visit selection (visits.sh)
+        B.ingest_raws(plan.site(s).butler_repo, plan, defined[s])
+        proc = subprocess.run([sys.executable, str(tree / "sites" / s / "butler" / "selection.py"),
+                               "raws", s], env={**os.environ, "BUTLER_REPO": plan.site(s).butler_repo},
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
     return {"tmp": tmp, "tree": tree, "plan": plan, "first": first, "second": second,
             "visits": visits, "defined": defined}
 
@@ -116,6 +123,7 @@ def test_setup_repo_runs_around_the_stack_records(world: dict[str, Any]) -> None
         assert "defaults chain HSC/defaults: not created yet" in err
         rc, err = world["second"][site]
         assert rc == 0, err
+        # no stage selects visits here, so the defaults chain holds the raws
         assert "defaults chain HSC/defaults: created over HSC/raw/all, HSC/calib, skymaps" in err
         with Butler.from_config(repo(world, site)) as butler:
             defaults = butler.collections.get_info("HSC/defaults")
@@ -200,7 +208,7 @@ def test_simulate_job_makes_the_stage_outputs(world: dict[str, Any]) -> None:
     with Butler.from_config(repo(world, "frdf")) as butler:
         info = butler.collections.get_info(f"{OUT}/step2a")
         assert info.type is CollectionType.CHAINED
-        assert info.children == (step2a.run, "HSC/defaults", f"{OUT}/step1")
+        assert info.children == (step2a.run, f"{OUT}/step1")  # linear: step1's chain holds the rest
         refs = butler.query_datasets("preliminary_visit_summary", collections=f"{OUT}/step2a")
         assert {r.dataId["visit"] for r in refs} == {v.id for v in own}
         tract_refs = butler.query_datasets("isolated_star_presources", collections=f"{OUT}/step2a")
@@ -275,7 +283,7 @@ def test_ingest_lands_the_dataset_under_the_same_run(world: dict[str, Any]) -> N
     events = [transfer_done(plan, b, "frdf", "usdf", transfer.rucio_name) for b in bundles]
 
     config = load_ingestd_config(world["tree"], "usdf")
-    assert list(config["topics"]) == ["SLAC_BUTLER_DISK-drp-3x2"]
+    assert list(config["topics"]) == ["SLAC_BUTLER_DISK-repo"]
     with IngestConsumer(config, repo(world, "usdf"), implementation="stand-in") as consumer:
         assert consumer.implementation == "drpc stand-in"
         stats = consumer.ingest_event(events[0])

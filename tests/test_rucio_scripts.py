@@ -29,7 +29,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from compiler.plan import Move, Plan
-from compiler.render import rucio, verify
+from compiler.render import rucio, selection, verify
 from tests.helpers import CAMPAIGNS, MINIMAL, compile_data, example_data
 from tests.test_rucio_rules import long_names_data
 
@@ -46,7 +46,8 @@ SKYMAP = "hsc_rings_v1"
 # -- helpers ------------------------------------------------------------------------------------------
 
 def make_campaign(tmp_path: Path) -> tuple[Plan, Path]:
-    """MINIMAL under a unique name (its scope, so its DIDs are new on the shared server)."""
+    """MINIMAL under a unique name (in every Rucio dataset name, so its DIDs are new on the
+    shared server)."""
     data = YAML(typ="safe").load(MINIMAL)
     data["metadata"]["name"] = f"t{uuid.uuid4().hex[:12]}"
     plan = compile_data(tmp_path, data).plan
@@ -56,7 +57,8 @@ def make_campaign(tmp_path: Path) -> tuple[Plan, Path]:
 
 
 def write_tree(plan: Plan, tree: Path) -> None:
-    for rel, content in {**rucio.render(plan), **verify.render(plan)}.items():
+    for rel, content in {**rucio.render(plan), **verify.render(plan),
+                         **selection.render(plan)}.items():
         path = tree / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
@@ -115,10 +117,6 @@ def argv_lines(stdout: str, first: str) -> list[list[str]]:
     return [shlex.split(line) for line in stdout.splitlines() if line.split(" ", 1)[0] == first]
 
 
-def add_scope(server: RucioServer, scope: str) -> None:
-    server.client_call(f"c.add_scope('root', {scope!r})")
-
-
 def add_dataset(server: RucioServer, scope: str, name: str, files: list[str], rse: str) -> None:
     spec = json.dumps({"scope": scope, "name": name, "files": files, "rse": rse})
     server.client_call(f"""
@@ -171,27 +169,30 @@ def test_register_dry_run_prints_exact_commands(tmp_path: Path) -> None:
     plan = compile_data(tmp_path, YAML(typ="safe").load(MINIMAL)).plan
     tree = tmp_path / "out"
     write_tree(plan, tree)
-    t = transfer(plan, "scatter", "usdf")  # a selection with a where clause
-    assert t.where
+    t = transfer(plan, "scatter", "usdf")
+    assert (t.select_by, t.select_site) == ("visits-held", "frdf")
     rucio_dir = tree / "sites" / "usdf" / "rucio"
     proc = run_script(rucio_dir / f"{t.id}.register.sh", plain_env(DRY_RUN="1"))
     assert proc.returncode == 0, proc.stderr
     manifest = str(rucio_dir / f"{t.id}.manifest.json")
+    # select first (whole visits, into a TAGGED collection), then register that collection
+    # with the options every rucio-register release has (long names only)
     assert [shlex.split(line) for line in proc.stdout.splitlines()] == [
         ["rucio", "did", "add", "--type", "dataset", "--monotonic", t.rucio_did],
-        ["rucio-register", "data-products", "--repo", "/repo/usdf", "--rucio-dataset", t.rucio_name,
+        ["python3", str(rucio_dir / ".." / "butler" / "selection.py"), "move", t.id],
+        ["rucio-register", "data-products", "--repo", "/repo/usdf",
          "--rucio-register-config", str(rucio_dir / "rucio-register.yaml"),
-         "-d", t.dataset_type, "--collections", t.source_collection, "--find-first",
-         "--where", t.where, "--limit", "0"],
+         "--rucio-dataset", t.rucio_name, "--collections", t.selection_collection,
+         "--dataset-type", t.dataset_type],
         ["rucio", "did", "content", "list", "--short", t.rucio_did],
         ["python3", str(rucio_dir / "butler-manifest.py"), "--repo", "/repo/usdf",
-         "--dataset-type", t.dataset_type, "--collections", t.source_collection, "--where", t.where,
-         "--find-first", "--transfer", t.id, "--rucio-did", t.rucio_did, "--rucio-files", "-",
+         "--dataset-type", t.dataset_type, "--collections", t.selection_collection,
+         "--transfer", t.id, "--rucio-did", t.rucio_did, "--rucio-files", "-",
          "--output", manifest],
     ]
     assert not Path(manifest).exists()
 
-    # A gather has no where clause; env vars override every site path and the account.
+    # env vars override every site path and the account.
     g = transfer(plan, "gather", "frdf")
     proc = run_script(tree / "sites" / "frdf" / "rucio" / f"{g.id}.register.sh", plain_env(
         DRY_RUN="1", BUTLER_REPO="/local/repo", RUCIO_REGISTER_CONFIG="/local/rr.yaml",
@@ -200,11 +201,50 @@ def test_register_dry_run_prints_exact_commands(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     lines = [shlex.split(line) for line in proc.stdout.splitlines()]
     assert lines[0] == ["rucio", "--account", "drpcops", "did", "add", "--type", "dataset", "--monotonic", g.rucio_did]
-    assert lines[1] == ["/opt/rr", "data-products", "--repo", "/local/repo", "--rucio-dataset", g.rucio_name,
-                        "--rucio-register-config", "/local/rr.yaml", "-d", g.dataset_type,
-                        "--collections", g.source_collection, "--find-first", "--limit", "0"]
-    assert lines[3][:2] == ["/opt/py", str(tree / "sites" / "frdf" / "rucio" / "butler-manifest.py")]
-    assert lines[3][-2:] == ["--output", f"/local/m/{g.id}.manifest.json"]
+    assert lines[1][0] == "/opt/py" and lines[1][2:] == ["move", g.id]
+    assert lines[2] == ["/opt/rr", "data-products", "--repo", "/local/repo", "--rucio-register-config",
+                        "/local/rr.yaml", "--rucio-dataset", g.rucio_name,
+                        "--collections", g.selection_collection, "--dataset-type", g.dataset_type]
+    assert lines[4][:2] == ["/opt/py", str(tree / "sites" / "frdf" / "rucio" / "butler-manifest.py")]
+    assert lines[4][-2:] == ["--output", f"/local/m/{g.id}.manifest.json"]
+
+
+def test_register_uses_the_interface_of_the_pinned_rucio_register(tmp_path: Path) -> None:
+    """The data-products command line parses with rucio-register's options at w.2025.30 (-r, -c,
+    -t, -d = the Rucio dataset) and with the release on PyPI (-d = the dataset type): only long
+    options, which mean the same in both."""
+    import click
+    from lsst.rucio.register.script import main as pypi_main
+
+    @click.command()
+    @click.option("-r", "--repo", required=True, type=str)
+    @click.option("-c", "--collections", required=True, type=str)
+    @click.option("-t", "--dataset-type", required=True, type=str)
+    @click.option("-d", "--rucio-dataset", required=True, type=str)
+    @click.option("-C", "--rucio-register-config", required=False, type=str)
+    @click.option("-s", "--chunk-size", required=False, type=int, default=30)
+    def pinned(**kwargs: str) -> None:  # lsst/rucio_register w.2025.30 script.py data_products
+        print(json.dumps(kwargs, sort_keys=True))
+
+    plan = compile_data(tmp_path, YAML(typ="safe").load(MINIMAL)).plan
+    tree = tmp_path / "out"
+    write_tree(plan, tree)
+    t = transfer(plan, "scatter", "usdf")
+    proc = run_script(tree / "sites" / "usdf" / "rucio" / f"{t.id}.register.sh", plain_env(DRY_RUN="1"))
+    argv = next(shlex.split(line) for line in proc.stdout.splitlines() if line.startswith("rucio-register"))
+    assert argv[1] == "data-products"
+    from click.testing import CliRunner
+
+    got = CliRunner().invoke(pinned, argv[2:])
+    assert got.exit_code == 0, got.output
+    assert json.loads(got.output) == {
+        "repo": "/repo/usdf", "collections": t.selection_collection, "dataset_type": t.dataset_type,
+        "rucio_dataset": t.rucio_name, "chunk_size": 30,
+        "rucio_register_config": str(tree / "sites" / "usdf" / "rucio" / "rucio-register.yaml")}
+    command = pypi_main.commands["data-products"]
+    ctx = command.make_context("data-products", [*argv[2:], "--limit", "0"])
+    assert ctx.params["dataset_type"] == (t.dataset_type,) and ctx.params["rucio_dataset"] == t.rucio_name
+    assert ctx.params["collections"] == (t.selection_collection,) and ctx.params["limit"] == 0
 
 
 def test_raw_register_dry_run(tmp_path: Path) -> None:
@@ -218,10 +258,11 @@ def test_raw_register_dry_run(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     lines = [shlex.split(line) for line in proc.stdout.splitlines()]
     assert lines[0] == ["rucio", "did", "add", "--type", "dataset", "--monotonic", raw.rucio_did]
-    assert lines[1] == ["rucio-register", "raws", "--repo", "/repo/usdf", "--rucio-dataset", raw.rucio_name,
+    assert lines[1] == ["python3", str(rucio_dir / ".." / "butler" / "selection.py"), "raws", raw.destination]
+    assert lines[2] == ["python3", str(rucio_dir / "register-raws.py"), "--repo", "/repo/usdf",
                         "--rucio-register-config", str(rucio_dir / "rucio-register-raw.yaml"),
-                        "--collections", raw.source_collection, "--where", raw.where, "--limit", "0", "raw"]
-    assert "--find-first" not in lines[3] and lines[3][lines[3].index("--dataset-type") + 1] == "raw"
+                        "--rucio-dataset", raw.rucio_name, "--collections", raw.selection_collection]
+    assert lines[4][lines[4].index("--collections") + 1] == raw.selection_collection
 
 
 def test_scripts_are_shellcheck_clean(tmp_path: Path) -> None:
@@ -256,11 +297,30 @@ def applied(stdout: str, status: str) -> dict[str, str]:
     return {tid: rid for tid, _, rid, st in CREATED.findall(stdout) if st == status}
 
 
+def ensure_scopes(server: RucioServer, plan: Plan) -> None:
+    """Every scope the campaign's moves use, owned by root; those that exist are kept (the
+    scopes are the repositories' names, shared by the tests on one server)."""
+    server.client_call(f"""
+        from rucio.common.exception import Duplicate
+        for scope in {sorted({m.rucio_scope for m in plan.moves})!r}:
+            try:
+                c.add_scope('root', scope)
+            except Duplicate:
+                pass
+    """)
+
+
+def did_exists(server: RucioServer, did: str) -> bool:
+    scope, name = did.split(":", 1)
+    return bool(server.client_json(f"[d for d in c.list_dids({scope!r}, {{'name': {name!r}}}, "
+                                   "did_type='dataset')]"))
+
+
 @pytest.mark.services
 def test_apply_rules_creates_each_dataset_and_rule_once(rucio_server: RucioServer,
                                                         tmp_path: Path) -> None:
     plan, tree = make_campaign(tmp_path)
-    add_scope(rucio_server, plan.campaign)
+    ensure_scopes(rucio_server, plan)
     outgoing = [t for t in plan.transfers if t.source == "frdf"]
     assert len(outgoing) == 2
     rdir = tree / "sites" / "frdf" / "rucio"
@@ -279,12 +339,11 @@ def test_apply_rules_creates_each_dataset_and_rule_once(rucio_server: RucioServe
         expected.append(["rucio", "--account", "root", "did", "add", "--type", "dataset", "--monotonic",
                          t.rucio_did])
         expected.append(["rucio", "--account", "root", "rule", "add", t.rucio_did,
-                         "--rses", r["rse_expression"], "--copies", "1", "--grouping", "DATASET",
+                         "--copies", "1", "--rses", r["rse_expression"], "--grouping", "DATASET",
                          "--activity", r["activity"], "--source-rses", r["source_replica_expression"],
                          "--comment", r["comment"]])
     assert argv_lines(dry.stdout, "rucio") == expected
-    exists = "[d['name'] for d in c.list_dids({scope!r}, {{'name': '*'}}, did_type='dataset')]"
-    assert rucio_server.client_json(exists.format(scope=plan.campaign)) == []
+    assert not any(did_exists(rucio_server, t.rucio_did) for t in outgoing)
 
     only = run_script(script, env, outgoing[0].id)  # one named transfer: only its rule
     assert only.returncode == 0, only.stderr
@@ -313,10 +372,100 @@ def test_apply_rules_creates_each_dataset_and_rule_once(rucio_server: RucioServe
             want["comment"], want["source_replica_expression"], None)
 
 
+def server_rules(server: RucioServer, did: str) -> list[dict[str, Any]]:
+    scope, name = did.split(":", 1)
+    rules: list[dict[str, Any]] = server.client_json(f"list(c.list_did_rules({scope!r}, {name!r}))")
+    return sorted(rules, key=lambda r: r["created_at"])
+
+
+@pytest.mark.services
+def test_apply_rules_reads_every_value_from_the_rules_json(rucio_server: RucioServer,
+                                                           tmp_path: Path) -> None:
+    """The script holds no rule value: editing <transfer>.rules.json changes what it creates."""
+    plan, tree = make_campaign(tmp_path)
+    ensure_scopes(rucio_server, plan)
+    t = transfer(plan, "gather", "frdf")
+    rdir = tree / "sites" / "frdf" / "rucio"
+    script = rdir / "apply-rules.sh"
+    text = script.read_text()
+    original = json.loads((rdir / f"{t.id}.rules.json").read_text())
+    [rule] = original
+    for value in (rule["rse_expression"], rule["source_replica_expression"], rule["comment"],
+                  rule["activity"], t.rucio_name):
+        assert value not in text  # one source for each rule: the JSON
+    env = server_env(rucio_server)
+
+    # What apply-rules.sh runs is exactly what rucio.rule_add_args derives from the rule.
+    dry = run_script(script, plain_env(DRY_RUN="1", RUCIO_ACCOUNT="drpcops", PATH=os.environ["PATH"]),
+                     t.id)
+    assert dry.returncode == 0, dry.stderr
+    assert argv_lines(dry.stdout, "rucio")[-1] == [
+        "rucio", "--account", "drpcops", "rule", "add", t.rucio_did, *rucio.rule_add_args(rule)]
+
+    # Every value changed, a second DID added, and an account in the file.
+    extra = f"{t.rucio_name}.extra"
+    edited = dict(rule, rse_expression="RAL_BUTLER_DISK", source_replica_expression="LANCS_BUTLER_DISK",
+                  activity="Data Rebalancing", grouping="ALL", lifetime=86400, comment="edited by hand",
+                  account="root", dids=[*rule["dids"], {"scope": t.rucio_scope, "name": extra}])
+    (rdir / f"{t.id}.rules.json").write_text(json.dumps([edited]))
+    no_env_account = env | {"RUCIO_ACCOUNT": ""}  # the JSON's account, then
+    dry = run_script(script, no_env_account | {"DRY_RUN": "1"}, t.id)
+    assert dry.returncode == 0, dry.stderr
+    assert argv_lines(dry.stdout, "rucio")[1] == [
+        "rucio", "--account", "root", "rule", "add", t.rucio_did, "--copies", "1",
+        "--rses", "RAL_BUTLER_DISK", "--grouping", "ALL", "--activity", "Data Rebalancing",
+        "--source-rses", "LANCS_BUTLER_DISK", "--lifetime", "86400", "--comment", "edited by hand"]
+    first = run_script(script, no_env_account, t.id)
+    assert first.returncode == 0, first.stderr
+    created = CREATED.findall(first.stdout)
+    assert [(tid, did, st) for tid, did, _, st in created] == [
+        (t.id, t.rucio_did, "created"), (t.id, f"{t.rucio_scope}:{extra}", "created")]
+    for did in (t.rucio_did, f"{t.rucio_scope}:{extra}"):
+        [got] = server_rules(rucio_server, did)
+        assert (got["rse_expression"], got["source_replica_expression"], got["activity"],
+                got["grouping"], got["comments"], got["account"], got["copies"]) == (
+            "RAL_BUTLER_DISK", "LANCS_BUTLER_DISK", "Data Rebalancing", "ALL", "edited by hand",
+            "root", 1)
+        assert got["expires_at"] is not None  # the lifetime
+    again = run_script(script, no_env_account, t.id)
+    assert again.returncode == 0, again.stderr
+    assert "(created)" not in again.stdout and again.stdout.count("(exists)") == 2
+
+    # Back to the generated rule: a rule to another RSE expression is another rule.
+    (rdir / f"{t.id}.rules.json").write_text(json.dumps(original))
+    back = run_script(script, env, t.id)
+    assert back.returncode == 0, back.stderr
+    [(_, _, new_id, status)] = CREATED.findall(back.stdout)
+    assert status == "created"
+    rules = server_rules(rucio_server, t.rucio_did)
+    assert [r["rse_expression"] for r in rules] == ["RAL_BUTLER_DISK", rule["rse_expression"]]
+    assert rules[1]["id"] == new_id and rules[1]["comments"] == rule["comment"]
+
+    # Nothing in the file is ignored: a key `rucio rule add` cannot set, a missing file.
+    (rdir / f"{t.id}.rules.json").write_text(json.dumps([dict(rule, purge_replicas=True)]))
+    bad = run_script(script, env, t.id)
+    assert bad.returncode == 1 and "cannot set purge_replicas" in bad.stderr
+    (rdir / f"{t.id}.rules.json").write_text(json.dumps([dict(rule, comment="two\nlines")]))
+    bad = run_script(script, env, t.id)
+    assert bad.returncode == 1 and "comment holds a control character" in bad.stderr
+    (rdir / f"{t.id}.rules.json").unlink()
+    gone = run_script(script, env, t.id)
+    assert gone.returncode == 1 and f"{t.id}.rules.json" in gone.stderr
+    assert len(server_rules(rucio_server, t.rucio_did)) == 2
+
+    # RULES_DIR: the files may live elsewhere.
+    moved = tmp_path / "rules"
+    moved.mkdir()
+    (moved / f"{t.id}.rules.json").write_text(json.dumps(original))
+    elsewhere = run_script(script, env | {"RULES_DIR": str(moved)}, t.id)
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert applied(elsewhere.stdout, "exists") == {t.id: new_id}
+
+
 @pytest.mark.services
 def test_wait_ok_stuck_suspended_timeout(rucio_server: RucioServer, tmp_path: Path) -> None:
     plan, tree = make_campaign(tmp_path)
-    add_scope(rucio_server, plan.campaign)
+    ensure_scopes(rucio_server, plan)
     gather, ret = transfer(plan, "gather", "frdf"), transfer(plan, "return", "frdf")
     rdir = tree / "sites" / "frdf" / "rucio"
     env = server_env(rucio_server, WAIT_INTERVAL="1", WAIT_TIMEOUT="30")
@@ -373,7 +522,7 @@ def test_wait_is_not_fooled_by_a_rule_made_before_registration(rucio_server: Ruc
     """A rule on an empty dataset is OK at once; files attached later get their locks only when
     Rucio re-evaluates the rule (no judge daemon here: never), so the wait must not say OK."""
     plan, tree = make_campaign(tmp_path)
-    add_scope(rucio_server, plan.campaign)
+    ensure_scopes(rucio_server, plan)
     t = transfer(plan, "scatter", "usdf")
     rdir = tree / "sites" / "usdf" / "rucio"
     env = server_env(rucio_server, WAIT_INTERVAL="1", WAIT_TIMEOUT="1")
@@ -394,7 +543,7 @@ def test_wait_is_not_fooled_by_a_rule_made_before_registration(rucio_server: Ruc
 @pytest.mark.services
 def test_register_creates_dataset_and_manifest(rucio_server: RucioServer, tmp_path: Path) -> None:
     plan, tree = make_campaign(tmp_path)
-    add_scope(rucio_server, plan.campaign)
+    ensure_scopes(rucio_server, plan)
     t = transfer(plan, "return", "frdf")
     run = f"{t.source_collection}/20250101T000000Z"
     datasets = make_butler(tmp_path / "src", {run: [9948, 9949, 9469]}, chain=t.source_collection)
@@ -407,19 +556,24 @@ def test_register_creates_dataset_and_manifest(rucio_server: RucioServer, tmp_pa
     script = tree / "sites" / "frdf" / "rucio" / f"{t.id}.register.sh"
     manifest = tmp_path / f"{t.id}.manifest.json"
 
-    first = run_script(script, env)  # the stand-in registered nothing: 0 files for 3 datasets
-    assert first.returncode == 1
-    assert "holds 0 file(s) but the Butler selection has 3 dataset(s)" in first.stderr
+    # frdf returns the tracts it owns (9948, 9949): selection.py puts those two into the TAGGED
+    # selection, the stand-in registered nothing: 0 files for 2 datasets
+    first = run_script(script, env)
+    assert first.returncode == 1, first.stderr
+    assert "2 dataset(s) in " + t.selection_collection in first.stdout, first.stderr
+    assert "holds 0 file(s) but the Butler selection has 2 dataset(s)" in first.stderr
     assert log.read_text().splitlines() == [
-        "data-products", "--repo", str(tmp_path / "src"), "--rucio-dataset", t.rucio_name,
+        "data-products", "--repo", str(tmp_path / "src"),
         "--rucio-register-config", str(tree / "sites" / "frdf" / "rucio" / "rucio-register.yaml"),
-        "-d", t.dataset_type, "--collections", t.source_collection, "--find-first", "--limit", "0"]
+        "--rucio-dataset", t.rucio_name, "--collections", t.selection_collection,
+        "--dataset-type", t.dataset_type]
     did = rucio_server.client_json(f"c.get_did({t.rucio_scope!r}, {t.rucio_name!r})")
     assert (did["type"], did["monotonic"]) == ("DATASET", True)
     assert json.loads(manifest.read_text())["rucio_files"] == 0
 
     # What rucio-register would have done: the files, named by their datastore-relative path.
-    add_dataset(rucio_server, t.rucio_scope, t.rucio_name, [str(p) for _, p in datasets.values()],
+    owned = {key: value for key, value in datasets.items() if key[0] in (9948, 9949)}
+    add_dataset(rucio_server, t.rucio_scope, t.rucio_name, [str(p) for _, p in owned.values()],
                 t.source_rse)
     second = run_script(script, env)
     assert second.returncode == 0, second.stderr
@@ -427,9 +581,9 @@ def test_register_creates_dataset_and_manifest(rucio_server: RucioServer, tmp_pa
     got = json.loads(manifest.read_text())
     assert got == {
         "transfer": t.id, "rucio_did": t.rucio_did, "dataset_type": t.dataset_type,
-        "collections": t.source_collection, "where": None, "find_first": True,
-        "butler_datasets": 3, "runs": {run: 3}, "rucio_files": 3,
-        "dataset_ids": sorted(i for i, _ in datasets.values()),
+        "collections": t.selection_collection,
+        "butler_datasets": 2, "runs": {run: 2}, "rucio_files": 2,
+        "dataset_ids": sorted(i for i, _ in owned.values()),
     }
 
 
@@ -438,7 +592,7 @@ def test_verify_names_missing_then_chains_arrived_runs(rucio_server: RucioServer
     from lsst.daf.butler import Butler
 
     plan, tree = make_campaign(tmp_path)
-    add_scope(rucio_server, plan.campaign)
+    ensure_scopes(rucio_server, plan)
     t = transfer(plan, "return", "frdf")
     arrived_run = f"{t.source_collection}/20250101T000000Z"  # frdf's RUN, kept by ctrl_ingestd
     local_run = f"{t.source_collection}/20250303T000000Z"  # usdf's own step3 output

@@ -197,10 +197,10 @@ def test_hostile_file_name_adds_no_yaml_key(tmp_path: Path, bps_env: Any) -> Non
 # clean value in MINIMAL -> a valid value full of YAML, shell, Markdown and BPS syntax
 SUBSTITUTIONS = {
     "facility: USDF": "facility: \"USDF: {evil: 1} # 'q' [x](javascript:alert(1)) <script>*_| \\\\ %s & ; `id`\"",
-    "{repo: /repo/usdf}": "{repo: '/repo/usdf#x:y@z%w+v=u,t~s-r'}",
+    "{repo: /repo/usdf}": "{repo: '/repo/x#y:z@w%v+u=t,s~r-q/usdf'}",
 }
 VALUE_SUBSTITUTIONS = {
-    "/repo/usdf": "/repo/usdf#x:y@z%w+v=u,t~s-r",
+    "/repo/usdf": "/repo/x#y:z@w%v+u=t,s~r-q/usdf",
     "USDF": "USDF: {evil: 1} # 'q' [x](javascript:alert(1)) <script>*_| \\ %s & ; `id`",
 }
 EXTRA_QUERY_CLEAN = "band IN ('g')"

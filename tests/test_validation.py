@@ -189,10 +189,9 @@ def test_secrets_are_rejected(tmp_path: Path) -> None:
 
 
 def test_secret_in_ingestd_section(tmp_path: Path) -> None:
-    text = replace_line(MINIMAL, "butler_secret: butler-credentials}\nsky:",
-                        "butler_secret: butler-credentials, token: abc123}\nsky:")
+    text = replace_line(MINIMAL, "host_path: /data}]}\nsky:", "host_path: /data}], token: abc123}\nsky:")
     out = problems(tmp_path, text)
-    assert out == ["35:148: error: sites.frdf.ingestd.token: 'token' holds a literal secret; specs hold no "
+    assert out == ["35:261: error: sites.frdf.ingestd.token: 'token' holds a literal secret; specs hold no "
                    "secrets (store it in a Kubernetes Secret (name it with ingestd.butler_secret) or an "
                    "environment variable, and refer to it by name)"]
 
@@ -212,7 +211,7 @@ def test_all_problems_at_once_across_kinds(tmp_path: Path) -> None:
     # structure first: an unknown key stops the semantic pass, so it alone is reported with it
     assert out == ["43:50: error: stages[1].colour: unknown key 'colour' (allowed: 'bps_includes', 'extra_query', "
                    "'memory_multiplier', 'name', 'number_of_retries', 'request_cpus', 'request_memory_mb', "
-                   "'request_walltime_s', 'runs_at', 'subset', 'weight')"]
+                   "'request_walltime_s', 'runs_at', 'select', 'subset', 'tasks', 'weight')"]
     text = text.replace(", colour: red", "")
     out = problems(tmp_path, text)
     assert len(out) == 2 and "unknown site 'nowhere'" in out[0] and "assigned to two sites" in out[1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..plan import Plan
-from . import bps, butler, docs, ingestd, rucio, runbook, verify
+from . import bps, butler, docs, ingestd, rucio, rucio_admin, runbook, selection, verify
 
 Renderer = Callable[[Plan, "str | None"], dict[str, bytes]]
 
@@ -19,7 +19,9 @@ RENDERERS: tuple[tuple[str, Renderer], ...] = (
     ("docs", docs.render),
     ("ingestd", ingestd.render),
     ("rucio", rucio.render),
+    ("rucio_admin", rucio_admin.render),
     ("runbook", runbook.render),
+    ("selection", selection.render),
     ("verify", verify.render),
 )
 

@@ -19,9 +19,14 @@ def render_job(plan: Plan, job: Job) -> bytes:
     YAML-escaped, and refused if BPS would expand it), and the whole file is checked for stray
     line breaks, so that no spec value can add a key that BPS reads."""
     site = plan.site(job.site)
-    for key, _ in job.overrides:
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", key):
+    keys = [key for key, _ in job.overrides]
+    keys += [name for label, values in job.task_overrides
+             for name in (label, *(k for k, _ in values))]
+    for key in keys:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
             raise ValueError(f"refusing to write the BPS key {key!r}")
+    if not re.fullmatch(r"\$\{HOME\}/[A-Za-z0-9_./-]+", job.id_link_path):
+        raise ValueError(f"refusing the idLinkPath {job.id_link_path!r}")
     content = render_template(
         "bps/submit.yaml.j2",
         header=comment_header(plan, f"BPS submit file for stage '{job.stage}' at {site.id} "
@@ -30,7 +35,7 @@ def render_job(plan: Plan, job: Job) -> bytes:
         job=job,
         site=site,
         project=plan.ticket or plan.campaign,
-        env_vars=referenced_env_vars([*job.includes, job.pipeline_yaml]),
+        env_vars=referenced_env_vars([*job.includes, job.pipeline_yaml, job.id_link_path]),
     )
     plain_lines(content.decode("utf-8"), job.path)
     return content

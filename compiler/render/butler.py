@@ -157,9 +157,15 @@ def _dataset_types(plan: Plan, site: SitePlan) -> list[DatasetTypeReg]:
 
 
 def _defaults_children(plan: Plan) -> list[str]:
-    """What the defaults chain searches: raws, calibs, refcats, skymaps, then ancillary inputs."""
+    """What the defaults chain searches: raws, calibs, refcats, skymaps, then ancillary inputs.
+
+    No raws when a stage selects visits: such a job finds raws only through the site's TAGGED
+    selection of whole visits, which it reads first; a chain holding every raw would hand the
+    graph builder the raws of every visit in the repository (all of them, at the central site).
+    """
     butler = plan.butler_inputs
-    children = [raw_collection(plan.instrument), plan.calib_collection,
+    visits = any(st.select == "visits" for st in plan.stages)
+    children = [*([] if visits else [raw_collection(plan.instrument)]), plan.calib_collection,
                 *(r.collection for r in butler.refcats), SKYMAPS_COLLECTION,
                 *(a.collection for a in butler.ancillary)]
     return [c for c in dict.fromkeys(children) if c != plan.defaults_collection]

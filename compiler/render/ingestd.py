@@ -7,16 +7,32 @@ ServiceAccount and the `kustomization.yaml` that ties them together, so that a s
 
 The topic ctrl_ingestd subscribes to for a (destination RSE, scope) is named by
 `naming.ingestd_topic` only: Rucio's Kafka filter for Hermes has been seen naming topics after the
-RSE alone, so a site may need another pairing; change it there and everything follows.
+RSE alone, so a site may need another pairing; change it there and everything follows. (Mind
+that ctrl_ingestd 2.1 itself looks an event's prefixes up under `<dst-rse>-<scope>` of the
+event, `entries/entry.py`, whatever topic it came on.)
+
+The pod sees the site's file systems through `sites.<id>.ingestd.volumes`: each a
+PersistentVolumeClaim (`claim`) or a node directory (`host_path`, type Directory) mounted at its
+`mount_path` in the ingestd container. `ingestd_mount_problems` says where that falls short: a
+receiving site whose Butler repository is a local path, or whose RSE root (the local side of a
+topic's fs_prefix, what ctrl_ingestd opens) or datastore root, lies under no volume.
 """
 
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import shlex
 from typing import Any
 
-from ..naming import ingestd_labels, ingestd_resource, ingestd_selector, ingestd_topic
+from ..model import IngestdVolume
+from ..naming import (
+    file_path,
+    ingestd_labels,
+    ingestd_resource,
+    ingestd_selector,
+    ingestd_topic,
+)
 from ..paths import ingestd_dir
 from ..plan import Plan, SitePlan
 from .common import comment_header, render_template
@@ -102,6 +118,122 @@ def _image_pinned(image: str) -> bool:
     return ":" in last and not last.endswith(":latest")
 
 
+# -- volumes ---------------------------------------------------------------------------------------
+
+# The pod's own volumes (deployment.yaml.j2): a spec volume must not reuse their names or paths.
+BUILTIN_VOLUMES = ("butler-credentials", "butler-secret", "config", "tmp")
+BUILTIN_MOUNTS = (CONFIG_DIR, CREDENTIALS_DIR, SECRET_DIR, "/tmp")
+
+
+def _norm(path: str) -> str:
+    return posixpath.normpath(path)
+
+
+def _under(path: str, root: str) -> bool:
+    path, root = _norm(path), _norm(root)
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def local_path(location: str) -> str | None:
+    """The local path a Butler repository or file prefix names (`/x`, `file:///x`), or None for
+    a URI of another scheme (s3://, https://, ...) or a repository-index label."""
+    if location.startswith("file://"):
+        return file_path(location)
+    if location.startswith("/"):
+        return location
+    return None
+
+
+def volume_source(volume: IngestdVolume) -> dict[str, Any]:
+    """The pod volume's source: `persistentVolumeClaim` or `hostPath` (exactly one is given;
+    `ingestd_mount_problems` reports a spec that gives both or neither)."""
+    if (volume.claim is None) == (volume.host_path is None):
+        raise ValueError(f"ingestd volume {volume.name}: give exactly one of claim, host_path "
+                         "(ingestd_mount_problems reports it)")
+    if volume.claim is not None:
+        return {"persistentVolumeClaim": {"claimName": volume.claim,
+                                          "readOnly": volume.read_only}}
+    return {"hostPath": {"path": volume.host_path, "type": "Directory"}}
+
+
+def needed_paths(plan: Plan, site: SitePlan) -> list[tuple[str, str, bool]]:
+    """(what, local path, needs write access) the ingestd pod must see at the site, in order:
+    the Butler repository (written when its registry is the repository's own SQLite file), the
+    local side of every arrival's fs_prefix (read), and the datastore root (written only when
+    it is not `<rse_root>/<scope>`: `transfer="auto"` then copies each file into it)."""
+    out: list[tuple[str, str, bool]] = []
+    repo = local_path(site.butler_repo)
+    if repo is not None:
+        out.append(("the Butler repository", repo, site.butler_registry is None))
+    for arrival in plan.arrivals(site.id):
+        path = local_path(arrival.fs_prefix)
+        if path is not None:
+            out.append((f"the RSE root of {arrival.rse} (fs_prefix of topic "
+                        f"{ingestd_topic(arrival.rse, arrival.scope)})", path, False))
+    datastore = local_path(site.datastore_root)
+    if datastore is not None:
+        # in place (no write) when the files land inside it, as with the default root
+        copied = _norm(site.datastore_root) != _norm(site.rucio_datastore_root)
+        out.append(("the datastore root", datastore, copied))
+    return out
+
+
+def ingestd_mount_problems(plan: Plan) -> list[tuple[str, str]]:
+    """(site id, message) for every receiving site whose ctrl_ingestd pod cannot see (or write)
+    what it must: a local Butler repository, RSE root or datastore root under no volume of
+    `sites.<id>.ingestd.volumes` (or only under a read-only one where ingest writes), and
+    volumes the Deployment cannot hold (claim and host_path both or neither, a name or mount
+    path used twice or by the pod's own volumes, a mount that hides the image's home or a
+    relative path). Sites without an ingestd section are `validate.plan_errors`' business."""
+    problems: list[tuple[str, str]] = []
+    for site in plan.sites:
+        if site.ingestd is None or not receives_transfers(plan, site.id):
+            continue
+        volumes = site.ingestd.volumes
+        names: set[str] = set()
+        mounts: set[str] = set()
+        for v in volumes:
+            where = f"ingestd volume {v.name}"
+            if (v.claim is None) == (v.host_path is None):
+                problems.append((site.id, f"{where}: give exactly one of claim, host_path"))
+            if v.host_path is not None and not v.host_path.startswith("/"):
+                problems.append((site.id, f"{where}: host_path {v.host_path} is not an "
+                                          "absolute path"))
+            if not v.mount_path.startswith("/"):
+                problems.append((site.id, f"{where}: mount_path {v.mount_path} is not an "
+                                          "absolute path"))
+            if v.name in BUILTIN_VOLUMES or v.name in names:
+                user = "the pod itself" if v.name in BUILTIN_VOLUMES else "another volume"
+                problems.append((site.id, f"{where}: the name is already used by {user}"))
+            mount = _norm(v.mount_path)
+            if _under(LSST_HOME, mount):
+                problems.append((site.id, f"{where}: mount_path {v.mount_path} would hide "
+                                          f"{LSST_HOME}, where the image keeps ctrl_ingestd"))
+            elif mount in mounts or any(_under(mount, b) or _under(b, mount)
+                                        for b in BUILTIN_MOUNTS):
+                problems.append((site.id, f"{where}: mount_path {v.mount_path} collides with "
+                                          "another mount of the pod "
+                                          f"({', '.join((*sorted(mounts), *BUILTIN_MOUNTS))})"))
+            names.add(v.name)
+            mounts.add(mount)
+        for what, path, write in needed_paths(plan, site):
+            covering = [v for v in volumes if v.mount_path.startswith("/")
+                        and _under(path, v.mount_path)]
+            if not covering:
+                mounted = ", ".join(v.mount_path for v in volumes) or "none"
+                problems.append((site.id, f"the ctrl_ingestd pod cannot see {what}, {path}: it "
+                                          "lies under no mount_path of "
+                                          f"sites.{site.id}.ingestd.volumes (mounted: {mounted})"))
+            elif write:
+                # the deepest mount wins, as in the container
+                deepest = max(covering, key=lambda v: len(_norm(v.mount_path)))
+                if deepest.read_only:
+                    problems.append((site.id, f"the ctrl_ingestd pod cannot write {what}, "
+                                              f"{path}: volume {deepest.name} is read_only, "
+                                              "and ingest writes there"))
+    return problems
+
+
 def _context(plan: Plan, site: SitePlan) -> dict[str, Any]:
     assert site.ingestd is not None
     config = ingestd_config(plan, site.id)
@@ -117,6 +249,9 @@ def _context(plan: Plan, site: SitePlan) -> dict[str, Any]:
         "selector": ingestd_selector(plan.campaign, site.id),
         "config": config,
         "arrival_rses": sorted({a.rse for a in plan.arrivals(site.id)}),
+        "arrivals": [(ingestd_topic(a.rse, a.scope), a) for a in plan.arrivals(site.id)],
+        "volumes": [(v, volume_source(v)) for v in site.ingestd.volumes],
+        "needed_paths": needed_paths(plan, site),
         "config_text": config_text,
         "config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
         "config_dir": CONFIG_DIR,
@@ -163,5 +298,6 @@ def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
     return dict(sorted(files.items()))
 
 
-__all__ = ["render", "render_site", "ingestd_config",
-           "default_group_id", "resource_name", "labels"]
+__all__ = ["render", "render_site", "ingestd_config", "ingestd_mount_problems",
+           "default_group_id", "resource_name", "labels", "local_path", "needed_paths",
+           "volume_source"]

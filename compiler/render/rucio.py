@@ -131,7 +131,7 @@ def register_env(site: SitePlan, move: Move) -> list[EnvVar]:
                "the rucio-register command (lsst-rucio-register)"),
         _account_var(site),
         EnvVar("BUTLER_PYTHON", "python3",
-               "a Python with lsst.daf.butler (the stack's), for the manifest"),
+               "a Python with lsst.daf.butler (the stack's), for the selection and the manifest"),
         EnvVar("MANIFEST_DIR", "",
                f"where {manifest_name(move.id)} is written (empty: beside this script)"),
     ]
@@ -149,6 +149,18 @@ def render_register(plan: Plan, move: Move) -> bytes:
         config_file=paths.beside(paths.rucio_register_raw_config(site.id) if move.is_raw
                                  else paths.rucio_register_config(site.id)),
         helper=paths.beside(paths.manifest_helper(site.id)),
+        select=paths.relative(paths.register_script(move), paths.select_script(site.id)),
+        select_args=(f"raws {sh_quote(move.destination)}" if move.is_raw
+                     else f"move {sh_quote(move.id)}"),
+        raw_helper=paths.beside(paths.raw_register_helper(site.id)),
+    )
+
+
+def render_raw_register_helper(plan: Plan, site: SitePlan) -> bytes:
+    return render_template(
+        "rucio/register-raws.py.j2",
+        header=comment_header(plan, f"Raw registration helper of the register scripts at "
+                                    f"{site.id}"),
     )
 
 
@@ -157,20 +169,24 @@ def render_rules(plan: Plan, move: Move) -> bytes:
     return (text + "\n").encode()
 
 
-def apply_options(rule: dict[str, Any]) -> str:
-    """The `rule add` options after `--rses`, as shell words, for apply-rules.sh's `apply`."""
-    args = rule_add_args(rule)
-    i = args.index("--rses")
-    return " ".join(a if a.startswith("--") else sh_quote(a) for a in args[:i] + args[i + 2:])
+def apply_rules_env() -> list[EnvVar]:
+    """apply-rules.sh reads every rule value from the rules' JSON: its account too, by default."""
+    return [
+        EnvVar("RUCIO_ACCOUNT", "", "Rucio account that owns the rules (empty: the rule's "
+               "`account` in its rules.json, else the account of your Rucio config)"),
+        EnvVar("BUTLER_PYTHON", "python3",
+               "a Python 3 (standard library only), to read the rules' JSON"),
+        EnvVar("RULES_DIR", "", "where the <transfer>.rules.json files are (empty: beside "
+               "this script)"),
+    ]
 
 
 def render_apply_rules(plan: Plan, site: SitePlan, moves: tuple[Move, ...]) -> bytes:
     what = f"Rucio replication rules of the transfers leaving {site.id}"
-    rules = [(m, rule_for(plan, m)) for m in moves]
     return render_template(
         "rucio/apply-rules.sh.j2",
-        prelude=shell_prelude(plan, what, [_account_var(site)]),
-        plan=plan, site=site, rules=rules, apply_options=apply_options, cli_note=CLI_NOTE,
+        prelude=shell_prelude(plan, what, apply_rules_env()),
+        plan=plan, site=site, moves=moves, cli_note=CLI_NOTE,
     )
 
 
@@ -206,6 +222,7 @@ def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
             continue
         if any(m.is_raw for m in outgoing):
             files[paths.rucio_register_raw_config(s.id)] = render_register_config(plan, s, raw=True)
+            files[paths.raw_register_helper(s.id)] = render_raw_register_helper(plan, s)
         files[paths.manifest_helper(s.id)] = render_manifest_helper(plan, s)
         files[paths.apply_rules(s.id)] = render_apply_rules(plan, s, outgoing)
         for m in outgoing:

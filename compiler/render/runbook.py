@@ -157,6 +157,22 @@ def _datastore(plan: Plan, step: Step) -> StepText:
                    "`rucio.rse_root` of this site in the campaign, recompile and start again")])
 
 
+def _rucio_setup(plan: Plan, step: Step) -> StepText:
+    scopes = sorted({m.rucio_scope for m in plan.moves})
+    rses = sorted({m.destination_rse for m in plan.moves})
+    return StepText(
+        step, "Rucio admin: the campaign's scopes and account limits",
+        paths.setup_rucio(step.site),
+        how=("Run by the Rucio admin (an account with the admin attribute), once for the "
+             "campaign; prefix it with `DRY_RUN=1` to see every change first."),
+        expect=[(f"the scope(s) {', '.join(f'`{s}`' for s in scopes)} exist and every account "
+                 f"that owns a rule has a limit on {', '.join(f'`{r}`' for r in rses)}; it ends "
+                 "with `N changes`, and a second run says `0 changes`")],
+        if_fails=[("an account that does not exist is named: create it (`rucio-admin account "
+                   "add`) or set `sites.<site>.rucio.account`; a scope owned by another account "
+                   "is left alone with a warning")])
+
+
 def _apply_rules(plan: Plan, step: Step) -> StepText:
     site = plan.site(step.site)
     return StepText(
@@ -233,30 +249,82 @@ def _verify(plan: Plan, step: Step) -> StepText:
                   not_ingested])
 
 
+def _visits(plan: Plan, step: Step) -> StepText:
+    site = plan.site(step.site)
+    central = site.is_central
+    return StepText(
+        step, "Define the visits and select them, whole", paths.visits_script(site.id),
+        how=("The central site holds every raw; run it once they are all ingested here."
+             if central else "Run it once the raws from the central site are verified here."),
+        expect=[(f"`define-visits` defines the visits of the raws here (ctrl_ingestd never "
+                 f"does); `select` makes `{site.raw_selection}` hold every raw of the visits "
+                 f"overlapping {site.id}'s {len(site.processing_tracts):,} tract(s); `check` "
+                 "prints how many whole visits and raws it holds and exits 0"),
+                "run again, the selection reports `0 changes`"],
+        if_fails=[("`check` lists visits that are not whole or are missing: for raws missing here, "
+                   "run the raw transfer's register, wait and verify again; for raws visible "
+                   "through `campaign.input_collections` outside the selection, take the raw "
+                   "collection out of those collections (a `select: visits` stage would process "
+                   "them too)")])
+
+
+def _submit(plan: Plan, step: Step) -> StepText:
+    job = step.job
+    assert job is not None
+    st = plan.stage(job.stage)
+    return StepText(
+        step, f"Submit stage {st.index} `{st.name}` for {job.site} (remote build)",
+        f"bps submit --compute-site {job.compute_site} {paths.bps_submit(job)}",
+        how=(f"With the stack `{plan.stack}` and PanDA set up here; ctrl_bps_panda's remote "
+             f"build makes the QuantumGraph at {job.site} against its Butler "
+             f"(`{job.butler_config}`)."),
+        expect=[(f"it prints the run id; it is also the name of a link in `{job.id_link_path}`; "
+                 f"tell {job.site}: its job step follows the run")],
+        if_fails=[("`bps ping` checks the PanDA authentication; the build task's log in PanDA's "
+                   "monitor names a graph-building failure at the site (inputs missing there)")])
+
+
 def _job(plan: Plan, step: Step) -> StepText:
     job = step.job
     assert job is not None
     site = plan.site(job.site)
     days = plan.stage_days(job.stage, job.site)
     st = plan.stage(job.stage)
+    scope = {"visits": "its whole visits (the TAGGED raw selection)",
+             "tracts": f"{len(job.tracts):,} tract(s)", "all": "the whole campaign (no spatial "
+             "constraint)"}[job.select]
+    estimate = f" Estimated duration: {fmt_days(days)}." if days is not None else ""
+    where = f" on {job.submitted_from}'s submit host" if job.is_remote else ""
+    report = (f"`bps report --id <run id>` (the run id is the name of the link in "
+              f"`{job.id_link_path}`{where})")
+    expect = [f"{report} shows the run; wait until every job succeeded",
+              (f"`butler query-collections {sh_quote(site.butler_repo)} {sh_quote(job.output)} "
+               "--chains tree` shows the chain with its RUN collection")]
+    if_fails = [(f"{report} names the failed jobs and their logs; fix the cause (memory: raise "
+                 "`request_memory_mb` of the stage, or of one task under `tasks:`, and "
+                 "recompile) and `bps restart --id <run id>`")]
+    if job.is_remote:
+        submit = plan.schedule.step(f"submit:{job.stage}:{job.site}")
+        return StepText(
+            step, f"Follow stage {st.index} `{st.name}` ({st.subset}) running here",
+            how=(f"{job.submitted_from} submits it (its step {submit.number}, remote build): "
+                 f"the graph is built here against `{job.butler_config}` and PanDA runs it at "
+                 f"`{site.panda_site}` on {scope}.{estimate} Nothing to submit here; the run id "
+                 f"comes from {job.submitted_from}."),
+            expect=expect, if_fails=if_fails)
     return StepText(
         step, f"Run stage {st.index} `{st.name}` ({st.subset})",
         f"bps submit {paths.bps_submit(job)}",
-        how=(f"Submit from USDF with the stack `{plan.stack}`; PanDA runs it at computeSite "
-             f"`{site.panda_site}` on {len(job.tracts):,} tract(s)."
-             + (f" Estimated duration: {fmt_days(days)}." if days is not None else "")),
-        expect=["`bps report` shows the run; wait until every job succeeded",
-                (f"`butler query-collections {sh_quote(site.butler_repo)} {sh_quote(job.output)} "
-                 "--chains tree` shows the chain with its RUN collection")],
-        if_fails=[("`bps report --id <run id>` names the failed jobs and their logs; fix the "
-                   "cause (memory: raise `request_memory_mb` of the stage and recompile) and "
-                   "`bps restart --id <run id>`")])
+        how=(f"Here, with the stack `{plan.stack}`: BPS builds the QuantumGraph against this "
+             f"site's Butler (`{job.butler_config}`) and PanDA runs it at computeSite "
+             f"`{site.panda_site}` on {scope}.{estimate}"),
+        expect=expect, if_fails=if_fails)
 
 
 def _archive(plan: Plan, step: Step) -> StepText:
     central = plan.site(plan.central_site)
     archived = plan.schedule.phases[-1].moves
-    chains = dict.fromkeys(m.into for m in archived)
+    chains = dict.fromkeys(m.archived_into for m in archived)
     return StepText(
         step, "Archival: check what came back",
         expect=[f"`butler query-collections {sh_quote(central.butler_repo)} {sh_quote(c)} "
@@ -267,9 +335,10 @@ def _archive(plan: Plan, step: Step) -> StepText:
              "nothing is returned from other sites in this campaign")])
 
 
-_WORDS = {"setup-repo": _setup_repo, "ingestd": _ingestd, "datastore": _datastore,
-          "apply-rules": _apply_rules, "register": _register, "wait": _wait, "verify": _verify,
-          "job": _job, "archive": _archive}
+_WORDS = {"setup-repo": _setup_repo, "visits": _visits, "rucio-setup": _rucio_setup,
+          "ingestd": _ingestd,
+          "datastore": _datastore, "apply-rules": _apply_rules, "register": _register,
+          "wait": _wait, "verify": _verify, "submit": _submit, "job": _job, "archive": _archive}
 
 
 # -- phases: the campaign runbook's sections ------------------------------------------------------

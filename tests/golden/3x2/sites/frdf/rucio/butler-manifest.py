@@ -2,8 +2,8 @@
 # generated - do not edit: drpc 0.1.0 from 3x2.yaml
 #
 # Used by the <transfer>.register.sh scripts beside it; runs with a Python that has
-# lsst.daf.butler (BUTLER_PYTHON, default python3: the stack's). It queries the Butler for the
-# transfer's selection (the same query rucio-register ran), reads the Rucio dataset's file list
+# lsst.daf.butler (BUTLER_PYTHON, default python3: the stack's). It reads the transfer's TAGGED
+# selection (the collection rucio-register registered from), reads the Rucio dataset's file list
 # (`rucio did content list --short`) on stdin, and writes the manifest: how many datasets the
 # selection holds, in which RUN collections, their dataset ids, and how many files the Rucio
 # dataset holds. It exits 1 if the Rucio dataset holds fewer files than the selection has
@@ -24,8 +24,6 @@ def main() -> int:
     parser.add_argument("--repo", required=True)
     parser.add_argument("--dataset-type", required=True)
     parser.add_argument("--collections", required=True)
-    parser.add_argument("--where", default="")
-    parser.add_argument("--find-first", action="store_true")
     parser.add_argument("--transfer", required=True)
     parser.add_argument("--rucio-did", required=True)
     parser.add_argument("--rucio-files", default="-", help="file list, one scope:name a line; - = stdin")
@@ -44,8 +42,7 @@ def main() -> int:
     with Butler.from_config(args.repo, without_datastore=True) as butler:
         try:
             refs = butler.query_datasets(args.dataset_type, collections=args.collections,
-                                         where=args.where, find_first=args.find_first,
-                                         limit=None, explain=False)
+                                         find_first=False, limit=None, explain=False)
         except (MissingDatasetTypeError, MissingCollectionError):
             refs = []
     runs = Counter(ref.run for ref in refs)
@@ -54,8 +51,6 @@ def main() -> int:
         "rucio_did": args.rucio_did,
         "dataset_type": args.dataset_type,
         "collections": args.collections,
-        "where": args.where or None,
-        "find_first": args.find_first,
         "butler_datasets": len(refs),
         "runs": dict(sorted(runs.items())),
         "dataset_ids": sorted(str(ref.id) for ref in refs),

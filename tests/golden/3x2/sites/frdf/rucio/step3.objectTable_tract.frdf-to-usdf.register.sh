@@ -8,7 +8,7 @@
 #   RUCIO_REGISTER_CONFIG: rucio-register config (empty: rucio-register.yaml beside this script) (default: empty)
 #   RUCIO_REGISTER: the rucio-register command (lsst-rucio-register) (default: rucio-register)
 #   RUCIO_ACCOUNT: Rucio account that owns the rules (empty: the account of your Rucio config) (default: empty)
-#   BUTLER_PYTHON: a Python with lsst.daf.butler (the stack's), for the manifest (default: python3)
+#   BUTLER_PYTHON: a Python with lsst.daf.butler (the stack's), for the selection and the manifest (default: python3)
 #   MANIFEST_DIR: where step3.objectTable_tract.frdf-to-usdf.manifest.json is written (empty: beside this script) (default: empty)
 #   DRY_RUN: 1 prints every command instead of running it (default: 0)
 set -euo pipefail
@@ -46,15 +46,19 @@ on_exit() {
 trap on_exit EXIT
 
 #
-# Transfer step3.objectTable_tract.frdf-to-usdf (return, frdf -> usdf):
-#   every objectTable_tract that frdf produced, for archival.
-# 1. Create the Rucio dataset drp-3x2:drp-3x2.step3.objectTable_tract.frdf-to-usdf (monotonic) unless it exists.
-# 2. `rucio-register data-products` registers every objectTable_tract dataset of
-#    HSC/runs/drp-3x2/DM-48353/step3 into it (--find-first: what a consumer of the chain would resolve), with --limit 0
-#    (the Butler query default caps at 20000). `--rucio-dataset` is the dataset name: the scope
-#    (drp-3x2) comes from the rucio-register config.
-# 3. Write step3.objectTable_tract.frdf-to-usdf.manifest.json (beside this script, or in MANIFEST_DIR): the Butler selection
-#    (dataset count, RUN collections, dataset ids) and how many files drp-3x2:drp-3x2.step3.objectTable_tract.frdf-to-usdf holds;
+# Transfer step3.objectTable_tract.frdf-to-usdf (gather, frdf -> usdf):
+#   objectTable_tract of the tracts frdf owns.
+# 1. Create the Rucio dataset drp:drp-3x2.step3.objectTable_tract.frdf-to-usdf (monotonic) unless it exists.
+# 2. Make the TAGGED collection HSC/runs/drp-3x2/DM-48353/outgoing/step3.objectTable_tract.frdf-to-usdf hold exactly what goes
+#    (`../butler/selection.py move step3.objectTable_tract.frdf-to-usdf`): whole visits, never a tract cut.
+# 3. Register every objectTable_tract of that collection into the Rucio dataset with
+#    `rucio-register data-products --repo --collections --dataset-type --rucio-dataset`: the
+#    options every release has (w.2025.30's `-d` is the Rucio dataset, later ones' the dataset
+#    type, so only long options are used); `--limit 0` is added where the release has it
+#    (later releases cap a query at 20000 results unless told otherwise).
+#    The scope (drp) comes from the rucio-register config.
+# 4. Write step3.objectTable_tract.frdf-to-usdf.manifest.json (beside this script, or in MANIFEST_DIR): the selection's dataset
+#    count, RUN collections and dataset ids, and how many files drp:drp-3x2.step3.objectTable_tract.frdf-to-usdf holds;
 #    exit 1 if it holds fewer files than the selection has datasets.
 # Run it again at will: existing files are skipped. The rule was created by apply-rules.sh in
 # the site setup (it replicates files as they are attached); next: wait-step3.objectTable_tract.frdf-to-usdf.sh.
@@ -68,7 +72,7 @@ if [ -z "$MANIFEST_DIR" ]; then MANIFEST_DIR="$HERE"; fi
 export RUCIO_REGISTER_CONFIG
 if [ -n "$RUCIO_ACCOUNT" ]; then export RUCIO_ACCOUNT; fi
 
-DID=drp-3x2:drp-3x2.step3.objectTable_tract.frdf-to-usdf
+DID=drp:drp-3x2.step3.objectTable_tract.frdf-to-usdf
 MANIFEST="$MANIFEST_DIR"/step3.objectTable_tract.frdf-to-usdf.manifest.json
 RUCIO=(rucio)
 if [ -n "$RUCIO_ACCOUNT" ]; then RUCIO+=(--account "$RUCIO_ACCOUNT"); fi
@@ -80,15 +84,22 @@ else
   run "${RUCIO[@]}" did add --type dataset --monotonic "$DID"
 fi
 
-step "register objectTable_tract datasets of HSC/runs/drp-3x2/DM-48353/step3 into $DID"
-run "$RUCIO_REGISTER" data-products --repo "$BUTLER_REPO" --rucio-dataset drp-3x2.step3.objectTable_tract.frdf-to-usdf \
-  --rucio-register-config "$RUCIO_REGISTER_CONFIG" \
-  -d objectTable_tract --collections HSC/runs/drp-3x2/DM-48353/step3 --find-first \
-  --limit 0
+step "select what step3.objectTable_tract.frdf-to-usdf sends into HSC/runs/drp-3x2/DM-48353/outgoing/step3.objectTable_tract.frdf-to-usdf"
+run "$BUTLER_PYTHON" "$HERE"/../butler/selection.py move step3.objectTable_tract.frdf-to-usdf
+
+step "register the objectTable_tract datasets of HSC/runs/drp-3x2/DM-48353/outgoing/step3.objectTable_tract.frdf-to-usdf into $DID"
+limit=()
+if [ "$DRY_RUN" != 1 ] && "$RUCIO_REGISTER" data-products --help 2>/dev/null | grep -q -- '--limit'; then
+  limit=(--limit 0)
+fi
+run "$RUCIO_REGISTER" data-products --repo "$BUTLER_REPO" \
+  --rucio-register-config "$RUCIO_REGISTER_CONFIG" --rucio-dataset drp-3x2.step3.objectTable_tract.frdf-to-usdf \
+  --collections HSC/runs/drp-3x2/DM-48353/outgoing/step3.objectTable_tract.frdf-to-usdf --dataset-type objectTable_tract \
+  "${limit[@]}"
 
 step "write the manifest $MANIFEST"
 manifest_args=(--repo "$BUTLER_REPO" --dataset-type objectTable_tract
-  --collections HSC/runs/drp-3x2/DM-48353/step3 --find-first
+  --collections HSC/runs/drp-3x2/DM-48353/outgoing/step3.objectTable_tract.frdf-to-usdf
   --transfer step3.objectTable_tract.frdf-to-usdf --rucio-did "$DID" --rucio-files - --output "$MANIFEST")
 if [ "$DRY_RUN" = 1 ]; then
   run "${RUCIO[@]}" did content list --short "$DID"

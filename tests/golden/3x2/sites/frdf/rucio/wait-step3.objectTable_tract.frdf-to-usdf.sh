@@ -42,7 +42,7 @@ on_exit() {
 trap on_exit EXIT
 
 #
-# Waits for the replication rule of transfer step3.objectTable_tract.frdf-to-usdf: drp-3x2:drp-3x2.step3.objectTable_tract.frdf-to-usdf to
+# Waits for the replication rule of transfer step3.objectTable_tract.frdf-to-usdf: drp:drp-3x2.step3.objectTable_tract.frdf-to-usdf to
 # SLAC_BUTLER_DISK (the rule apply-rules.sh made, of RUCIO_ACCOUNT, or RULE_ID).
 # Polls `rucio rule show` every WAIT_INTERVAL seconds:
 #   OK, with a lock for every file of the dataset (`rucio did content list`) -> exit 0
@@ -54,7 +54,7 @@ trap on_exit EXIT
 
 RUCIO=(rucio)
 if [ -n "$RUCIO_ACCOUNT" ]; then RUCIO+=(--account "$RUCIO_ACCOUNT"); fi
-DID=drp-3x2:drp-3x2.step3.objectTable_tract.frdf-to-usdf
+DID=drp:drp-3x2.step3.objectTable_tract.frdf-to-usdf
 RSES=SLAC_BUTLER_DISK
 for var in WAIT_INTERVAL WAIT_TIMEOUT; do
   if ! [[ "${!var}" =~ ^[0-9]+$ ]]; then

@@ -43,8 +43,8 @@ trap on_exit EXIT
 
 #
 # Transfer raw.usdf-to-frdf (raw, usdf -> frdf):
-#   raws of the visits overlapping frdf's 2 tract(s).
-# What was sent is the content of the Rucio dataset drp-3x2:drp-3x2.raw.usdf-to-frdf (what the rule
+#   every raw of the visits overlapping frdf's 2 tract(s), whole visits.
+# What was sent is the content of the Rucio dataset drp:drp-3x2.raw.usdf-to-frdf (what the rule
 # replicates: the same list at every site, nothing to copy). Each of its files must have arrived
 # and been ingested here as a raw dataset in a RUN collection matching
 #   HSC/raw/all
@@ -57,7 +57,7 @@ trap on_exit EXIT
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 RUCIO=(rucio)
 if [ -n "$RUCIO_ACCOUNT" ]; then RUCIO+=(--account "$RUCIO_ACCOUNT"); fi
-DID=drp-3x2:drp-3x2.raw.usdf-to-frdf
+DID=drp:drp-3x2.raw.usdf-to-frdf
 CHECK=(--repo "$BUTLER_REPO" --dataset-type raw
   --collections HSC/raw/all --rucio-did "$DID")
 if [ "$ALLOW_EMPTY" = 1 ]; then CHECK+=(--allow-empty); fi

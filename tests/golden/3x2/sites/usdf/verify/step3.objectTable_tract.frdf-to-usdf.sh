@@ -42,16 +42,16 @@ on_exit() {
 trap on_exit EXIT
 
 #
-# Transfer step3.objectTable_tract.frdf-to-usdf (return, frdf -> usdf):
-#   every objectTable_tract that frdf produced, for archival.
-# What was sent is the content of the Rucio dataset drp-3x2:drp-3x2.step3.objectTable_tract.frdf-to-usdf (what the rule
+# Transfer step3.objectTable_tract.frdf-to-usdf (gather, frdf -> usdf):
+#   objectTable_tract of the tracts frdf owns.
+# What was sent is the content of the Rucio dataset drp:drp-3x2.step3.objectTable_tract.frdf-to-usdf (what the rule
 # replicates: the same list at every site, nothing to copy). Each of its files must have arrived
 # and been ingested here as a objectTable_tract dataset in a RUN collection matching
 #   HSC/runs/drp-3x2/DM-48353/step3/*
 # (ctrl_ingestd keeps the RUN a dataset had at its source); see butler-arrived.py. Exit 1, listing
 # every missing file, until all have; an empty dataset is an error unless ALLOW_EMPTY=1.
 # Then the arrived RUN collections not yet in the CHAINED collection
-#   HSC/runs/drp-3x2/DM-48353/incoming/archive
+#   HSC/runs/drp-3x2/DM-48353/incoming/step7
 # are appended to it (`butler collection-chain --mode extend`, which creates it if needed);
 # running again adds nothing.
 # Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual. `butler` comes from PATH too.
@@ -60,8 +60,8 @@ trap on_exit EXIT
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 RUCIO=(rucio)
 if [ -n "$RUCIO_ACCOUNT" ]; then RUCIO+=(--account "$RUCIO_ACCOUNT"); fi
-DID=drp-3x2:drp-3x2.step3.objectTable_tract.frdf-to-usdf
-INCOMING=HSC/runs/drp-3x2/DM-48353/incoming/archive
+DID=drp:drp-3x2.step3.objectTable_tract.frdf-to-usdf
+INCOMING=HSC/runs/drp-3x2/DM-48353/incoming/step7
 CHECK=(--repo "$BUTLER_REPO" --dataset-type objectTable_tract
   --collections 'HSC/runs/drp-3x2/DM-48353/step3/*' --rucio-did "$DID")
 CHECK+=(--chain "$INCOMING")
@@ -79,5 +79,7 @@ if [ -z "$ARRIVED" ]; then
 else
   mapfile -t RUNS <<<"$ARRIVED"
   run butler collection-chain --mode extend "$BUTLER_REPO" "$INCOMING" "${RUNS[@]}"
+  # archived as well (archive: true): the same RUN collections join HSC/runs/drp-3x2/DM-48353/incoming/archive
+  run butler collection-chain --mode extend "$BUTLER_REPO" HSC/runs/drp-3x2/DM-48353/incoming/archive "${RUNS[@]}"
 fi
 printf '%s: verified\n' step3.objectTable_tract.frdf-to-usdf

@@ -6,7 +6,7 @@
 # Environment (the defaults are the campaign's values; override them to point elsewhere):
 #   BUTLER_REPO: the site's Butler repository (path, URI or repository-index label) (default: /rubin/repo/drp)
 #   BUTLER_REGISTRY: registry database URL for a new repository, without a password (credentials come from ~/.lsst/db-auth.yaml or PGPASSWORD); empty: SQLite inside the repository (default: postgresql://rubin-butler.gridpp.rl.ac.uk:5432/drp)
-#   BUTLER_DATASTORE_ROOT: datastore root for a new repository; empty: the repository itself (default: /echo/rubin/rucio/dr1)
+#   BUTLER_DATASTORE_ROOT: datastore root for a new repository; empty: the repository itself (default: /echo/rubin/rucio/drp)
 #   INSTRUMENT_CLASS: Python class that `butler register-instrument` adds (LSSTCam) (default: lsst.obs.lsst.LsstCam)
 #   SKYMAP_CONFIG: `butler register-skymap` config file; empty: the one this script writes for lsst_cells_v1 (default: empty)
 #   SKIP_STEPS: steps not to run, space- or comma-separated, out of: repo instrument calibrations skymap inputs dataset-types collections summary; e.g. 'instrument calibrations skymap' where the LSST stack (obs_*, skymap, pipe_tasks) is not set up (default: empty)
@@ -15,7 +15,7 @@ set -euo pipefail
 
 if [ -z "${BUTLER_REPO+x}" ]; then BUTLER_REPO=/rubin/repo/drp; fi
 if [ -z "${BUTLER_REGISTRY+x}" ]; then BUTLER_REGISTRY=postgresql://rubin-butler.gridpp.rl.ac.uk:5432/drp; fi
-if [ -z "${BUTLER_DATASTORE_ROOT+x}" ]; then BUTLER_DATASTORE_ROOT=/echo/rubin/rucio/dr1; fi
+if [ -z "${BUTLER_DATASTORE_ROOT+x}" ]; then BUTLER_DATASTORE_ROOT=/echo/rubin/rucio/drp; fi
 if [ -z "${INSTRUMENT_CLASS+x}" ]; then INSTRUMENT_CLASS=lsst.obs.lsst.LsstCam; fi
 if [ -z "${SKYMAP_CONFIG+x}" ]; then SKYMAP_CONFIG=''; fi
 if [ -z "${SKIP_STEPS+x}" ]; then SKIP_STEPS=''; fi
@@ -76,11 +76,6 @@ for name in "${skip_words[@]}"; do
 done
 
 say() { printf '%s\n' "$*" >&2; }
-die() { say "$(basename "$0"): $*"; exit 1; }
-CHANGES=0
-changed() { CHANGES=$((CHANGES + 1)); }
-skipping() { say "  $1: already exists, skipping"; }
-
 skipped() { case "$SKIP_LIST" in *" $1 "*) return 0 ;; esac; return 1; }
 
 # begin STEP: name the step (for the failure message) unless SKIP_STEPS holds it.
@@ -91,6 +86,10 @@ begin() {
   fi
   step "$1"
 }
+die() { say "$(basename "$0"): $*"; exit 1; }
+CHANGES=0
+changed() { CHANGES=$((CHANGES + 1)); }
+skipping() { say "  $1: already exists, skipping"; }
 
 # Scratch space for the seed and skymap configs and the repository snapshot; removed at exit.
 WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/drpc-setup-repo.XXXXXX")"
@@ -146,15 +145,37 @@ probe_rc=0
 LOOK_FOR=(
   collection=LSSTCam/calib
   collection=LSSTCam/raw/all
-  collection=LSSTCam/runs/DR1/incoming/recalibrate
+  collection=LSSTCam/runs/DR1/incoming/step2d
+  collection=LSSTCam/runs/DR1/incoming/step4a
   collection=LSSTCam/defaults
   collection=skymaps
-  dataset-type=isolated_star_presource_associations
-  dataset-type=isolated_star_presources
   dataset-type=preliminary_visit_summary
-  dataset-type=fgcm_photoCalibCatalog
+  dataset-type=single_visit_star_association_metrics
+  dataset-type=preliminary_visit_table
+  dataset-type=visit_summary
+  dataset-type=recalibrated_star_association_metrics
+  dataset-type=visit_table
+  dataset-type=deepCoadd_dcr_ddec_map_weighted_mean
+  dataset-type=deepCoadd_dcr_dra_map_weighted_mean
+  dataset-type=deepCoadd_dcr_e1_map_weighted_mean
+  dataset-type=deepCoadd_dcr_e2_map_weighted_mean
+  dataset-type=deepCoadd_epoch_map_max
+  dataset-type=deepCoadd_epoch_map_mean
+  dataset-type=deepCoadd_epoch_map_min
+  dataset-type=deepCoadd_exposure_time_map_sum
+  dataset-type=deepCoadd_psf_e1_map_weighted_mean
+  dataset-type=deepCoadd_psf_e2_map_weighted_mean
+  dataset-type=deepCoadd_psf_maglim_map_weighted_mean
+  dataset-type=deepCoadd_psf_size_map_weighted_mean
+  dataset-type=deepCoadd_sky_background_map_weighted_mean
+  dataset-type=deepCoadd_sky_noise_map_weighted_mean
   dataset-type=object
+  dataset-type=object_all
+  dataset-type=object_metrics
+  dataset-type=object_ref_match_astrom_metrics
+  dataset-type=analysis_source_association_metrics
   dataset-type=dia_object
+  dataset-type=ss_source_associated
 )
 python - "$BUTLER_REPO" "${LOOK_FOR[@]}" > "$STATE" 2> "$WORK_DIR/inspect.err" <<'PY' || probe_rc=$?
 import sys
@@ -294,18 +315,60 @@ register_dataset_type() {
 }
 
 if begin dataset-types; then
-  # isolated_star_presource_associations: gather to usdf
-  register_dataset_type isolated_star_presource_associations ArrowAstropy instrument skymap tract
-  # isolated_star_presources: gather to usdf
-  register_dataset_type isolated_star_presources ArrowAstropy instrument skymap tract
   # preliminary_visit_summary: gather to usdf
   register_dataset_type preliminary_visit_summary ExposureCatalog instrument visit
-  # fgcm_photoCalibCatalog: scatter from usdf
-  register_dataset_type fgcm_photoCalibCatalog ExposureCatalog instrument visit
+  # single_visit_star_association_metrics: gather to usdf
+  register_dataset_type single_visit_star_association_metrics MetricMeasurementBundle instrument skymap tract
+  # preliminary_visit_table: scatter from usdf
+  register_dataset_type preliminary_visit_table ArrowAstropy instrument
+  # visit_summary: gather to usdf
+  register_dataset_type visit_summary ExposureCatalog instrument visit
+  # recalibrated_star_association_metrics: gather to usdf
+  register_dataset_type recalibrated_star_association_metrics MetricMeasurementBundle instrument skymap tract
+  # visit_table: scatter from usdf
+  register_dataset_type visit_table ArrowAstropy instrument
+  # deepCoadd_dcr_ddec_map_weighted_mean: gather to usdf
+  register_dataset_type deepCoadd_dcr_ddec_map_weighted_mean HealSparseMap skymap tract band
+  # deepCoadd_dcr_dra_map_weighted_mean: gather to usdf
+  register_dataset_type deepCoadd_dcr_dra_map_weighted_mean HealSparseMap skymap tract band
+  # deepCoadd_dcr_e1_map_weighted_mean: gather to usdf
+  register_dataset_type deepCoadd_dcr_e1_map_weighted_mean HealSparseMap skymap tract band
+  # deepCoadd_dcr_e2_map_weighted_mean: gather to usdf
+  register_dataset_type deepCoadd_dcr_e2_map_weighted_mean HealSparseMap skymap tract band
+  # deepCoadd_epoch_map_max: gather to usdf
+  register_dataset_type deepCoadd_epoch_map_max HealSparseMap skymap tract band
+  # deepCoadd_epoch_map_mean: gather to usdf
+  register_dataset_type deepCoadd_epoch_map_mean HealSparseMap skymap tract band
+  # deepCoadd_epoch_map_min: gather to usdf
+  register_dataset_type deepCoadd_epoch_map_min HealSparseMap skymap tract band
+  # deepCoadd_exposure_time_map_sum: gather to usdf
+  register_dataset_type deepCoadd_exposure_time_map_sum HealSparseMap skymap tract band
+  # deepCoadd_psf_e1_map_weighted_mean: gather to usdf
+  register_dataset_type deepCoadd_psf_e1_map_weighted_mean HealSparseMap skymap tract band
+  # deepCoadd_psf_e2_map_weighted_mean: gather to usdf
+  register_dataset_type deepCoadd_psf_e2_map_weighted_mean HealSparseMap skymap tract band
+  # deepCoadd_psf_maglim_map_weighted_mean: gather to usdf
+  register_dataset_type deepCoadd_psf_maglim_map_weighted_mean HealSparseMap skymap tract band
+  # deepCoadd_psf_size_map_weighted_mean: gather to usdf
+  register_dataset_type deepCoadd_psf_size_map_weighted_mean HealSparseMap skymap tract band
+  # deepCoadd_sky_background_map_weighted_mean: gather to usdf
+  register_dataset_type deepCoadd_sky_background_map_weighted_mean HealSparseMap skymap tract band
+  # deepCoadd_sky_noise_map_weighted_mean: gather to usdf
+  register_dataset_type deepCoadd_sky_noise_map_weighted_mean HealSparseMap skymap tract band
   # object: return to usdf
   register_dataset_type object ArrowAstropy skymap tract
+  # object_all: gather to usdf
+  register_dataset_type object_all ArrowAstropy skymap tract
+  # object_metrics: gather to usdf
+  register_dataset_type object_metrics MetricMeasurementBundle skymap tract
+  # object_ref_match_astrom_metrics: gather to usdf
+  register_dataset_type object_ref_match_astrom_metrics MetricMeasurementBundle skymap tract
+  # analysis_source_association_metrics: gather to usdf
+  register_dataset_type analysis_source_association_metrics MetricMeasurementBundle instrument skymap tract
   # dia_object: return to usdf
-  register_dataset_type dia_object ArrowAstropy skymap tract
+  register_dataset_type dia_object DataFrame skymap tract
+  # ss_source_associated: gather to usdf
+  register_dataset_type ss_source_associated ArrowAstropy skymap tract patch
 fi
 
 if begin collections; then
@@ -324,9 +387,10 @@ if begin collections; then
     fi
   }
   want RUN LSSTCam/raw/all
-  want CHAINED LSSTCam/runs/DR1/incoming/recalibrate
+  want CHAINED LSSTCam/runs/DR1/incoming/step2d
+  want CHAINED LSSTCam/runs/DR1/incoming/step4a
   DEFAULTS=LSSTCam/defaults
-  DEFAULTS_CHILDREN=(LSSTCam/raw/all LSSTCam/calib skymaps)
+  DEFAULTS_CHILDREN=(LSSTCam/calib skymaps)
   if has collection "$DEFAULTS"; then
     skipping "defaults chain $DEFAULTS"
     existing_children="$(snapshot chain "$DEFAULTS")"

@@ -43,8 +43,8 @@ trap on_exit EXIT
 
 #
 # Transfer raw.usdf-to-ukdf-ral (raw, usdf -> ukdf-ral):
-#   raws of the visits overlapping ukdf-ral's 2,121 tract(s).
-# What was sent is the content of the Rucio dataset dr1:dr1.raw.usdf-to-ukdf-ral (what the rule
+#   every raw of the visits overlapping ukdf-ral's 2,121 tract(s), whole visits.
+# What was sent is the content of the Rucio dataset drp:dr1.raw.usdf-to-ukdf-ral (what the rule
 # replicates: the same list at every site, nothing to copy). Each of its files must have arrived
 # and been ingested here as a raw dataset in a RUN collection matching
 #   LSSTCam/raw/all
@@ -57,7 +57,7 @@ trap on_exit EXIT
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 RUCIO=(rucio)
 if [ -n "$RUCIO_ACCOUNT" ]; then RUCIO+=(--account "$RUCIO_ACCOUNT"); fi
-DID=dr1:dr1.raw.usdf-to-ukdf-ral
+DID=drp:dr1.raw.usdf-to-ukdf-ral
 CHECK=(--repo "$BUTLER_REPO" --dataset-type raw
   --collections LSSTCam/raw/all --rucio-did "$DID")
 if [ "$ALLOW_EMPTY" = 1 ]; then CHECK+=(--allow-empty); fi

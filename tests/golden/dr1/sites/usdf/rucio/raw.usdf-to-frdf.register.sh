@@ -8,7 +8,7 @@
 #   RUCIO_REGISTER_RAW_CONFIG: rucio-register config (empty: rucio-register-raw.yaml beside this script) (default: empty)
 #   RUCIO_REGISTER: the rucio-register command (lsst-rucio-register) (default: rucio-register)
 #   RUCIO_ACCOUNT: Rucio account that owns the rules (empty: the account of your Rucio config) (default: empty)
-#   BUTLER_PYTHON: a Python with lsst.daf.butler (the stack's), for the manifest (default: python3)
+#   BUTLER_PYTHON: a Python with lsst.daf.butler (the stack's), for the selection and the manifest (default: python3)
 #   MANIFEST_DIR: where raw.usdf-to-frdf.manifest.json is written (empty: beside this script) (default: empty)
 #   DRY_RUN: 1 prints every command instead of running it (default: 0)
 set -euo pipefail
@@ -47,16 +47,18 @@ trap on_exit EXIT
 
 #
 # Transfer raw.usdf-to-frdf (raw, usdf -> frdf):
-#   raws of the visits overlapping frdf's 5,641 tract(s).
-# 1. Create the Rucio dataset dr1:dr1.raw.usdf-to-frdf (monotonic) unless it exists.
-# 2. `rucio-register raws` registers every raw dataset of
-#    LSSTCam/raw/all matching the query below into it, with --limit 0
-#    (the Butler query default caps at 20000). `--rucio-dataset` is the dataset name: the scope
-#    (dr1) comes from the rucio-register config.
-#    Note: `rucio-register raws` of lsst-rucio-register 30.2026.4300 fails with
-#    KeyError: 'backoff-factor' (its own bug); use a release that fixes it (RUCIO_REGISTER).
-# 3. Write raw.usdf-to-frdf.manifest.json (beside this script, or in MANIFEST_DIR): the Butler selection
-#    (dataset count, RUN collections, dataset ids) and how many files dr1:dr1.raw.usdf-to-frdf holds;
+#   every raw of the visits overlapping frdf's 5,641 tract(s), whole visits.
+# 1. Create the Rucio dataset drp:dr1.raw.usdf-to-frdf (monotonic) unless it exists.
+# 2. Make the TAGGED collection LSSTCam/raw/dr1/frdf hold exactly what goes
+#    (`../butler/selection.py raws frdf`): whole visits, never a tract cut.
+# 3. Register every raw of that collection into the Rucio dataset with
+#    rucio-register's own library (RucioInterface, as `rucio-register raws` does, with the raw
+#    file type ctrl_ingestd ingests as raws): register-raws.py beside this script. Its `raws`
+#    command cannot be used: lsst-rucio-register 30.2026.4300 (PyPI) dies in it with
+#    KeyError: 'backoff-factor'; the library call works with w.2025.30's release and that one.
+#    The scope (drp) comes from the rucio-register config.
+# 4. Write raw.usdf-to-frdf.manifest.json (beside this script, or in MANIFEST_DIR): the selection's dataset
+#    count, RUN collections and dataset ids, and how many files drp:dr1.raw.usdf-to-frdf holds;
 #    exit 1 if it holds fewer files than the selection has datasets.
 # Run it again at will: existing files are skipped. The rule was created by apply-rules.sh in
 # the site setup (it replicates files as they are attached); next: wait-raw.usdf-to-frdf.sh.
@@ -70,7 +72,7 @@ if [ -z "$MANIFEST_DIR" ]; then MANIFEST_DIR="$HERE"; fi
 export RUCIO_REGISTER_CONFIG="$RUCIO_REGISTER_RAW_CONFIG"
 if [ -n "$RUCIO_ACCOUNT" ]; then export RUCIO_ACCOUNT; fi
 
-DID=dr1:dr1.raw.usdf-to-frdf
+DID=drp:dr1.raw.usdf-to-frdf
 MANIFEST="$MANIFEST_DIR"/raw.usdf-to-frdf.manifest.json
 RUCIO=(rucio)
 if [ -n "$RUCIO_ACCOUNT" ]; then RUCIO+=(--account "$RUCIO_ACCOUNT"); fi
@@ -82,16 +84,17 @@ else
   run "${RUCIO[@]}" did add --type dataset --monotonic "$DID"
 fi
 
-step "register raw datasets of LSSTCam/raw/all into $DID"
-run "$RUCIO_REGISTER" raws --repo "$BUTLER_REPO" --rucio-dataset dr1.raw.usdf-to-frdf \
-  --rucio-register-config "$RUCIO_REGISTER_CONFIG" \
-  --collections LSSTCam/raw/all \
-  --where 'instrument='"'"'LSSTCam'"'"' AND skymap='"'"'lsst_cells_v1'"'"' AND ((tract >= 1622 AND tract <= 4605) OR tract = 5063 OR (tract >= 8742 AND tract <= 11397))' \
-  --limit 0 raw
+step "select what raw.usdf-to-frdf sends into LSSTCam/raw/dr1/frdf"
+run "$BUTLER_PYTHON" "$HERE"/../butler/selection.py raws frdf
+
+step "register the raw datasets of LSSTCam/raw/dr1/frdf into $DID"
+run "$BUTLER_PYTHON" "$HERE"/register-raws.py --repo "$BUTLER_REPO" \
+  --rucio-register-config "$RUCIO_REGISTER_CONFIG" --rucio-dataset dr1.raw.usdf-to-frdf \
+  --collections LSSTCam/raw/dr1/frdf
 
 step "write the manifest $MANIFEST"
 manifest_args=(--repo "$BUTLER_REPO" --dataset-type raw
-  --collections LSSTCam/raw/all --where 'instrument='"'"'LSSTCam'"'"' AND skymap='"'"'lsst_cells_v1'"'"' AND ((tract >= 1622 AND tract <= 4605) OR tract = 5063 OR (tract >= 8742 AND tract <= 11397))'
+  --collections LSSTCam/raw/dr1/frdf
   --transfer raw.usdf-to-frdf --rucio-did "$DID" --rucio-files - --output "$MANIFEST")
 if [ "$DRY_RUN" = 1 ]; then
   run "${RUCIO[@]}" did content list --short "$DID"

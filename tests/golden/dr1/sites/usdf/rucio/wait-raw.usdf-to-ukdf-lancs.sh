@@ -42,7 +42,7 @@ on_exit() {
 trap on_exit EXIT
 
 #
-# Waits for the replication rule of transfer raw.usdf-to-ukdf-lancs: dr1:dr1.raw.usdf-to-ukdf-lancs to
+# Waits for the replication rule of transfer raw.usdf-to-ukdf-lancs: drp:dr1.raw.usdf-to-ukdf-lancs to
 # LANCS_RAW_DISK (the rule apply-rules.sh made, of RUCIO_ACCOUNT, or RULE_ID).
 # Polls `rucio rule show` every WAIT_INTERVAL seconds:
 #   OK, with a lock for every file of the dataset (`rucio did content list`) -> exit 0
@@ -54,7 +54,7 @@ trap on_exit EXIT
 
 RUCIO=(rucio)
 if [ -n "$RUCIO_ACCOUNT" ]; then RUCIO+=(--account "$RUCIO_ACCOUNT"); fi
-DID=dr1:dr1.raw.usdf-to-ukdf-lancs
+DID=drp:dr1.raw.usdf-to-ukdf-lancs
 RSES=LANCS_RAW_DISK
 for var in WAIT_INTERVAL WAIT_TIMEOUT; do
   if ! [[ "${!var}" =~ ^[0-9]+$ ]]; then

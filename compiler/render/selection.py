@@ -1,0 +1,88 @@
+"""`sites/<site>/butler/selection.py`: whole visits and the datasets each outgoing move sends.
+
+A Butler query with a tract constraint returns only the detectors overlapping the tract, so
+neither a job nor a move may select by tract where it means visits (CONTRACT section 2). The
+script finds the visits first, then every dataset of those visits, and keeps the result as a
+TAGGED collection that BPS, rucio-register and the checks all read. The plan's decisions (which
+tracts a site holds, who owns which tract, what each move selects) are embedded as data; the
+script only asks the Butler which visits overlap them and which datasets they have.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .. import paths
+from ..naming import raw_collection
+from ..plan import Plan, SitePlan
+from ..skymap import compress_ranges
+from ..text import json_text
+from .common import EnvVar, comment_header, render_template, shell_prelude
+
+VISITS_STEPS: tuple[str, ...] = ("define-visits", "select", "check")
+
+
+def _ranges(tracts: tuple[int, ...]) -> list[list[int]]:
+    return [[a, b] for a, b in compress_ranges(tracts)]
+
+
+def selection_data(plan: Plan, site: SitePlan) -> dict[str, object]:
+    """What the script knows: the plan's part that decides every selection at this site."""
+    sky = plan.skymap
+    rings = range(sky.num_rings)
+    return {
+        "campaign": plan.campaign,
+        "repo": site.butler_repo,
+        "instrument": plan.instrument,
+        "skymap": sky.name,
+        "raw_collection": raw_collection(plan.instrument),
+        "input_collections": list(plan.input_collections),
+        "visit_stages": [st.name for st in plan.stages if st.select == "visits"],
+        "rings": {"num_rings": sky.num_rings, "ra_start_deg": sky.ra_start_deg,
+                  "counts": list(sky.ring_tract_counts()),
+                  "first_ids": [sky.ring_tract_range(r)[0] for r in rings],
+                  "total": sky.tract_count()},
+        "site_order": [s.id for s in plan.sites],
+        "sites": {s.id: {"processing_tracts": _ranges(s.processing_tracts),
+                         "owned_tracts": _ranges(s.owned_tracts),
+                         "raw_selection": s.raw_selection} for s in plan.sites},
+        "moves": {m.id: {"dataset_type": m.dataset_type, "source_collection": m.source_collection,
+                         "selection_collection": m.selection_collection,
+                         "select_by": m.select_by, "select_site": m.select_site,
+                         "tracts": _ranges(m.tracts), "find_first": m.find_first}
+                  for m in plan.transfers if m.source == site.id},
+    }
+
+
+def render_select(plan: Plan, site: SitePlan) -> bytes:
+    data = json_text(selection_data(plan, site))
+    return render_template(
+        "butler/selection.py.j2",
+        header=comment_header(plan, f"Visit and transfer selections at {site.id}"),
+        site=site,
+        # a JSON text as a Python string literal (ASCII, every special character escaped)
+        data=json.dumps(data, ensure_ascii=True),
+    )
+
+
+def render_visits(plan: Plan, site: SitePlan) -> bytes:
+    env = [
+        EnvVar("BUTLER_REPO", site.butler_repo, f"the Butler repository at {site.id}"),
+        EnvVar("BUTLER_PYTHON", "python3", "a Python with lsst.daf.butler (the stack's)"),
+        EnvVar("SKIP_STEPS", "", "steps not to run, space- or comma-separated, out of: "
+                                 + " ".join(VISITS_STEPS)),
+    ]
+    return render_template(
+        "butler/visits.sh.j2",
+        prelude=shell_prelude(plan, f"Visits and whole-visit raw selection at {site.id}", env),
+        plan=plan, site=site, steps=VISITS_STEPS, raw_collection=raw_collection(plan.instrument),
+        select=paths.beside(paths.select_script(site.id)),
+    )
+
+
+def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for s in plan.sites_to_render(site):
+        files[paths.select_script(s.id)] = render_select(plan, s)
+        files[paths.visits_script(s.id)] = render_visits(plan, s)
+    return files

@@ -1,0 +1,287 @@
+# Visit and transfer selections at ukdf-ral of campaign 'dr1'
+# generated - do not edit: drpc 0.1.0 from dr1.yaml
+#
+# Whole visits, never tract-cut ones (CONTRACT section 2, Visits). A Butler query with a tract
+# constraint returns only the detectors that overlap the tract, so this script finds the
+# visits first (the `visit` data IDs overlapping a site's tracts) and then takes every dataset
+# of those visits. What it selects it keeps as a TAGGED collection, so that BPS jobs, Rucio
+# registration and checks all read the same selection:
+#
+#   selection.py raws SITE    every raw of the visits SITE holds -> TAGGED <instrument>/raw/<campaign>/SITE
+#   selection.py check SITE   this repository holds exactly those visits, whole, and no other raw is
+#                          visible through the campaign's input collections
+#   selection.py move ID      the datasets outgoing transfer ID sends -> its TAGGED selection
+#                          (visit-level: the visits whose home is the source, or that the
+#                          destination holds; tract-level: the transfer's tracts)
+#
+# A visit's home is the site owning the tract that contains the visit's centre (the tract of
+# the ring skymap whose inner region holds it, as lsst.skymap's RingsSkyMap.findTract), or, for
+# a visit centred outside the campaign's tracts, the first site (in the campaign's order) that
+# holds it. Each selection is made equal to what it should hold: datasets are added and
+# removed, and a second run reports "0 changes".
+#
+# Runs with a Python that has lsst.daf.butler (BUTLER_PYTHON: the stack's). Environment:
+#   BUTLER_REPO   the repository (default /rubin/repo/drp)
+#   DRY_RUN=1     compute and print the selection; change nothing
+"""Select whole visits and the datasets of outgoing transfers (see the header)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+PLAN: dict[str, Any] = json.loads("{\"campaign\": \"dr1\", \"input_collections\": [\"LSSTCam/defaults\"], \"instrument\": \"LSSTCam\", \"moves\": {\"step1ab.preliminary_visit_summary.ukdf-ral-to-usdf\": {\"dataset_type\": \"preliminary_visit_summary\", \"find_first\": true, \"select_by\": \"home-visits\", \"select_site\": \"ukdf-ral\", \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step1ab.preliminary_visit_summary.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step1ab\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step1c.single_visit_star_association_metrics.ukdf-ral-to-usdf\": {\"dataset_type\": \"single_visit_star_association_metrics\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step1c.single_visit_star_association_metrics.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step1c\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step2c.visit_summary.ukdf-ral-to-usdf\": {\"dataset_type\": \"visit_summary\", \"find_first\": true, \"select_by\": \"home-visits\", \"select_site\": \"ukdf-ral\", \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step2c.visit_summary.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step2c\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step2d.recalibrated_star_association_metrics.ukdf-ral-to-usdf\": {\"dataset_type\": \"recalibrated_star_association_metrics\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step2d.recalibrated_star_association_metrics.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step2d\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step3a.deepCoadd_dcr_ddec_map_weighted_mean.ukdf-ral-to-usdf\": {\"dataset_type\": \"deepCoadd_dcr_ddec_map_weighted_mean\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step3a.deepCoadd_dcr_ddec_map_weighted_mean.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step3a\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step3a.deepCoadd_dcr_dra_map_weighted_mean.ukdf-ral-to-usdf\": {\"dataset_type\": \"deepCoadd_dcr_dra_map_weighted_mean\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step3a.deepCoadd_dcr_dra_map_weighted_mean.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step3a\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step3a.deepCoadd_dcr_e1_map_weighted_mean.ukdf-ral-to-usdf\": {\"dataset_type\": \"deepCoadd_dcr_e1_map_weighted_mean\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step3a.deepCoadd_dcr_e1_map_weighted_mean.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step3a\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step3a.deepCoadd_dcr_e2_map_weighted_mean.ukdf-ral-to-usdf\": {\"dataset_type\": \"deepCoadd_dcr_e2_map_weighted_mean\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step3a.deepCoadd_dcr_e2_map_weighted_mean.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step3a\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step3a.deepCoadd_epoch_map_max.ukdf-ral-to-usdf\": {\"dataset_type\": \"deepCoadd_epoch_map_max\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step3a.deepCoadd_epoch_map_max.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step3a\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step3a.deepCoadd_epoch_map_mean.ukdf-ral-to-usdf\": {\"dataset_type\": \"deepCoadd_epoch_map_mean\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step3a.deepCoadd_epoch_map_mean.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step3a\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step3a.deepCoadd_epoch_map_min.ukdf-ral-to-usdf\": {\"dataset_type\": \"deepCoadd_epoch_map_min\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step3a.deepCoadd_epoch_map_min.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step3a\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step3a.deepCoadd_exposure_time_map_sum.ukdf-ral-to-usdf\": {\"dataset_type\": \"deepCoadd_exposure_time_map_sum\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step3a.deepCoadd_exposure_time_map_sum.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step3a\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step3a.deepCoadd_psf_e1_map_weighted_mean.ukdf-ral-to-usdf\": {\"dataset_type\": \"deepCoadd_psf_e1_map_weighted_mean\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step3a.deepCoadd_psf_e1_map_weighted_mean.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step3a\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step3a.deepCoadd_psf_e2_map_weighted_mean.ukdf-ral-to-usdf\": {\"dataset_type\": \"deepCoadd_psf_e2_map_weighted_mean\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step3a.deepCoadd_psf_e2_map_weighted_mean.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step3a\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step3a.deepCoadd_psf_maglim_map_weighted_mean.ukdf-ral-to-usdf\": {\"dataset_type\": \"deepCoadd_psf_maglim_map_weighted_mean\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step3a.deepCoadd_psf_maglim_map_weighted_mean.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step3a\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step3a.deepCoadd_psf_size_map_weighted_mean.ukdf-ral-to-usdf\": {\"dataset_type\": \"deepCoadd_psf_size_map_weighted_mean\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step3a.deepCoadd_psf_size_map_weighted_mean.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step3a\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step3a.deepCoadd_sky_background_map_weighted_mean.ukdf-ral-to-usdf\": {\"dataset_type\": \"deepCoadd_sky_background_map_weighted_mean\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step3a.deepCoadd_sky_background_map_weighted_mean.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step3a\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step3a.deepCoadd_sky_noise_map_weighted_mean.ukdf-ral-to-usdf\": {\"dataset_type\": \"deepCoadd_sky_noise_map_weighted_mean\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step3a.deepCoadd_sky_noise_map_weighted_mean.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step3a\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step3a.object.ukdf-ral-to-usdf\": {\"dataset_type\": \"object\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step3a.object.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step3a\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step3a.object_all.ukdf-ral-to-usdf\": {\"dataset_type\": \"object_all\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step3a.object_all.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step3a\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step3a.object_metrics.ukdf-ral-to-usdf\": {\"dataset_type\": \"object_metrics\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step3a.object_metrics.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step3a\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step3a.object_ref_match_astrom_metrics.ukdf-ral-to-usdf\": {\"dataset_type\": \"object_ref_match_astrom_metrics\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step3a.object_ref_match_astrom_metrics.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step3a\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step4b.analysis_source_association_metrics.ukdf-ral-to-usdf\": {\"dataset_type\": \"analysis_source_association_metrics\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step4b.analysis_source_association_metrics.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step4b\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step4b.dia_object.ukdf-ral-to-usdf\": {\"dataset_type\": \"dia_object\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step4b.dia_object.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step4b\", \"tracts\": [[703, 1621], [7540, 8741]]}, \"step4b.ss_source_associated.ukdf-ral-to-usdf\": {\"dataset_type\": \"ss_source_associated\", \"find_first\": true, \"select_by\": \"tracts\", \"select_site\": null, \"selection_collection\": \"LSSTCam/runs/DR1/outgoing/step4b.ss_source_associated.ukdf-ral-to-usdf\", \"source_collection\": \"LSSTCam/runs/DR1/step4b\", \"tracts\": [[703, 1621], [7540, 8741]]}}, \"raw_collection\": \"LSSTCam/raw/all\", \"repo\": \"/rubin/repo/drp\", \"rings\": {\"counts\": [10, 16, 22, 29, 35, 41, 47, 53, 60, 66, 72, 78, 84, 89, 95, 101, 107, 112, 118, 123, 129, 134, 139, 144, 149, 154, 159, 164, 168, 173, 177, 181, 185, 189, 193, 197, 201, 204, 207, 211, 214, 217, 219, 222, 224, 227, 229, 231, 233, 234, 236, 237, 239, 240, 240, 241, 242, 242, 242, 243, 243, 242, 242, 242, 241, 240, 240, 239, 237, 236, 234, 233, 231, 229, 227, 224, 222, 219, 217, 214, 211, 207, 204, 201, 197, 193, 189, 185, 181, 177, 173, 168, 164, 159, 154, 149, 144, 139, 134, 129, 123, 118, 112, 107, 101, 95, 89, 84, 78, 72, 66, 60, 53, 47, 41, 35, 29, 22, 16, 10], \"first_ids\": [1, 11, 27, 49, 78, 113, 154, 201, 254, 314, 380, 452, 530, 614, 703, 798, 899, 1006, 1118, 1236, 1359, 1488, 1622, 1761, 1905, 2054, 2208, 2367, 2531, 2699, 2872, 3049, 3230, 3415, 3604, 3797, 3994, 4195, 4399, 4606, 4817, 5031, 5248, 5467, 5689, 5913, 6140, 6369, 6600, 6833, 7067, 7303, 7540, 7779, 8019, 8259, 8500, 8742, 8984, 9226, 9469, 9712, 9954, 10196, 10438, 10679, 10919, 11159, 11398, 11635, 11871, 12105, 12338, 12569, 12798, 13025, 13249, 13471, 13690, 13907, 14121, 14332, 14539, 14743, 14944, 15141, 15334, 15523, 15708, 15889, 16066, 16239, 16407, 16571, 16730, 16884, 17033, 17177, 17316, 17450, 17579, 17702, 17820, 17932, 18039, 18140, 18235, 18324, 18408, 18486, 18558, 18624, 18684, 18737, 18784, 18825, 18860, 18889, 18911, 18927], \"num_rings\": 120, \"ra_start_deg\": 0.0, \"total\": 18938}, \"site_order\": [\"usdf\", \"frdf\", \"ukdf-lancs\", \"ukdf-ral\"], \"sites\": {\"frdf\": {\"owned_tracts\": [[1622, 4605], [8742, 11397]], \"processing_tracts\": [[1622, 4605], [5063, 5063], [8742, 11397]], \"raw_selection\": \"LSSTCam/raw/dr1/frdf\"}, \"ukdf-lancs\": {\"owned_tracts\": [[0, 702], [6833, 7539]], \"processing_tracts\": [[0, 702], [6833, 7539]], \"raw_selection\": \"LSSTCam/raw/dr1/ukdf-lancs\"}, \"ukdf-ral\": {\"owned_tracts\": [[703, 1621], [7540, 8741]], \"processing_tracts\": [[703, 1621], [7540, 8741]], \"raw_selection\": \"LSSTCam/raw/dr1/ukdf-ral\"}, \"usdf\": {\"owned_tracts\": [[4606, 6832], [11398, 14120]], \"processing_tracts\": [[4606, 6832], [11398, 14120]], \"raw_selection\": \"LSSTCam/raw/dr1/usdf\"}}, \"skymap\": \"lsst_cells_v1\", \"visit_stages\": [\"step1ab\", \"step2c\", \"step4a\"]}")
+CHUNK = 500  # visits per query: keeps every `visit IN (...)` expression small
+
+
+def tract_predicate(ranges: Sequence[Sequence[int]]) -> str:
+    parts = [f"tract = {a}" if a == b else f"(tract >= {a} AND tract <= {b})" for a, b in ranges]
+    return "(" + " OR ".join(parts) + ")"
+
+
+def in_ranges(tract: int, ranges: Sequence[Sequence[int]]) -> bool:
+    return any(a <= tract <= b for a, b in ranges)
+
+
+def tract_at(ra: float, dec: float) -> int:
+    """The ring skymap's tract whose inner region contains (ra, dec), degrees."""
+    import math
+
+    rings = PLAN["rings"]
+    size = math.pi / (rings["num_rings"] + 1)
+    first_start = size * 0.5 - math.pi / 2
+    dec_rad = math.radians(dec)
+    if dec_rad < first_start:
+        return 0
+    if dec_rad > -first_start:
+        return int(rings["total"]) - 1
+    ring = int((dec_rad - first_start) / size)
+    if ring >= rings["num_rings"]:
+        return int(rings["total"]) - 1
+    n = rings["counts"][ring]
+    offset = math.radians(ra) - math.radians(rings["ra_start_deg"])
+    offset = offset % (2 * math.pi)
+    index = int(offset / (2 * math.pi / n) + 0.5)
+    return int(rings["first_ids"][ring]) + (0 if index == n else index)
+
+
+def chunks(items: Sequence[int], size: int = CHUNK) -> Iterator[Sequence[int]]:
+    for i in range(0, len(items), size):
+        yield items[i: i + size]
+
+
+class Selector:
+    def __init__(self, repo: str, dry_run: bool) -> None:
+        from lsst.daf.butler import Butler
+
+        self.dry_run = dry_run
+        self.butler = Butler.from_config(repo, writeable=not dry_run)
+        self.instrument = PLAN["instrument"]
+        self.skymap = PLAN["skymap"]
+        self._held: dict[str, set[int]] = {}
+
+    # -- visits -------------------------------------------------------------------------------
+    def held_visits(self, site: str) -> list[int]:
+        """Visits overlapping the site's processing tracts (the Butler's spatial join)."""
+        where = (f"instrument = '{self.instrument}' AND skymap = '{self.skymap}' AND "
+                 + tract_predicate(PLAN["sites"][site]["processing_tracts"]))
+        ids = self.butler.query_data_ids(["visit"], where=where, limit=None, explain=False)
+        return sorted({int(d["visit"]) for d in ids})
+
+    def home_of(self, visits: Sequence[int]) -> dict[int, str]:
+        """Each visit's home site (see the header)."""
+        from lsst.sphgeom import LonLat
+
+        homes: dict[int, str] = {}
+        for part in chunks(list(visits)):
+            where = (f"instrument = '{self.instrument}' AND visit IN "
+                     f"({', '.join(str(v) for v in part)})")
+            for rec in self.butler.query_dimension_records("visit", where=where, limit=None,
+                                                           explain=False):
+                centre = LonLat(rec.region.getBoundingCircle().getCenter())
+                tract = tract_at(centre.getLon().asDegrees(), centre.getLat().asDegrees())
+                homes[int(rec.id)] = next(
+                    (s for s in PLAN["site_order"]
+                     if in_ranges(tract, PLAN["sites"][s]["owned_tracts"])), "")
+        for v in visits:  # centred outside the campaign: the first site holding it
+            if not homes.get(v):
+                homes[v] = next(s for s in PLAN["site_order"] if v in self._held_cache(s))
+        return homes
+
+    def _held_cache(self, site: str) -> set[int]:
+        if site not in self._held:
+            self._held[site] = set(self.held_visits(site))
+        return self._held[site]
+
+    def visit_of_exposures(self, visits: Sequence[int]) -> dict[int, int]:
+        """Exposure -> visit (the visit definitions made by define-visits)."""
+        out: dict[int, int] = {}
+        for part in chunks(list(visits)):
+            where = (f"instrument = '{self.instrument}' AND visit IN "
+                     f"({', '.join(str(v) for v in part)})")
+            for d in self.butler.query_data_ids(["exposure", "visit"], where=where, limit=None,
+                                                explain=False):
+                out[int(d["exposure"])] = int(d["visit"])
+        return out
+
+    # -- datasets -----------------------------------------------------------------------------
+    def datasets_of_visits(self, dataset_type: str, collections: str, visits: Sequence[int],
+                           find_first: bool) -> list[Any]:
+        refs: list[Any] = []
+        for part in chunks(list(visits)):
+            where = (f"instrument = '{self.instrument}' AND visit IN "
+                     f"({', '.join(str(v) for v in part)})")
+            refs += self._query(dataset_type, collections, where, find_first)
+        return refs
+
+    def _query(self, dataset_type: str, collections: str, where: str,
+               find_first: bool) -> list[Any]:
+        from lsst.daf.butler import MissingCollectionError, MissingDatasetTypeError
+
+        try:
+            return list(self.butler.query_datasets(dataset_type, collections=collections,
+                                                   where=where, find_first=find_first,
+                                                   limit=None, explain=False))
+        except (MissingDatasetTypeError, MissingCollectionError):
+            return []
+
+    def keep(self, tagged: str, dataset_type: str, refs: Iterable[Any]) -> tuple[int, int, int]:
+        """Make TAGGED `tagged` hold exactly `refs` of `dataset_type`: (count, added, removed)."""
+        from lsst.daf.butler import CollectionType, MissingCollectionError
+
+        wanted = {ref.id: ref for ref in refs}
+        registry = self.butler.registry
+        try:
+            kind = registry.getCollectionType(tagged)
+        except MissingCollectionError:
+            kind = None
+        if kind is not None and kind != CollectionType.TAGGED:
+            raise SystemExit(f"error: {tagged} exists as a {kind.name} collection, not TAGGED; "
+                             "rename or remove it, then run again")
+        present: dict[Any, Any] = {}
+        if kind is not None:
+            present = {ref.id: ref for ref in self._query(dataset_type, tagged, "", False)}
+        add = [ref for key, ref in wanted.items() if key not in present]
+        drop = [ref for key, ref in present.items() if key not in wanted]
+        if not self.dry_run:
+            if kind is None:
+                registry.registerCollection(tagged, CollectionType.TAGGED)
+            if drop:
+                registry.disassociate(tagged, drop)
+            if add:
+                registry.associate(tagged, add)
+        return len(wanted), len(add), len(drop)
+
+
+def report(what: str, tagged: str, counts: tuple[int, int, int], dry_run: bool) -> None:
+    total, added, removed = counts
+    changes = added + removed
+    verb = "would change" if dry_run else "changed"
+    print(f"{what}: {total} dataset(s) in {tagged}; {verb}: {changes} "
+          f"(+{added} -{removed}){'' if changes else ' - 0 changes'}")
+
+
+def select_raws(sel: Selector, site: str) -> int:
+    visits = sel.held_visits(site)
+    refs = sel.datasets_of_visits("raw", PLAN["raw_collection"], visits, find_first=False)
+    tagged = PLAN["sites"][site]["raw_selection"]
+    report(f"raws of {len(visits)} visit(s) held by {site}", tagged,
+           sel.keep(tagged, "raw", refs), sel.dry_run)
+    if visits and not refs:
+        print(f"error: no raw of {site}'s {len(visits)} visit(s) in {PLAN['raw_collection']}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def check(sel: Selector, site: str) -> int:
+    """Whole visits, exactly the site's, and no stray raw behind the input collections."""
+    problems: list[str] = []
+    visits = sel.held_visits(site)
+    tagged = PLAN["sites"][site]["raw_selection"]
+    selected = sel._query("raw", tagged, "", False)
+    visit_of = sel.visit_of_exposures(visits)
+    per_visit: dict[int, int] = {}
+    for ref in sel.datasets_of_visits("raw", tagged, visits, find_first=False):
+        v = visit_of[int(ref.dataId["exposure"])]
+        per_visit[v] = per_visit.get(v, 0) + 1
+    missing = [v for v in visits if v not in per_visit]
+    if missing:
+        problems.append(f"{len(missing)} visit(s) overlapping {site}'s tracts have no raw in "
+                        f"{tagged}, e.g. {missing[:5]}")
+    in_repo: dict[int, int] = {}
+    for ref in sel.datasets_of_visits("raw", PLAN["raw_collection"], visits, find_first=False):
+        v = visit_of[int(ref.dataId["exposure"])]
+        in_repo[v] = in_repo.get(v, 0) + 1
+    partial = [v for v in visits if per_visit.get(v, 0) != in_repo.get(v, 0)]
+    if partial:
+        problems.append(f"{len(partial)} visit(s) are not whole in {tagged} (fewer raws than "
+                        f"{PLAN['raw_collection']} has of them), e.g. {partial[:5]}: run "
+                        f"`selection.py raws {site}` again")
+    extra = len(selected) - sum(per_visit.values())
+    if extra:
+        problems.append(f"{tagged} holds {extra} raw(s) of visits {site} does not hold")
+    if PLAN["visit_stages"]:
+        wanted = {ref.id for ref in selected}
+        stray = [ref for ref in sel._query("raw", ",".join(PLAN["input_collections"]), "", False)
+                 if ref.id not in wanted]
+        if stray:
+            problems.append(
+                f"{len(stray)} raw(s) outside {tagged} are visible through campaign."
+                f"input_collections ({', '.join(PLAN['input_collections'])}): the `select: "
+                f"visits` stage(s) {', '.join(PLAN['visit_stages'])} would process them too; "
+                "take the raw collection out of those collections")
+    for p in problems:
+        print(f"error: {p}", file=sys.stderr)
+    if not problems:
+        print(f"{site}: {len(visits)} whole visit(s), {len(selected)} raw(s) in {tagged}")
+    return 1 if problems else 0
+
+
+def select_move(sel: Selector, move_id: str) -> int:
+    move = PLAN["moves"][move_id]
+    dataset_type, source, ff = move["dataset_type"], move["source_collection"], move["find_first"]
+    by = move["select_by"]
+    if by == "everything":
+        refs = sel._query(dataset_type, source, "", ff)
+        what = f"every {dataset_type}"
+    elif by == "tracts":
+        where = f"skymap = '{sel.skymap}' AND " + tract_predicate(move["tracts"])
+        refs = sel._query(dataset_type, source, where, ff)
+        what = f"{dataset_type} of {len(move['tracts'])} tract range(s)"
+    else:
+        visits = sel.held_visits(move["select_site"])
+        if by == "home-visits":
+            homes = sel.home_of(visits)
+            visits = [v for v in visits if homes[v] == move["select_site"]]
+        refs = sel.datasets_of_visits(dataset_type, source, visits, ff)
+        what = f"{dataset_type} of {len(visits)} visit(s) ({by} of {move['select_site']})"
+    report(f"{move_id}: {what}", move["selection_collection"],
+           sel.keep(move["selection_collection"], dataset_type, refs), sel.dry_run)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("what", choices=["raws", "check", "move"])
+    parser.add_argument("name", help="a site id (raws, check) or an outgoing transfer id (move)")
+    parser.add_argument("--repo", default=os.environ.get("BUTLER_REPO") or PLAN["repo"])
+    args = parser.parse_args(argv)
+    names = PLAN["moves"] if args.what == "move" else PLAN["sites"]
+    if args.name not in names:
+        print(f"error: {args.name!r} is not one of {', '.join(sorted(names))}", file=sys.stderr)
+        return 2
+    sel = Selector(args.repo, os.environ.get("DRY_RUN") == "1")
+    if args.what == "raws":
+        return select_raws(sel, args.name)
+    if args.what == "check":
+        return check(sel, args.name)
+    return select_move(sel, args.name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
