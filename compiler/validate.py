@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .defaults import RUCIO_SCOPE_MAX, SHARE_SUM_TOLERANCE, SHARE_WARNING
+from .defaults import RUCIO_SCOPE_MAX, SHARE_SUM_TOLERANCE, SHARE_WARNING, STORAGE_CLASSES
 from .errors import Diagnostic, SpecError, did_you_mean
 from .loader import FieldPath, LoadedCampaign
 from .model import Campaign
@@ -586,7 +586,8 @@ def validate_loaded(loaded: LoadedCampaign) -> tuple[Campaign, list[Diagnostic]]
 
 
 def plan_errors(plan: Plan, loaded: LoadedCampaign) -> list[Diagnostic]:
-    """Errors only the plan reveals: files would arrive at a site that runs no ctrl_ingestd."""
+    """Errors only the plan reveals: files would arrive at a site that runs no ctrl_ingestd, or
+    as a dataset type no destination can register."""
     out = Collector(loaded)
     for site in plan.sites:
         arrivals = plan.arrivals(site.id)
@@ -599,6 +600,15 @@ def plan_errors(plan: Plan, loaded: LoadedCampaign) -> list[Diagnostic]:
                       "'ingestd' section, so nothing would ingest them into its Butler",
                       f"add sites.{site.id}.ingestd with namespace, image, kafka_brokers and "
                       f"butler_secret; ctrl_ingestd will listen on {', '.join(topics)}", key=True)
+    for i, ds in enumerate(plan.datasets):
+        moves = any(t.dataset_type == ds.type for t in plan.transfers)
+        if moves and ds.storage_class is None:
+            known = ", ".join(sorted(set(STORAGE_CLASSES.values())))
+            out.error(("datasets", i, "type"),
+                      f"{shown(ds.type)} moves between sites but its storage class is unknown: "
+                      "the destination cannot register the dataset type, so nothing would be "
+                      "ingested there",
+                      f"set datasets[{i}].storage_class to the pipeline's, e.g. one of {known}")
     return out.items
 
 
@@ -631,11 +641,4 @@ def plan_warnings(plan: Plan, loaded: LoadedCampaign) -> list[Diagnostic]:
                         f"site {shown(est.site)} needs about {est.storage_tb:,.0f} TB, over its "
                         f"storage_tb {site.storage_tb:g}",
                         "add storage or move tracts to another site")
-    for i, ds in enumerate(plan.datasets):
-        moves = any(t.dataset_type == ds.type for t in plan.transfers)
-        if moves and ds.storage_class is None:
-            out.warning(("datasets", i, "type"),
-                        f"storage class of {shown(ds.type)} is unknown, so destinations cannot "
-                        "pre-register it",
-                        "set datasets[].storage_class")
     return out.items

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from compiler.defaults import STORAGE_CLASSES
 from compiler.plan import Plan
 from compiler.render import rucio, verify
 from tests.helpers import CAMPAIGNS, MINIMAL, compile_data, example_data
@@ -53,6 +54,8 @@ def long_names_data() -> dict[str, Any]:
     for st in data["stages"]:
         st["name"] = stages[st["name"]]
     for ds in data["datasets"]:
+        # renamed types are no longer in the table of known storage classes: say theirs
+        ds.setdefault("storage_class", STORAGE_CLASSES[ds["type"]])
         ds["type"] = ("T" * 100)[: 100 - len(ds["type"])] + ds["type"]
         ds["produced_by"] = stages[ds["produced_by"]]
         ds["consumed_by"] = [stages[c] for c in ds.get("consumed_by", [])]

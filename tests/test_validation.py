@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -247,3 +248,17 @@ def test_unknown_ring_site(tmp_path: Path) -> None:
     assert problems(tmp_path, text) == [
         "40:29: error: sky.assignment.rings[1].site: unknown site 'frdff' (did you mean 'frdf'?)",
     ]
+
+
+def test_moved_type_without_storage_class_is_an_error_at_the_dataset(tmp_path: Path) -> None:
+    """The destination cannot register a type it knows no storage class of: refused at validate
+    time (not 5 minutes into a rehearsal), at the dataset, with the known classes."""
+    text = MINIMAL.replace("{type: objectTable_tract,", "{type: tract_metrics,")
+    out = problems(tmp_path, text)
+    [line] = [p for p in out if "tract_metrics" in p]
+    assert re.match(r"\d+:\d+: error: datasets\[2\]\.type: 'tract_metrics' moves between sites but "
+                    r"its storage class is unknown", line)
+    assert "set datasets[2].storage_class to the pipeline's, e.g. one of " in line and "ArrowAstropy" in line
+    # nothing moves, nothing to register: no error
+    text = text.replace("produced_by: step3, archive: true}", "produced_by: step3}")
+    compile_campaign(write(tmp_path, text), render=False)
