@@ -258,15 +258,10 @@ def _hint(word: str, pipeline: _Pipeline, display: str, *, tasks_only: bool = Fa
 Problem = tuple[str, str | None]  # message, hint
 
 
-def _stage_problems(subset: str, pipeline: _Pipeline, display: str) -> list[Problem]:
-    """(message, hint) for each problem of one stage's subset, read as pipe_base reads it."""
-    return _stage_labels(subset, pipeline, display)[0]
-
-
 def _stage_labels(subset: str, pipeline: _Pipeline,
                   display: str) -> tuple[list[Problem], set[str] | None]:
-    """The problems of one stage's subset and its task labels (None for a range, whose tasks
-    only the task classes can order)."""
+    """(message, hint) for each problem of one stage's subset, read as pipe_base reads it, and
+    its task labels (None for a range, whose tasks only the task classes can order)."""
     out: list[Problem] = []
     if "," in subset and ".." in subset:
         return [(f"subset {subset!r} mixes a list (a,b) and a range (a..b); pipe_base takes one "
