@@ -251,6 +251,10 @@ class SiteRucio(Strict):
     account: RucioAccount | None = Field(None, description=(
         "Rucio account that owns the site's rules. Default: the account of the operator's "
         "Rucio config."))
+    dataset_file_limit: Annotated[int, Field(ge=1, le=10_000_000)] = Field(100_000, description=(
+        "Most files in one Rucio dataset registered at this site: a move with more is split "
+        "into datasets of at most this many files, attached to one container that the rule "
+        "replicates. Default 100000."))
 
 
 class Resources(Strict):

@@ -47,6 +47,7 @@ class SitePlan:
     raw_fs_prefix: str
     raw_rse_root: str
     rucio_account: str | None
+    dataset_file_limit: int  # most files per Rucio dataset of a move from here (then a container)
     ingestd: SiteIngestd | None
     bps_site_config: str
     merge_queue: str
