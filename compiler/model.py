@@ -305,6 +305,30 @@ class SiteIngestd(Strict):
         "memory."))
 
 
+# Kubernetes label keys ([prefix/]name) and values.
+LabelKey = Annotated[str, _pattern(
+    r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")]
+LabelValue = Annotated[str, _pattern(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
+
+
+class SiteMonitoring(Strict):
+    """How the site's Prometheus finds drpc's alert rules and status metrics."""
+
+    rule_labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, description=(
+        "Labels of the PrometheusRule object, which prometheus-operator selects rules by "
+        "(e.g. {release: kube-prometheus-stack}). Default: none."))
+    namespace: K8sName | None = Field(None, description=(
+        "Kubernetes namespace of the PrometheusRule and the status exporter. Default: the "
+        "ingestd namespace, else drpc-monitoring."))
+    runbook_url: PathOrUri | None = Field(None, description=(
+        "Where operators read the compiled tree (e.g. the git web URL of its folder); alert "
+        "runbook_url annotations point at the site runbook's steps under it. Default: the "
+        "runbook's path in the compiled tree."))
+    textfile_dir: PathOrUri = Field("/var/lib/node_exporter/textfile_collector", description=(
+        "node_exporter's textfile collector folder the status exporter writes into. Default "
+        "/var/lib/node_exporter/textfile_collector."))
+
+
 class SiteBps(Strict):
     """How BPS submits the site's jobs to PanDA."""
 
@@ -351,6 +375,9 @@ class Site(Strict):
         "arrive at the site)."))
     bps: SiteBps = Field(default=SiteBps(), description=(
         "BPS settings of the site. Default: derived from panda_site."))
+    monitoring: SiteMonitoring = Field(default=SiteMonitoring(), description=(
+        "Prometheus rules and status metrics of the site. Default: no rule labels, the "
+        "ingestd namespace."))
 
 
 class Footprint(Strict):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .model import SiteIngestd
+from .model import SiteIngestd, SiteMonitoring
 
 Split = Literal["visit", "tract", "none"]
 Select = Literal["visits", "tracts", "all"]
@@ -49,6 +49,7 @@ class SitePlan:
     rucio_account: str | None
     dataset_file_limit: int  # most files per Rucio dataset of a move from here (then a container)
     ingestd: SiteIngestd | None
+    monitoring: SiteMonitoring
     bps_site_config: str
     merge_queue: str
     submit: Submit  # local: its operator submits here; remote: from the central site
