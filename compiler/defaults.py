@@ -79,3 +79,54 @@ SHARE_SUM_TOLERANCE = 0.001
 # Rucio's own limits (rucio/common/schema/generic.py).
 RUCIO_NAME_MAX = 250
 RUCIO_SCOPE_MAX = 25
+
+
+# -- inputs sent from the central site (CONTRACT section 1 `inputs:`) -----------------------------
+# Dataset types of calibrations, reference catalogs and ancillary inputs: (dimensions, storage
+# class), as obs_base/obs_lsst/obs_subaru, cp_pipe, meas_algorithms and fgcmcal define them,
+# to register each type at the destinations (calibration types with --is-calibration).
+CALIBRATION_TYPES: Mapping[str, tuple[tuple[str, ...], str]] = MappingProxyType({
+    "camera": (("instrument",), "Camera"),
+    "bias": (("instrument", "detector"), "ExposureF"),
+    "dark": (("instrument", "detector"), "ExposureF"),
+    "flat": (("instrument", "detector", "physical_filter"), "ExposureF"),
+    "fringe": (("instrument", "detector", "physical_filter"), "ExposureF"),
+    "sky": (("instrument", "detector", "physical_filter"), "ExposureF"),
+    "defects": (("instrument", "detector"), "Defects"),
+    "linearizer": (("instrument", "detector"), "Linearizer"),
+    "crosstalk": (("instrument", "detector"), "CrosstalkCalib"),
+    "ptc": (("instrument", "detector"), "PhotonTransferCurveDataset"),
+    "bfk": (("instrument", "detector"), "BrighterFatterKernel"),
+    "cti": (("instrument", "detector"), "IsrCalib"),
+    "bfKernel": (("instrument",), "NumpyArray"),
+    "transmission_optics": (("instrument",), "TransmissionCurve"),
+    "transmission_sensor": (("instrument", "detector"), "TransmissionCurve"),
+    "transmission_filter": (("instrument", "physical_filter"), "TransmissionCurve"),
+    "transmission_atmosphere": (("instrument",), "TransmissionCurve"),
+})
+# The calibrations each instrument's ISR reads at w.2025.30 (IsrTaskLSST for the LSST cameras,
+# IsrTask with obs_subaru's config for HSC): what `inputs.calibrations` sends by default.
+DEFAULT_CALIBRATIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "LSSTCam": ("camera", "bias", "dark", "flat", "defects", "linearizer", "crosstalk", "ptc",
+                "bfk", "cti"),
+    "LSSTComCam": ("camera", "bias", "dark", "flat", "defects", "linearizer", "crosstalk",
+                   "ptc", "bfk", "cti"),
+    "LATISS": ("camera", "bias", "dark", "flat", "defects"),
+    "HSC": ("camera", "bias", "dark", "flat", "defects", "fringe", "sky", "bfKernel",
+            "transmission_optics", "transmission_sensor", "transmission_filter",
+            "transmission_atmosphere"),
+})
+# Reference catalogs are sharded by HTM level-7 pixels (meas_algorithms' convert_refcat).
+REFCAT_TYPES: Mapping[str, tuple[tuple[str, ...], str]] = MappingProxyType({
+    name: (("htm7",), "SimpleCatalog") for name in (
+        "the_monster_20250219", "the_monster_20240904", "gaia_dr3_20230707",
+        "gaia_dr2_20200414", "ps1_pv3_3pi_20170110", "atlas_refcat2_20220201")
+})
+ANCILLARY_TYPES: Mapping[str, tuple[tuple[str, ...], str]] = MappingProxyType({
+    "fgcmLookUpTable": (("instrument",), "Catalog"),
+})
+# What the central site sent of the inputs (the RUN collections of each input collection, the
+# calibrations' validity ranges) travels as a dataset of its own: written by `butler/inputs.py`
+# at the central site, moved like any other, read by it at each destination.
+INPUTS_MANIFEST_TYPE = "drpc_inputs_manifest"
+INPUTS_MANIFEST_STORAGE_CLASS = "StructuredDataDict"

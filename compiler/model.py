@@ -568,6 +568,62 @@ class ButlerInputs(Strict):
         "CHAINED defaults collection to create. Default: the first input collection."))
 
 
+# Dimensions of an input's dataset type: the campaign's, plus the HTM sky pixels reference
+# catalogs are sharded by.
+InputDimension = Annotated[str, _pattern(
+    r"^(instrument|visit|exposure|detector|tract|patch|band|physical_filter|skymap|day_obs"
+    r"|healpix([3-9]|1[01])|htm([1-9]|1[0-9]|2[0-4]))$")]
+
+
+class InputType(Strict):
+    """A dataset type of an input that drpc has no table entry for."""
+
+    type: DatasetTypeName = Field(description="Butler dataset type name.")
+    dimensions: list[InputDimension] = Field(description=(
+        "Its Butler dimensions (campaign dimensions, or htm1..htm24 for sky-sharded catalogs)."))
+    storage_class: StorageClass = Field(description=(
+        "Its Butler storage class, to register the type at every destination."))
+
+
+InputTypeRef = Annotated[DatasetTypeName | InputType, Field(union_mode="left_to_right")]
+
+
+class CalibrationInput(Strict):
+    """The certified calibrations every site needs, sent from the central site."""
+
+    collection: CollectionName = Field(description=(
+        "Calibration collection at the central site (CALIBRATION, or CHAINED over "
+        "CALIBRATION and RUN collections); every dataset associated with it is sent with its "
+        "validity range, and each destination certifies them into a CALIBRATION collection "
+        "of the same name."))
+    types: Annotated[list[InputTypeRef], Field(min_length=1)] | None = Field(None, description=(
+        "Calibration dataset types to send (a name drpc knows, or {type, dimensions, "
+        "storage_class}). Default: the instrument's standard ones (LSSTCam, LSSTComCam, "
+        "LATISS, HSC); a default type the collection does not hold is reported and skipped."))
+
+
+class CollectionInput(Strict):
+    """Datasets of one collection every site needs (reference catalogs, ancillary inputs)."""
+
+    collection: CollectionName = Field(description=(
+        "Collection at the central site; the destinations get the same name (the arrived RUN "
+        "collection, or a CHAINED collection over the arrived RUNs)."))
+    types: Annotated[list[InputTypeRef], Field(min_length=1)] = Field(description=(
+        "Dataset types to send (a name drpc knows, e.g. the_monster_20250219 or "
+        "fgcmLookUpTable, or {type, dimensions, storage_class}); at least one."))
+
+
+class Inputs(Strict):
+    """What every site needs before stage 1, sent from the central site like any move."""
+
+    calibrations: CalibrationInput | None = Field(None, description=(
+        "Certified calibrations, validity ranges kept. Default: none sent."))
+    refcats: list[CollectionInput] = Field(default_factory=list, description=(
+        "Reference catalogs. Default: none."))
+    ancillary: list[CollectionInput] = Field(default_factory=list, description=(
+        "Other inputs (e.g. the FGCM look-up table). Default: none."))
+
+
 class Campaign(Strict):
     """A drpc campaign: sites, sky assignment, stages and the datasets that move."""
 
@@ -590,8 +646,11 @@ class Campaign(Strict):
     datasets: list[DatasetSpec] = Field(default_factory=list, description=(
         "Dataset types whose location matters (what moves between sites). Default: none."))
     butler: ButlerInputs = Field(default=ButlerInputs(), description=(
-        "What each site's repository needs before stage 1: calibrations, refcats, ancillary "
-        "inputs."))
+        "What each site's repository makes or imports itself before stage 1: curated "
+        "calibrations, refcats and ancillary inputs it already has on disk."))
+    inputs: Inputs = Field(default=Inputs(), description=(
+        "Calibrations, reference catalogs and ancillary inputs sent from the central site to "
+        "every other site before stage 1. Default: none."))
     workload: Workload | None = Field(None, description=(
         "Size of the whole campaign, for `drpc plan` and the deadline and storage warnings. "
         "Default: none (no estimates)."))

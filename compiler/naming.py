@@ -50,6 +50,21 @@ def incoming_collection(output_collection: str, sink: str) -> str:
     return f"{output_collection}/incoming/{sink}"
 
 
+def inputs_manifest_run(output_collection: str) -> str:
+    """The RUN collection of the inputs' manifest (what the central site sent, see
+    defaults.INPUTS_MANIFEST_TYPE)."""
+    return f"{output_collection}/inputs/manifest"
+
+
+# What arrived of an input: it keeps its RUN collections of the central site, whose names the
+# compile cannot know, so the destination looks in every RUN collection.
+EVERY_RUN = "*"
+
+
+def input_move_id(dataset_type: str, source: str, destination: str) -> str:
+    return f"inputs.{dataset_type}.{source}-to-{destination}"
+
+
 def arrived_runs(source_collection: str) -> str:
     """The RUN collections BPS writes under a stage's output (`<output>/<timestamp>`, outputRun).
 

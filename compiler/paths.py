@@ -29,6 +29,10 @@ def select_script(site: str) -> str:
     return f"{site_dir(site)}/butler/selection.py"
 
 
+def inputs_script(site: str) -> str:
+    return f"{site_dir(site)}/butler/inputs.py"
+
+
 def visits_script(site: str) -> str:
     return f"{site_dir(site)}/butler/visits.sh"
 

@@ -13,10 +13,16 @@ from typing import Literal
 
 from . import __version__
 from .defaults import (
+    ANCILLARY_TYPES,
+    CALIBRATION_TYPES,
+    DEFAULT_CALIBRATIONS,
+    INPUTS_MANIFEST_STORAGE_CLASS,
+    INPUTS_MANIFEST_TYPE,
     INSTRUMENT_CLASSES,
     PANDA_GENERIC_CONFIG,
     PANDA_REMOTE_BUILD_CONFIG,
     PANDA_SITE_CONFIGS,
+    REFCAT_TYPES,
     STORAGE_CLASSES,
 )
 from .estimates import (
@@ -28,13 +34,27 @@ from .estimates import (
     estimate,
 )
 from .loader import LoadedCampaign
-from .model import ButlerInputs, Campaign, CustomSkyMap, Footprint, JobResources, Workload
+from .model import (
+    ButlerInputs,
+    Campaign,
+    CollectionInput,
+    CustomSkyMap,
+    Footprint,
+    InputType,
+    InputTypeRef,
+    JobResources,
+    Workload,
+)
 from .naming import (
+    EVERY_RUN,
+    SKYMAPS_COLLECTION,
     arrived_runs,
     datastore_root,
     file_path,
     id_link_path,
     incoming_collection,
+    input_move_id,
+    inputs_manifest_run,
     instrument_query,
     move_selection,
     raw_collection,
@@ -49,6 +69,9 @@ from .plan_model import (
     RAW_DATASET_TYPE,
     Arrival,
     DatasetPlan,
+    InputKind,
+    InputSet,
+    InputTypePlan,
     Job,
     Move,
     MoveKind,
@@ -77,8 +100,11 @@ class Plan:
     input_collections: tuple[str, ...]
     output_collection: str
     defaults_collection: str
+    defaults_children: tuple[str, ...]  # what the defaults chain holds, in search order
     calib_collection: str
     butler_inputs: ButlerInputs
+    input_sets: tuple[InputSet, ...]  # what the central site sends every other site first
+    inputs_manifest_run: str | None  # RUN of the inputs' manifest (None: no inputs)
     deadline_days: float | None
     operator: str | None
     bps_includes: tuple[str, ...]
@@ -94,7 +120,7 @@ class Plan:
     stages: tuple[StagePlan, ...]
     datasets: tuple[DatasetPlan, ...]
     jobs: tuple[Job, ...]
-    moves: tuple[Move, ...]  # raws first, then the stages' moves in stage order
+    moves: tuple[Move, ...]  # raws, inputs, then the stages' moves in stage order
     schedule: Schedule = field(repr=False)
     footprint_tract_count: int
     ownership: Ownership = field(repr=False)
@@ -112,8 +138,12 @@ class Plan:
 
     @property
     def transfers(self) -> tuple[Move, ...]:
-        """The moves of processing outputs (every move but the raws)."""
+        """The moves of processing outputs and inputs (every move but the raws)."""
         return tuple(m for m in self.moves if not m.is_raw)
+
+    @property
+    def input_moves(self) -> tuple[Move, ...]:
+        return tuple(m for m in self.moves if m.is_input)
 
     @property
     def all_tracts(self) -> tuple[int, ...]:
@@ -199,9 +229,14 @@ def build_plan(spec: Campaign, loaded: LoadedCampaign) -> Plan:
 
     raws = tuple(_raw_move(name, instrument, by_id[central], s, stages[0].name)
                  for s in sites if not s.is_central)
+    input_sets = _input_sets(spec)
+    manifest = inputs_manifest_run(out_coll) if input_sets else None
+    inputs = _input_moves(name, input_sets, manifest, by_id[central],
+                          [s for s in sites if not s.is_central], out_coll)
     transfers = _transfers(name, datasets, stage_by_name, by_id, site_order, central, out_coll,
                            instrument, skymap.name, cross, ownership)
-    moves = (*raws, *transfers)
+    moves = (*raws, *inputs, *transfers)
+    defaults = spec.butler.defaults_collection or spec.campaign.input_collections[0]
     jobs = _jobs(spec, stages, by_id, moves, out_coll, instrument, skymap.name, ownership)
     schedule = build_schedule(sites, stages, jobs, moves, central)
     capacity = estimate(
@@ -223,9 +258,11 @@ def build_plan(spec: Campaign, loaded: LoadedCampaign) -> Plan:
         skymap=skymap, custom_skymap=spec.skymaps.get(skymap.name), stack=spec.campaign.stack,
         pipeline=spec.campaign.pipeline, central_site=central,
         input_collections=tuple(spec.campaign.input_collections), output_collection=out_coll,
-        defaults_collection=spec.butler.defaults_collection or spec.campaign.input_collections[0],
+        defaults_collection=defaults,
+        defaults_children=_defaults_children(spec, stages, input_sets, defaults),
         calib_collection=spec.butler.calibrations.collection or f"{instrument}/calib",
-        butler_inputs=spec.butler, deadline_days=spec.campaign.deadline_days,
+        butler_inputs=spec.butler, input_sets=input_sets, inputs_manifest_run=manifest,
+        deadline_days=spec.campaign.deadline_days,
         operator=spec.campaign.operator, bps_includes=tuple(spec.campaign.bps_includes),
         spec=spec, spec_file=loaded.name, spec_sha256=loaded.sha256,
         inputs=tuple(loaded.inputs.items()), drpc_version=__version__,
@@ -290,6 +327,97 @@ def _raw_move(campaign: str, instrument: str, central: SitePlan, site: SitePlan,
         source_rse=central.raw_rse, destination_rse=site.raw_rse, incoming_collection=None,
         arrived_collections=raw_collection(instrument),
     )
+
+
+def _defaults_children(spec: Campaign, stages: tuple[StagePlan, ...],
+                       input_sets: tuple[InputSet, ...], defaults: str) -> tuple[str, ...]:
+    """What the defaults chain searches: raws, calibrations (sent, then curated), refcats (sent,
+    then imported), skymaps, ancillary inputs (sent, then imported).
+
+    No raws when a stage selects visits: such a job finds raws only through the site's TAGGED
+    selection of whole visits, which it reads first; a chain holding every raw would hand the
+    graph builder the raws of every visit in the repository (all of them, at the central site).
+    """
+    instrument = spec.campaign.instrument
+    visits = any(st.select == "visits" for st in stages)
+    sent = {kind: [s.collection for s in input_sets if s.kind == kind]
+            for kind in ("calibrations", "refcats", "ancillary")}
+    butler = spec.butler
+    children = [*([] if visits else [raw_collection(instrument)]),
+                *sent["calibrations"], butler.calibrations.collection or f"{instrument}/calib",
+                *sent["refcats"], *(r.collection for r in butler.refcats), SKYMAPS_COLLECTION,
+                *sent["ancillary"], *(a.collection for a in butler.ancillary)]
+    return tuple(c for c in dict.fromkeys(children) if c != defaults)
+
+
+def input_type(ref: InputTypeRef, kind: InputKind, listed: bool) -> InputTypePlan | None:
+    """An input's dataset type as the destinations register it (None: a name drpc does not
+    know, which validation reports)."""
+    if isinstance(ref, InputType):
+        return InputTypePlan(ref.type, tuple(ref.dimensions), ref.storage_class,
+                             kind == "calibrations", listed)
+    table = {"calibrations": CALIBRATION_TYPES, "refcats": REFCAT_TYPES,
+             "ancillary": ANCILLARY_TYPES}[kind]
+    known = table.get(ref)
+    if known is None:
+        return None
+    return InputTypePlan(ref, known[0], known[1], kind == "calibrations", listed)
+
+
+def _input_sets(spec: Campaign) -> tuple[InputSet, ...]:
+    found: list[InputSet] = []
+    calibs = spec.inputs.calibrations
+    if calibs is not None:
+        listed = calibs.types is not None
+        refs = calibs.types if calibs.types is not None else list(
+            DEFAULT_CALIBRATIONS.get(spec.campaign.instrument, ()))
+        types = [input_type(r, "calibrations", listed) for r in refs]
+        found.append(InputSet("calibrations", calibs.collection,
+                              tuple(t for t in types if t is not None), "inputs.calibrations"))
+    groups: tuple[tuple[InputKind, list[CollectionInput]], ...] = (
+        ("refcats", spec.inputs.refcats), ("ancillary", spec.inputs.ancillary))
+    for kind, items in groups:
+        for i, item in enumerate(items):
+            types = [input_type(r, kind, True) for r in item.types]
+            found.append(InputSet(kind, item.collection,
+                                  tuple(t for t in types if t is not None), f"inputs.{kind}[{i}]"))
+    return tuple(found)
+
+
+def _input_moves(campaign: str, input_sets: tuple[InputSet, ...], manifest: str | None,
+                 central: SitePlan, others: list[SitePlan], out_coll: str) -> tuple[Move, ...]:
+    """Each input dataset type from the central site to every other site, one move each, and
+    the inputs' manifest (their RUN collections, the calibrations' validity ranges) as one more
+    (CONTRACT section 2, inputs)."""
+    sent: list[tuple[InputSet | None, InputTypePlan]] = [
+        (s, t) for s in input_sets for t in s.types]
+    if manifest is not None:
+        sent.append((None, InputTypePlan(INPUTS_MANIFEST_TYPE, ("instrument",),
+                                         INPUTS_MANIFEST_STORAGE_CLASS, False, True)))
+    moves: list[Move] = []
+    for dst in others:
+        for input_set, t in sent:
+            move_id = input_move_id(t.type, central.id, dst.id)
+            calibrations = input_set is not None and input_set.kind == "calibrations"
+            source = input_set.collection if input_set is not None else manifest
+            assert source is not None
+            words = (f"every {t.type} of {source} (validity ranges kept)" if calibrations
+                     else f"every {t.type} of {source}" if input_set is not None
+                     else "the inputs' manifest (RUN collections, validity ranges)")
+            moves.append(Move(
+                id=move_id, kind="input", stage=None, sink=Sink("inputs"), dataset_type=t.type,
+                dimensions=t.dimensions, storage_class=t.storage_class, source=central.id,
+                destination=dst.id, source_collection=source,
+                selection_collection=move_selection(out_coll, move_id),
+                select_by="everything", select_site=None,
+                # a calibration collection holds several datasets per data ID (validity ranges)
+                find_first=not calibrations, tracts=(), selection=words,
+                rucio_scope=central.scope, rucio_name=rucio_dataset_name(campaign, move_id),
+                source_rse=central.rse, destination_rse=dst.rse, incoming_collection=None,
+                arrived_collections=EVERY_RUN if input_set is not None else source,
+                is_calibration=t.is_calibration, may_be_empty=not t.listed,
+            ))
+    return tuple(moves)
 
 
 def _transfers(campaign: str, datasets: tuple[DatasetPlan, ...], stages: dict[str, StagePlan],

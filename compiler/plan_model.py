@@ -124,8 +124,28 @@ class DatasetPlan:
         return "none"
 
 
-MoveKind = Literal["raw", "gather", "scatter", "return", "crosscheck"]
-SinkKind = Literal["stage", "archive", "crosscheck"]
+MoveKind = Literal["raw", "input", "gather", "scatter", "return", "crosscheck"]
+SinkKind = Literal["stage", "archive", "crosscheck", "inputs"]
+InputKind = Literal["calibrations", "refcats", "ancillary"]
+
+
+@dataclass(frozen=True)
+class InputTypePlan:
+    type: str
+    dimensions: tuple[str, ...]
+    storage_class: str
+    is_calibration: bool
+    listed: bool  # named in the spec (else one of the instrument's default calibrations)
+
+
+@dataclass(frozen=True)
+class InputSet:
+    """One collection of the central site that every other site needs before stage 1."""
+
+    kind: InputKind
+    collection: str
+    types: tuple[InputTypePlan, ...]
+    position: str  # the spec field, e.g. "inputs.refcats[0]"
 RAW_DATASET_TYPE = "raw"
 
 
@@ -176,6 +196,8 @@ class Move:
     # More CHAINED collections the arrived RUNs join: a gathered type that is also archived
     # (`archive: true`) is one move (one id) into its stage's chain and `incoming/archive`.
     also_into: tuple[str, ...] = ()
+    is_calibration: bool = False  # a calibration type (registered with --is-calibration)
+    may_be_empty: bool = False  # nothing sent is no error (a default calibration type)
 
     @property
     def rucio_did(self) -> str:
@@ -184,6 +206,10 @@ class Move:
     @property
     def is_raw(self) -> bool:
         return self.kind == "raw"
+
+    @property
+    def is_input(self) -> bool:
+        return self.kind == "input"
 
     @property
     def chains(self) -> tuple[str, ...]:
@@ -199,7 +225,10 @@ class Move:
 
     @property
     def into(self) -> str:
-        """The collection the move's datasets end up in at the destination."""
+        """The collection the move's datasets end up in at the destination (an input: the
+        collection of the central site's name that `butler/inputs.py` makes there)."""
+        if self.is_input:
+            return self.source_collection
         return self.incoming_collection or self.arrived_collections
 
 

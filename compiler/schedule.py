@@ -7,7 +7,8 @@ with the steps each one needs, numbered per site, and explicit "wait for <site>"
 site needs another site's step. The runbooks render it and the rehearsal executes it,
 dispatching on `kind`; neither re-derives the order.
 
-Order of the campaign (the phases): every site's setup; raw distribution; then each stage with,
+Order of the campaign (the phases): every site's setup; the inputs (calibrations, refcats,
+ancillary) and every site's defaults chain; raw distribution; then each stage with,
 after it, the moves of what it produced (gather, scatter, return, cross-check); archival last.
 A verify of a return or a cross-check feeds only the archival: at the central site it comes after
 the last stage, so it never holds up a stage there.
@@ -22,9 +23,9 @@ from typing import Literal
 from .plan_model import Job, Move, SitePlan, StagePlan
 
 StepKind = Literal["setup-repo", "visits", "rucio-setup", "ingestd", "datastore", "apply-rules",
-                   "register",
+                   "inputs", "register",
                    "wait", "verify", "submit", "job", "archive", "wait-for"]
-PhaseKind = Literal["setup", "raws", "stage", "gather", "scatter", "return", "crosscheck",
+PhaseKind = Literal["setup", "inputs", "raws", "stage", "gather", "scatter", "return", "crosscheck",
                     "archive"]
 MOVE_PHASES: tuple[PhaseKind, ...] = ("gather", "scatter", "return", "crosscheck")
 
@@ -102,6 +103,10 @@ def _move_steps(moves: Sequence[Move], phase: int, site_order: Mapping[str, int]
 RUCIO_SETUP = "rucio-setup"
 
 
+def inputs_key(site: str) -> str:
+    return f"inputs:{site}"
+
+
 def visits_key(site: str) -> str:
     return f"visits:{site}"
 
@@ -142,6 +147,7 @@ def build_schedule(sites: Sequence[SitePlan], stages: Sequence[StagePlan], jobs:
     setup_done = {s.id: setup[s.id][-1].key for s in sites}
 
     producer = {m.id: f"job:{m.stage}:{m.source}" for m in moves if m.stage is not None}
+    producer |= {m.id: inputs_key(m.source) for m in moves if m.is_input}
     arrivals: dict[tuple[str, str], list[str]] = {}  # (consuming stage, site) -> verify keys
     for m in moves:
         if m.sink.kind == "stage" and m.sink.stage is not None:
@@ -152,6 +158,19 @@ def build_schedule(sites: Sequence[SitePlan], stages: Sequence[StagePlan], jobs:
         steps = _move_steps(group, number, site_order, producer)
         steps_of[number] = steps
         phases.append(Phase(number, kind, stage, tuple(group), tuple(s.key for s in steps)))
+
+    # Inputs: the central site checks what it sends and writes the calibrations' validity
+    # ranges; the moves; each other site installs what arrived (certified calibrations, refcat
+    # and ancillary collections); every site's defaults chain comes last, over all of it.
+    inputs = [m for m in moves if m.is_input]
+    number = len(phases) + 1
+    install = [Step(inputs_key(s.id), "inputs", s.id, number,
+                    tuple(f"verify:{m.id}" for m in inputs if m.destination == s.id))
+               for s in sites if not s.is_central]
+    steps_of[number] = [Step(inputs_key(central), "inputs", central, number),
+                        *_move_steps(inputs, number, site_order, producer), *install]
+    phases.append(Phase(number, "inputs", None, tuple(inputs),
+                        tuple(s.key for s in steps_of[number])))
 
     raws = [m for m in moves if m.is_raw]
     if raws:

@@ -12,7 +12,17 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .defaults import RUCIO_SCOPE_MAX, SHARE_SUM_TOLERANCE, SHARE_WARNING, STORAGE_CLASSES
+from .defaults import (
+    ANCILLARY_TYPES,
+    CALIBRATION_TYPES,
+    DEFAULT_CALIBRATIONS,
+    INPUTS_MANIFEST_TYPE,
+    REFCAT_TYPES,
+    RUCIO_SCOPE_MAX,
+    SHARE_SUM_TOLERANCE,
+    SHARE_WARNING,
+    STORAGE_CLASSES,
+)
 from .errors import Diagnostic, SpecError, did_you_mean
 from .loader import FieldPath, LoadedCampaign
 from .model import Campaign
@@ -321,7 +331,7 @@ def structural(loaded: LoadedCampaign, out: Collector, skip: set[FieldPath]) -> 
     try:
         return Campaign.model_validate(loaded.data)
     except ValidationError as exc:
-        for err in exc.errors(include_url=False):
+        for err in _one_union_branch(loaded.data, exc.errors(include_url=False)):
             loc: FieldPath = tuple(err["loc"])
             if loc and loc[-1] == "[key]":
                 loc = loc[:-1]
@@ -356,6 +366,36 @@ def structural(loaded: LoadedCampaign, out: Collector, skip: set[FieldPath]) -> 
                 out.error(loc, _clean(err["msg"]),
                           _literal_hint(err) if etype.startswith("enum") else None)
         return None
+
+
+# pydantic's names for the branches of a `name or {mapping}` union (model.InputTypeRef)
+_SCALAR_BRANCHES = frozenset({"str", "constrained-str"})
+_MAPPING_BRANCHES = frozenset({"InputType"})
+
+
+def _one_union_branch(data: Any, errors: list[Any]) -> list[Any]:
+    """Report a value that fits neither branch of a `name or mapping` union once, against the
+    branch its shape asks for (a mapping: the mapping's fields; else: the name's rules), with
+    the branch's name left out of the field path."""
+    kept = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        at = next((i for i, part in enumerate(loc)
+                   if part in _SCALAR_BRANCHES or part in _MAPPING_BRANCHES), None)
+        if at is None:
+            kept.append(err)
+            continue
+        value = data
+        for part in loc[:at]:
+            try:
+                value = value[part]
+            except (KeyError, IndexError, TypeError):
+                value = None
+                break
+        wanted = _MAPPING_BRANCHES if isinstance(value, Mapping) else _SCALAR_BRANCHES
+        if loc[at] in wanted:
+            kept.append({**err, "loc": loc[:at] + loc[at + 1:]})
+    return kept
 
 
 def _pattern_message(err: Mapping[str, Any]) -> str:
@@ -445,6 +485,8 @@ def semantic(spec: Campaign, out: Collector) -> None:
                                  f"{shown(ds.produced_by)}",
                           "a dataset is consumed only by stages listed after its producer")
 
+    _check_inputs(spec, out, seen_types)
+
     # skymap and sky
     skymap = resolve_skymap(spec)
     if skymap is None:
@@ -493,6 +535,54 @@ def semantic(spec: Campaign, out: Collector) -> None:
         elif owner == cc.also_at:
             out.error(path + ("also_at",), f"tract {cc.tract} is already owned by {shown(owner)}",
                       "also_at names a second site, other than the owner")
+
+
+_INPUT_TABLES = {"calibrations": (CALIBRATION_TYPES, "calibration"),
+                 "refcats": (REFCAT_TYPES, "reference catalog"),
+                 "ancillary": (ANCILLARY_TYPES, "ancillary")}
+
+
+def _check_inputs(spec: Campaign, out: Collector, dataset_types: Mapping[str, int]) -> None:
+    """Every input type known (or spelled out), sent once, and no campaign output's name."""
+    calibs = spec.inputs.calibrations
+    instrument = spec.campaign.instrument
+    if calibs is not None and calibs.types is None and instrument not in DEFAULT_CALIBRATIONS:
+        out.error(("inputs", "calibrations"),
+                  f"drpc knows no calibration types of instrument {shown(instrument)}",
+                  f"list them in inputs.calibrations.types (defaults exist for "
+                  f"{', '.join(sorted(DEFAULT_CALIBRATIONS))})", key=True)
+    curated = spec.butler.calibrations
+    if calibs is not None and curated.curated and \
+            calibs.collection == (curated.collection or f"{instrument}/calib"):
+        out.error(("inputs", "calibrations", "collection"),
+                  f"{shown(calibs.collection)} is the collection every site writes its curated "
+                  "calibrations into (butler.calibrations)",
+                  "name the certified collection the central site sends, e.g. "
+                  f"{instrument}/calib/<ticket>, or set butler.calibrations.curated: false")
+    groups: list[tuple[str, FieldPath, list[Any]]] = []
+    if calibs is not None and calibs.types is not None:
+        groups.append(("calibrations", ("inputs", "calibrations", "types"), calibs.types))
+    for kind in ("refcats", "ancillary"):
+        for i, item in enumerate(getattr(spec.inputs, kind)):
+            groups.append((kind, ("inputs", kind, i, "types"), item.types))
+    seen: dict[str, str] = {}
+    for kind, base, refs in groups:
+        table, words = _INPUT_TABLES[kind]
+        for j, ref in enumerate(refs):
+            path = base + (j,)
+            name = ref if isinstance(ref, str) else ref.type
+            if isinstance(ref, str) and ref not in table:
+                known = did_you_mean(ref, sorted(table)) or ""
+                out.error(path, f"unknown {words} dataset type {shown(ref)}",
+                          f"{known}; for a type drpc does not know, give {{type: {ref}, "
+                          "dimensions: [...], storage_class: ...}")
+            if name in seen:
+                out.error(path, f"input dataset type {shown(name)} is sent twice",
+                          f"first listed at {seen[name]}")
+            elif name in dataset_types or name == INPUTS_MANIFEST_TYPE:
+                out.error(path, f"{shown(name)} is a campaign output (datasets[]) or drpc's own "
+                                "type, not an input")
+            seen.setdefault(name, dotted(path))
 
 
 def _check_rings(spec: Campaign, out: Collector) -> None:

@@ -72,6 +72,7 @@ class DatasetTypeReg:
     storage_class: str | None
     dimensions: tuple[str, ...]
     why: str  # e.g. "gather from frdf, gather from ukdf-lancs"
+    is_calibration: bool = False
 
 
 def _env_name(prefix: str, name: str, taken: set[str]) -> str:
@@ -146,29 +147,18 @@ def _dataset_types(plan: Plan, site: SitePlan) -> list[DatasetTypeReg]:
     for t in plan.transfers:
         if site.id not in (t.source, t.destination):
             continue
+        if t.is_input and t.source == site.id:
+            continue  # the central site holds the inputs already; inputs.py checks their types
         arrives = t.destination == site.id
         move = f"{t.kind} from {t.source}" if arrives else f"{t.kind} to {t.destination}"
         if t.dataset_type not in found:
-            reg = DatasetTypeReg(t.dataset_type, t.storage_class, t.dimensions, "")
+            reg = DatasetTypeReg(t.dataset_type, t.storage_class, t.dimensions, "",
+                                 t.is_calibration)
             found[t.dataset_type] = (reg, [])
         found[t.dataset_type][1].append(move)
-    return [DatasetTypeReg(reg.name, reg.storage_class, reg.dimensions, ", ".join(moves))
+    return [DatasetTypeReg(reg.name, reg.storage_class, reg.dimensions, ", ".join(moves),
+                           reg.is_calibration)
             for reg, moves in found.values()]
-
-
-def _defaults_children(plan: Plan) -> list[str]:
-    """What the defaults chain searches: raws, calibs, refcats, skymaps, then ancillary inputs.
-
-    No raws when a stage selects visits: such a job finds raws only through the site's TAGGED
-    selection of whole visits, which it reads first; a chain holding every raw would hand the
-    graph builder the raws of every visit in the repository (all of them, at the central site).
-    """
-    butler = plan.butler_inputs
-    visits = any(st.select == "visits" for st in plan.stages)
-    children = [*([] if visits else [raw_collection(plan.instrument)]), plan.calib_collection,
-                *(r.collection for r in butler.refcats), SKYMAPS_COLLECTION,
-                *(a.collection for a in butler.ancillary)]
-    return [c for c in dict.fromkeys(children) if c != plan.defaults_collection]
 
 
 def render_site(plan: Plan, site: SitePlan) -> dict[str, bytes]:
@@ -198,7 +188,7 @@ def render_site(plan: Plan, site: SitePlan) -> dict[str, bytes]:
     ]
     incoming = list(plan.incoming_chains(site.id))
     raws = raw_collection(plan.instrument)
-    children = _defaults_children(plan)
+    children = list(plan.defaults_children)
     inputs_collections = [i.collection for i in inputs]
     probe_collections = list(dict.fromkeys([
         plan.calib_collection, *inputs_collections, raws, *incoming,

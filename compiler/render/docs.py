@@ -87,9 +87,12 @@ def build_graph(plan: Plan) -> Graph:
         sinks["crosscheck"] = Node("crosscheck_node", f"cross-check comparison @ {central}",
                                    central)
     raws_node = Node("raws_node", f"raws @ {central}", central) if plan.raws else None
-    extra = [n for n in (raws_node, *sinks.values()) if n is not None]
+    inputs_node = (Node("inputs_node", f"inputs @ {central}", central) if plan.input_moves
+                   else None)
+    extra = [n for n in (raws_node, inputs_node, *sinks.values()) if n is not None]
     if extra:
-        groups.append(Group("outside", mermaid_label("raws and archive"), tuple(extra)))
+        groups.append(Group("outside", mermaid_label(
+            "raws, inputs and archive" if inputs_node else "raws and archive"), tuple(extra)))
 
     edges: list[Edge] = []
     if raws_node is not None:
@@ -105,6 +108,15 @@ def build_graph(plan: Plan) -> Graph:
                 edges.append(Edge(raws_node.id, target,
                                   mermaid_label(f"raws: {len(raw.tracts):,} tracts"), "transfer"))
 
+    if inputs_node is not None:
+        first_stage = plan.stages[0].name
+        for s in plan.sites:
+            target = job_ids.get((first_stage, s.id))
+            sent = [m.dataset_type for m in plan.input_moves if m.destination == s.id]
+            if target is not None and sent:
+                edges.append(Edge(inputs_node.id, target, mermaid_label(
+                    f"inputs: {len(sent)} dataset types"), "transfer"))
+
     # The order of the stages at each site (what stays where it was made).
     for s in plan.sites:
         previous: str | None = None
@@ -117,6 +129,8 @@ def build_graph(plan: Plan) -> Graph:
     # Transfers, one edge per (kind, source job, destination), dataset types listed.
     merged: dict[tuple[str, str, str], list[Move]] = {}
     for t in plan.transfers:
+        if t.is_input:
+            continue
         assert t.stage is not None
         source = job_ids[(t.stage, t.source)]
         if t.sink.kind in sinks:

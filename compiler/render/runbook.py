@@ -196,6 +196,7 @@ def _register(plan: Plan, step: Step) -> StepText:
     m = step.move
     assert m is not None
     when = ("once the raws are in this site's Butler" if m.is_raw
+            else f"once `{paths.inputs_script(m.source)}` passed here" if m.is_input
             else f"once `{m.stage}` finished here")
     return StepText(
         step, f"Register {_what(m)} for {m.destination}", paths.register_script(m),
@@ -230,6 +231,9 @@ def _verify(plan: Plan, step: Step) -> StepText:
     assert m is not None
     dst = plan.site(m.destination)
     landed = (f"the raws are in `{m.into}`" if m.is_raw
+              else (f"the datasets keep their RUN collections of {m.source}; "
+                    f"`{paths.inputs_script(m.destination)}` makes `{m.into}` of them")
+              if m.is_input
               else f"the arrived RUN collections are chained into `{m.into}`")
     not_ingested = (f"arrived but not ingested: `{logs_command(plan, dst)}`"
                     if dst.ingestd is not None
@@ -266,6 +270,35 @@ def _visits(plan: Plan, step: Step) -> StepText:
                    "through `campaign.input_collections` outside the selection, take the raw "
                    "collection out of those collections (a `select: visits` stage would process "
                    "them too)")])
+
+
+def _inputs(plan: Plan, step: Step) -> StepText:
+    site = plan.site(step.site)
+    defaults = f"`{plan.defaults_collection}`"
+    sent = [s.collection for s in plan.input_sets]
+    if not plan.input_moves:
+        what = f"the defaults chain {defaults}"
+        how, expect = "Run it after the setup.", [
+            f"it creates {defaults} over {', '.join(f'`{c}`' for c in plan.defaults_children)}"]
+    elif site.is_central:
+        what = "Check the inputs to send, write their manifest, make the defaults chain"
+        how = "Run it once the inputs (" + ", ".join(f"`{c}`" for c in sent) + ") are here."
+        expect = [("it prints how many datasets of each input type it sends and writes the "
+                   f"inputs' manifest into `{plan.inputs_manifest_run}`"),
+                  f"then it creates {defaults}"]
+    else:
+        what = "Certify and chain the arrived inputs, make the defaults chain"
+        how = "Run it once every verify of the inputs passed here."
+        expect = [("it certifies the calibrations with the validity ranges of the central "
+                   "site and makes " + ", ".join(f"`{c}`" for c in sent) + " here"),
+                  f"then it creates {defaults}"]
+    expect.append("run again, it reports `0 changes`")
+    return StepText(
+        step, what if not plan.input_moves else what,
+        f"python3 {paths.inputs_script(site.id)}", how=how, expect=expect,
+        if_fails=[("it names what is wrong (a collection missing or of the wrong type, a "
+                   "calibration certified with another range, a defaults chain holding other "
+                   "collections) and the command that fixes it; run it again once fixed: it does only what is left")])
 
 
 def _submit(plan: Plan, step: Step) -> StepText:
@@ -336,7 +369,7 @@ def _archive(plan: Plan, step: Step) -> StepText:
 
 
 _WORDS = {"setup-repo": _setup_repo, "visits": _visits, "rucio-setup": _rucio_setup,
-          "ingestd": _ingestd,
+          "ingestd": _ingestd, "inputs": _inputs,
           "datastore": _datastore, "apply-rules": _apply_rules, "register": _register,
           "wait": _wait, "verify": _verify, "submit": _submit, "job": _job, "archive": _archive}
 
@@ -382,6 +415,11 @@ def _move_phase(plan: Plan, ph: Phase, texts: dict[str, StepText]) -> PhaseText:
     if ph.kind == "raws":
         title, where = f"Raw distribution from {central}", f"{central} -> every other site"
         starts = "its destinations finished the setup"
+    elif ph.kind == "inputs":
+        title = (f"Inputs from {central} and the defaults chains" if moves
+                 else "The defaults chains")
+        where = f"{central} -> every other site" if moves else "every site"
+        starts = "the setup"
     else:
         assert ph.stage is not None
         name = ph.stage.name
