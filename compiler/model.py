@@ -553,6 +553,15 @@ class Calibrations(Strict):
         "--label of write-curated-calibrations. Default: none."))
 
 
+class RawsSource(Strict):
+    """Where the central site's raws come from, when they are not in its repository yet."""
+
+    ingest_from: PathOrUri = Field(description=(
+        "File or folder (or URI) `butler ingest-raws` reads the raws from at the central site."))
+    transfer: TransferMode = Field("direct", description=(
+        "`butler ingest-raws --transfer` mode. Default direct (the files stay where they are)."))
+
+
 class ButlerInputs(Strict):
     """What each site's repository needs before the campaign starts."""
 
@@ -562,6 +571,9 @@ class ButlerInputs(Strict):
         "Reference catalogs to import. Default: none."))
     ancillary: list[AncillaryInput] = Field(default_factory=list, description=(
         "Other inputs to import (e.g. the FGCM look-up table). Default: none."))
+    raws: RawsSource | None = Field(None, description=(
+        "Raws to ingest at the central site (into <instrument>/raw/all) before the visits are "
+        "defined. Default: none, the raws are there already (the visits step checks it)."))
     skymap_config: PathOrUri | None = Field(None, description=(
         "register-skymap config. Default: one drpc writes from the skymap definition."))
     defaults_collection: CollectionName | None = Field(None, description=(

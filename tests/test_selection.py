@@ -185,3 +185,54 @@ def test_tract_at_of_the_script_is_the_skymaps(central: dict[str, Any]) -> None:
     for _ in range(5000):
         ra, dec = rng.uniform(0, 360), rng.uniform(-90, 90)
         assert namespace["tract_at"](ra, dec) == plan.skymap.tract_at(ra, dec), (ra, dec)
+
+
+def visits_sh(tree: Path, repo: str, **env: str) -> subprocess.CompletedProcess[str]:
+    script = tree / "sites" / CENTRAL / "butler" / "visits.sh"
+    full = {k: v for k, v in os.environ.items()
+            if k not in ("DRY_RUN", "BUTLER_REPO", "SKIP_STEPS", "FORCE_INGEST")}
+    full.update(BUTLER_REPO=repo, BUTLER_PYTHON=sys.executable,
+                SKIP_STEPS="define-visits select check", **env)
+    return subprocess.run(["bash", str(script)], env=full, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_the_central_site_checks_it_holds_the_raws(central: dict[str, Any],
+                                                  tmp_path: Path) -> None:
+    """Without `butler.raws`, the visits step stops where no raw is there, and says how."""
+    from lsst.daf.butler import Butler
+
+    held = visits_sh(central["tree"], central["repo"])
+    assert held.returncode == 0, held.stderr
+    assert f"{central['n_raws']} raw(s) in HSC/raw/all" in held.stderr
+    empty = str(tmp_path / "empty")
+    Butler.makeRepo(empty)
+    missing = visits_sh(central["tree"], empty)
+    assert missing.returncode == 1
+    assert "no raw in HSC/raw/all" in missing.stderr and "butler.raws.ingest_from" in missing.stderr
+    dry = visits_sh(central["tree"], empty, DRY_RUN="1")
+    assert dry.returncode == 0 and "a real run stops here" in dry.stderr
+
+
+def test_the_central_site_ingests_raws_from_the_spec_location(central: dict[str, Any],
+                                                             tmp_path: Path) -> None:
+    from lsst.daf.butler import Butler
+
+    yaml = YAML()
+    path = adjacent_campaign(tmp_path)
+    doc = yaml.load(path.read_text())
+    doc["butler"] = {"raws": {"ingest_from": "/data/summit/HSC", "transfer": "copy"}}
+    with path.open("w") as f:
+        yaml.dump(doc, f)
+    tree = tmp_path / "tree"
+    write_tree(tree, compile_campaign(path).files)
+    empty = str(tmp_path / "empty")
+    Butler.makeRepo(empty)
+    dry = visits_sh(tree, empty, DRY_RUN="1")
+    assert dry.returncode == 0, dry.stderr
+    assert (f"butler ingest-raws {empty} /data/summit/HSC --transfer copy --output-run "
+            "HSC/raw/all") in dry.stdout.splitlines()
+    there = visits_sh(tree, central["repo"], DRY_RUN="1")
+    assert "already; skipping ingest-raws" in there.stderr and "ingest-raws" not in there.stdout
+    forced = visits_sh(tree, central["repo"], DRY_RUN="1", FORCE_INGEST="1")
+    assert "butler ingest-raws" in forced.stdout

@@ -258,7 +258,11 @@ def _visits(plan: Plan, step: Step) -> StepText:
     central = site.is_central
     return StepText(
         step, "Define the visits and select them, whole", paths.visits_script(site.id),
-        how=("The central site holds every raw; run it once they are all ingested here."
+        how=((f"The central site holds every raw: its `raws` step ingests them from "
+              f"`{plan.butler_inputs.raws.ingest_from}` first (`butler ingest-raws`)."
+              if plan.butler_inputs.raws else
+              "The central site holds every raw; run it once they are all ingested here (its "
+              "`raws` step stops if there is none).")
              if central else "Run it once the raws from the central site are verified here."),
         expect=[(f"`define-visits` defines the visits of the raws here (ctrl_ingestd never "
                  f"does); `select` makes `{site.raw_selection}` hold every raw of the visits "

@@ -20,6 +20,8 @@ from ..text import json_text
 from .common import EnvVar, comment_header, render_template, shell_prelude
 
 VISITS_STEPS: tuple[str, ...] = ("define-visits", "select", "check")
+# the central site first makes sure it holds the raws (ingests them, or checks they are there)
+CENTRAL_VISITS_STEPS: tuple[str, ...] = ("raws", *VISITS_STEPS)
 
 
 def _ranges(tracts: tuple[int, ...]) -> list[list[int]]:
@@ -66,16 +68,24 @@ def render_select(plan: Plan, site: SitePlan) -> bytes:
 
 
 def render_visits(plan: Plan, site: SitePlan) -> bytes:
+    steps = CENTRAL_VISITS_STEPS if site.is_central else VISITS_STEPS
+    raws = plan.butler_inputs.raws if site.is_central else None
     env = [
         EnvVar("BUTLER_REPO", site.butler_repo, f"the Butler repository at {site.id}"),
         EnvVar("BUTLER_PYTHON", "python3", "a Python with lsst.daf.butler (the stack's)"),
+        *([EnvVar("RAWS_FROM", raws.ingest_from, "file, folder or URI `butler ingest-raws` "
+                  "reads the raws from"),
+           EnvVar("RAWS_TRANSFER", raws.transfer, "`butler ingest-raws --transfer` mode"),
+           EnvVar("FORCE_INGEST", "0", "1: ingest from RAWS_FROM although raws are here "
+                  "already (new files)")] if raws else []),
         EnvVar("SKIP_STEPS", "", "steps not to run, space- or comma-separated, out of: "
-                                 + " ".join(VISITS_STEPS)),
+                                 + " ".join(steps)),
     ]
     return render_template(
         "butler/visits.sh.j2",
         prelude=shell_prelude(plan, f"Visits and whole-visit raw selection at {site.id}", env),
-        plan=plan, site=site, steps=VISITS_STEPS, raw_collection=raw_collection(plan.instrument),
+        plan=plan, site=site, steps=steps, raw_collection=raw_collection(plan.instrument),
+        raws=raws,
         select=paths.beside(paths.select_script(site.id)),
     )
 
