@@ -90,6 +90,7 @@ ButlerPredicate = Annotated[str, _pattern(QUERY_PATTERN)]
 ImageRef = Annotated[str, _pattern(r"^[a-z0-9][a-z0-9._/:@-]{0,254}$")]
 HostPort = Annotated[str, _pattern(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}:[0-9]{1,5}$")]
 Quantity = Annotated[str, _pattern(r"^[0-9]{1,9}(\.[0-9]{1,6})?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")]
+PgSchema = Annotated[str, _pattern(r"^[a-z_][a-z0-9_]{0,62}$")]
 TransferMode = Literal[
     "auto", "link", "symlink", "hardlink", "copy", "move", "relsymlink", "direct"]
 Degrees = Annotated[float, Field(ge=-90, le=90)]
@@ -221,6 +222,10 @@ class SiteButler(Strict):
     datastore_root: PathOrUri | None = Field(None, description=(
         "Datastore root for a new repo. Default: <rse_root>/<scope>, so that rucio-register's "
         "dataset names equal Rucio's paths."))
+    namespace: PgSchema | None = Field(None, description=(
+        "PostgreSQL schema of the registry tables (the seed config's registry.namespace). "
+        "Default, for a postgresql registry: the repository's name, lowercase with '_' for "
+        "other characters."))
 
 
 class SiteRucio(Strict):

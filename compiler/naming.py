@@ -7,6 +7,7 @@ tests spell a name the same way.
 from __future__ import annotations
 
 import hashlib
+import re
 
 from .defaults import RUCIO_NAME_MAX
 from .skymap import compress_ranges
@@ -81,6 +82,12 @@ def repository_name(repo: str) -> str:
     if parts and parts[-1].endswith((".yaml", ".json")):
         parts = parts[:-1]
     return parts[-1] if parts else repo
+
+
+def pg_schema(name: str) -> str:
+    """A PostgreSQL schema name made of a repository's name (`main`, `repo_drp_2025`)."""
+    schema = re.sub(r"[^a-z0-9_]", "_", name.lower())[:63] or "butler"
+    return schema if re.match(r"[a-z_]", schema) else f"_{schema[:62]}"
 
 
 def id_link_path(campaign: str, stage_index: int, stage: str, site: str) -> str:

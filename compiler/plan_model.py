@@ -35,6 +35,7 @@ class SitePlan:
     is_central: bool
     butler_repo: str
     butler_registry: str | None
+    butler_namespace: str | None  # PostgreSQL schema of a postgresql registry (else None)
     datastore_root: str  # <rse_root>/<scope> unless the spec says otherwise: see rucio_ingestd.md
     rucio_datastore_root: str  # <rse_root>/<scope>: what the Rucio set-up assumes the root is
     rse: str

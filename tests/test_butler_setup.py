@@ -370,3 +370,52 @@ def test_metacharacters_in_spec_values_stay_literal(tmp_path: Path) -> None:
     assert f"root: {store}" in (Path(repo) / "butler.yaml").read_text()
     from lsst.daf.butler import Butler
     assert Butler.from_config(repo).get_dataset_type("objectTable_tract").storageClass_name == "ArrowAstropy"
+
+
+# -- (4) a PostgreSQL registry: credentials, btree_gist, the namespace -------------------------------
+
+def test_a_postgresql_registry_is_checked_then_created_in_its_namespace(tmp_path: Path) -> None:
+    """Against a real PostgreSQL: no db-auth, a db-auth readable by others, no btree_gist each
+    stop with a clear message before `butler create`; then the repository is made with its
+    tables in the campaign's schema."""
+    from drpc_rehearsal.postgres import PostgresCluster
+
+    plan = plan_of(campaign_copy(tmp_path, lambda doc: doc.pop("inputs", None)))
+    script = write_script(plan, "usdf", tmp_path / "out")
+    assert plan.site("usdf").butler_namespace == "drp"  # the repository's name
+    home = tmp_path / "home"
+    (home / ".lsst").mkdir(parents=True)
+    with PostgresCluster(database="butler", user="butler", password="secret-pw") as pg:
+        url = f"postgresql://butler@127.0.0.1:{pg.port}/butler"
+        env = {"BUTLER_REPO": str(tmp_path / "repo"), "BUTLER_REGISTRY": url,
+               "BUTLER_DATASTORE_ROOT": str(tmp_path / "store"), "HOME": str(home),
+               "SKIP_STEPS": f"{STACK_STEPS} summary"}
+
+        def setup() -> subprocess.CompletedProcess[str]:
+            return run_script(script, tmp_path, **env)
+
+        no_auth = setup()
+        assert no_auth.returncode == 1
+        assert f"no credentials for {url}: write them to {home}/.lsst/db-auth.yaml" in no_auth.stderr
+        auth = home / ".lsst" / "db-auth.yaml"
+        auth.write_text(f"- url: {url}\n  username: butler\n  password: secret-pw\n")
+        auth.chmod(0o644)
+        loose = setup()
+        assert loose.returncode == 1 and "has mode 644" in loose.stderr, loose.stderr
+        auth.chmod(0o600)
+        no_gist = setup()
+        assert no_gist.returncode == 1, no_gist.stderr
+        assert "lacks the btree_gist extension" in no_gist.stderr
+        assert "CREATE EXTENSION btree_gist;" in no_gist.stderr
+        assert not (tmp_path / "repo").exists()
+        pg.psql("CREATE EXTENSION btree_gist", database="butler")
+        made = setup()
+        assert made.returncode == 0, made.stderr
+        assert "btree_gist enabled" in made.stderr
+        schemas = pg.psql("SELECT schema_name FROM information_schema.schemata", database="butler")
+        assert "drp" in schemas.split()
+        tables = pg.psql("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'drp'",
+                         database="butler")
+        assert int(tables.strip()) > 10
+        again = setup()
+        assert again.returncode == 0 and "nothing to do" in again.stderr, again.stderr

@@ -163,7 +163,8 @@ def _dataset_types(plan: Plan, site: SitePlan) -> list[DatasetTypeReg]:
 
 def render_site(plan: Plan, site: SitePlan) -> dict[str, bytes]:
     spec_butler = plan.butler_inputs
-    taken = {"BUTLER_REPO", "BUTLER_REGISTRY", "BUTLER_DATASTORE_ROOT", "INSTRUMENT_CLASS",
+    taken = {"BUTLER_REPO", "BUTLER_REGISTRY", "BUTLER_NAMESPACE", "BUTLER_DATASTORE_ROOT",
+             "INSTRUMENT_CLASS",
              "SKYMAP_CONFIG", "SKIP_STEPS"}
     inputs, input_env = _inputs(plan, taken)
     env_vars = [
@@ -173,6 +174,9 @@ def render_site(plan: Plan, site: SitePlan) -> dict[str, bytes]:
                "registry database URL for a new repository, without a password (credentials "
                "come from ~/.lsst/db-auth.yaml or PGPASSWORD); empty: SQLite inside the "
                "repository"),
+        EnvVar("BUTLER_NAMESPACE", site.butler_namespace or "",
+               "PostgreSQL schema of a new repository's registry tables (seed config "
+               "registry.namespace); empty: the database's default schema"),
         EnvVar("BUTLER_DATASTORE_ROOT", site.datastore_root,
                "datastore root for a new repository; empty: the repository itself"),
         EnvVar("INSTRUMENT_CLASS", plan.instrument_class or "",

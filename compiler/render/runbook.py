@@ -302,7 +302,8 @@ def _inputs(plan: Plan, step: Step) -> StepText:
         f"python3 {paths.inputs_script(site.id)}", how=how, expect=expect,
         if_fails=[("it names what is wrong (a collection missing or of the wrong type, a "
                    "calibration certified with another range, a defaults chain holding other "
-                   "collections) and the command that fixes it; run it again once fixed: it does only what is left")])
+                   "collections) and the command that fixes it; run it again once fixed: it "
+                   "does only what is left")])
 
 
 def _submit(plan: Plan, step: Step) -> StepText:
