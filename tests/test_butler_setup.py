@@ -233,7 +233,8 @@ def test_dry_run_prints_exact_stack_commands(tmp_path: Path) -> None:
     create = next(line for line in lines if line.startswith("butler create "))
     assert create.startswith("butler create --seed-config ") and create.endswith(f" --override {repo}")
     assert f"  db: '{site.butler_registry}'" in lines and f"  root: '{site.datastore_root}'" in lines
-    assert f"butler register-dataset-type {repo} fgcmPhotoCalibCatalog ExposureCatalog instrument visit" in lines
+    writer = next(line for line in lines if line.startswith(f"python - {repo} ") and "|" in line)
+    assert "fgcmPhotoCalibCatalog|ExposureCatalog|0|instrument,visit" in shlex.split(writer)
     # no raws in the defaults chain: 3x2 selects whole visits through the TAGGED selection
     assert any(line.startswith(f"python - {repo} RUN=HSC/raw/all CHAINED={OUT}/incoming/step2d ")
                for line in lines)
@@ -419,3 +420,29 @@ def test_a_postgresql_registry_is_checked_then_created_in_its_namespace(tmp_path
         assert int(tables.strip()) > 10
         again = setup()
         assert again.returncode == 0 and "nothing to do" in again.stderr, again.stderr
+
+
+def test_a_half_written_or_mistyped_calibration_collection_is_reported(tmp_path: Path) -> None:
+    """Idempotency by content: an existing calibration collection that holds nothing (a
+    write-curated-calibrations cut short) or is no CALIBRATION collection stops the script."""
+    from lsst.daf.butler import Butler, CollectionType
+
+    plan = plan_of(campaign_copy(tmp_path, lambda doc: doc.pop("inputs", None)))
+    script = write_script(plan, "frdf", tmp_path / "out")
+    env = {"BUTLER_REPO": str(tmp_path / "repo"), "BUTLER_REGISTRY": "",
+           "BUTLER_DATASTORE_ROOT": ""}
+    made = run_script(script, tmp_path, **env, SKIP_STEPS=f"{STACK_STEPS} summary")
+    assert made.returncode == 0, made.stderr
+    with Butler.from_config(str(tmp_path / "repo"), writeable=True) as butler:
+        butler.collections.register("HSC/calib", CollectionType.CALIBRATION)
+    empty = run_script(script, tmp_path, **env, SKIP_STEPS="instrument skymap summary")
+    assert empty.returncode == 1
+    assert "calibration collection HSC/calib exists but holds nothing" in empty.stderr
+    with Butler.from_config(str(tmp_path / "repo"), writeable=True) as butler:
+        butler.registry.removeCollection("HSC/calib")
+        butler.collections.register("HSC/calib", CollectionType.RUN)
+    wrong = run_script(script, tmp_path, **env, SKIP_STEPS="instrument skymap summary")
+    assert wrong.returncode == 1
+    assert "collection HSC/calib exists as a RUN collection" in wrong.stderr
+    done = run_script(script, tmp_path, **env, SKIP_STEPS=f"{STACK_STEPS} summary")
+    assert done.returncode == 0 and "0 changes" in done.stderr, done.stderr
