@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -23,7 +24,17 @@ FORMATS = click.Choice(["text", "github", "json"])
 def _finish_warnings(compiled: Compiled, strict: bool, fmt: str) -> None:
     emit_diagnostics(list(compiled.warnings), fmt)
     if strict and compiled.warnings:
+        click.echo(f"drpc: error: --strict: {len(compiled.warnings)} warning(s) fail the run; "
+                   "nothing was written", err=True)
         raise click.exceptions.Exit(int(ExitCode.INVALID))
+
+
+def _note(message: str) -> None:
+    click.echo(f"drpc: note: {message}", err=True)
+
+
+def _recompile_hint(campaign: Path, out: Path, site: str | None) -> str:
+    return f"drpc compile {campaign} -o {out}" + (f" --site {site}" if site else "")
 
 
 class DrpcGroup(click.Group):
@@ -116,10 +127,11 @@ def compile_cmd(campaign: Path, out: Path, site: str | None, strict: bool, fmt: 
     from .emit import write_tree
     compiled = compile_campaign(campaign, site=site, check_pipeline=check_pipeline)
     _finish_warnings(compiled, strict, fmt)
-    cmp = write_tree(out, compiled.files)
+    cmp = write_tree(out, compiled.files, note=_note)
     changed = len(cmp.missing) + len(cmp.stale)
+    kept = f", {len(cmp.kept)} of the rest of the tree kept" if cmp.kept else ""
     click.echo(f"{out}: {len(compiled.files)} files, {changed} written, {len(cmp.extra)} removed, "
-               f"{len(cmp.unchanged)} unchanged", err=True)
+               f"{len(cmp.unchanged)} unchanged{kept}", err=True)
 
 
 @cli.command()
@@ -129,14 +141,14 @@ def compile_cmd(campaign: Path, out: Path, site: str | None, strict: bool, fmt: 
 @guarded
 def check(campaign: Path, out: Path, site: str | None) -> None:
     """Compile in memory and list files of OUT that are missing, stale or extra."""
-    from .emit import compare, read_state
+    from .emit import check_tree
     compiled = compile_campaign(campaign, site=site)
-    cmp = compare(out, compiled.files, read_state(out))
+    cmp = check_tree(out, compiled.files, note=_note)
     for label, paths in (("missing", cmp.missing), ("stale", cmp.stale), ("extra", cmp.extra)):
         for p in paths:
             click.echo(f"{label}: {p}")
     if not cmp.up_to_date:
-        click.echo(f"{out} is out of date: run `drpc compile {campaign} -o {out}`", err=True)
+        click.echo(f"{out} is out of date: run `{_recompile_hint(campaign, out, site)}`", err=True)
         raise click.exceptions.Exit(int(ExitCode.OUT_OF_DATE))
     click.echo(f"{out} is up to date ({len(cmp.unchanged)} files)", err=True)
 
@@ -148,9 +160,9 @@ def check(campaign: Path, out: Path, site: str | None) -> None:
 @guarded
 def diff(campaign: Path, out: Path, site: str | None) -> None:
     """Print a unified diff from OUT to a fresh compile; write nothing."""
-    from .emit import read_state, unified_diff
+    from .emit import diff_tree
     compiled = compile_campaign(campaign, site=site)
-    text = unified_diff(out, compiled.files, read_state(out))
+    text = diff_tree(out, compiled.files, note=_note)
     if text:
         click.echo(text, nl=False)
         raise click.exceptions.Exit(int(ExitCode.OUT_OF_DATE))
@@ -164,18 +176,30 @@ def diff(campaign: Path, out: Path, site: str | None) -> None:
 def explain(campaign: Path, what: str, values: tuple[str, ...]) -> None:
     """Say which site owns a tract (`tract N`) or a sky position (`radec RA DEC`), and why."""
     from .report import explain_radec, explain_tract
+    if what == "tract":
+        if len(values) != 1:
+            raise UsageError("usage: drpc explain CAMPAIGN tract N")
+        tract = _number(values[0], int, "tract N: the tract id must be a whole number")
+    else:
+        if len(values) != 2:
+            raise UsageError("usage: drpc explain CAMPAIGN radec RA DEC (degrees)")
+        ra, dec = (_number(v, float, "radec RA DEC: RA and DEC must be numbers, in degrees")
+                   for v in values)
     compiled = compile_campaign(campaign, render=False)
     try:
         if what == "tract":
-            if len(values) != 1:
-                raise UsageError("usage: drpc explain CAMPAIGN tract N")
-            click.echo(explain_tract(compiled.plan, int(values[0])))
+            click.echo(explain_tract(compiled.plan, tract))
         else:
-            if len(values) != 2:
-                raise UsageError("usage: drpc explain CAMPAIGN radec RA DEC (degrees)")
-            click.echo(explain_radec(compiled.plan, float(values[0]), float(values[1])))
+            click.echo(explain_radec(compiled.plan, ra, dec))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _number(text: str, kind: type[int] | type[float], what: str) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        raise UsageError(f"drpc explain {what}, got {text!r}") from None
 
 
 @cli.command()

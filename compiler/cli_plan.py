@@ -28,10 +28,13 @@ def _emit_warnings(compiled: Any) -> None:
 @click.option("--balance", is_flag=True,
               help="Propose ring boundaries (same rings, same site order) that make the sites "
                    "finish together, as YAML to paste under sky.assignment (JSON with --format "
-                   "json).")
+                   "json; not with --format markdown).")
 @guarded
 def plan_command(campaign: Path, fmt: str, balance: bool) -> None:
     """Print the plan: per-site tracts, visits, core-hours, storage, days; bottleneck; warnings."""
+    if balance and fmt == "markdown":
+        raise UsageError("drpc plan --balance prints YAML to paste under sky.assignment (or JSON "
+                         "with --format json); --format markdown is for the plan itself")
     from .pipeline import compile_campaign
     from .render.docs import plan_markdown
     from .report import plan_json, plan_table

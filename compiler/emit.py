@@ -1,8 +1,13 @@
-"""The only module that touches the output directory: compare, write atomically, check, diff.
+"""The one module that decides what goes into the output directory: compare, write, check, diff.
 
 A compile builds the whole new tree in a temporary directory beside OUT (unchanged files and
 files drpc did not write are hard-linked in, so their inodes and mtimes stay), then swaps it
-into place. Any error before the swap leaves OUT exactly as it was.
+into place; compiler/emit_fs.py holds the lock, the recovery of interrupted compiles and the
+swap. Any error before the swap leaves OUT exactly as it was.
+
+A `--site` compile into a tree of the whole campaign replaces only `sites/<site>/`: the
+manifest goes on listing every other file drpc wrote there, with the digest it had, so a later
+full compile, check or diff sees the whole tree.
 """
 
 from __future__ import annotations
@@ -12,14 +17,17 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from .errors import UsageError
+from . import emit_fs as fs
+from .emit_fs import Note
+from .errors import OutputError
 from .plan import Plan
 
 MANIFEST = "manifest.json"
+PROVENANCE = ("drpc_version", "spec", "inputs")  # what a manifest says its files came from
 
 
 def sha256(data: bytes) -> str:
@@ -30,9 +38,13 @@ def file_mode(path: str) -> int:
     return 0o755 if path.endswith(".sh") else 0o644
 
 
+def _dump(doc: dict[str, Any]) -> bytes:
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+
 def build_manifest(plan: Plan, files: dict[str, bytes], site: str | None) -> bytes:
     """Every generated file with its sha256, the spec's sha256 and drpc's version."""
-    doc = {
+    return _dump({
         "generator": "drpc",
         "drpc_version": plan.drpc_version,
         "campaign": plan.campaign,
@@ -40,20 +52,19 @@ def build_manifest(plan: Plan, files: dict[str, bytes], site: str | None) -> byt
         "inputs": dict(plan.inputs),
         "site": site,
         "files": {p: sha256(b) for p, b in sorted(files.items())},
-    }
-    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+    })
 
 
 def with_manifest(plan: Plan, files: dict[str, bytes], site: str | None) -> dict[str, bytes]:
     for path in files:
-        _check_relative(path)
+        if not _inside(path):
+            raise RuntimeError(f"refusing to write outside the output directory: {path!r}")
     return {**files, MANIFEST: build_manifest(plan, files, site)}
 
 
-def _check_relative(path: str) -> None:
+def _inside(path: str) -> bool:
     p = PurePosixPath(path)
-    if p.is_absolute() or ".." in p.parts or not p.parts:
-        raise RuntimeError(f"refusing to write outside the output directory: {path!r}")
+    return bool(p.parts) and not p.is_absolute() and ".." not in p.parts and "\0" not in path
 
 
 @dataclass
@@ -64,27 +75,108 @@ class TreeState:
     manifest_files: set[str] = field(default_factory=set)
     has_manifest: bool = False
     nonempty: bool = False
+    manifest: dict[str, Any] = field(default_factory=dict)  # the earlier compile's manifest
+
+    @property
+    def site(self) -> str | None:
+        site = self.manifest.get("site")
+        return site if isinstance(site, str) else None
 
 
 def read_state(out: Path) -> TreeState:
     if not out.exists():
         return TreeState(exists=False)
     if not out.is_dir():
-        raise UsageError(f"{out} exists and is not a directory")
+        raise OutputError(f"{out} exists and is not a directory")
     nonempty = any(out.iterdir())
     mpath = out / MANIFEST
+    if mpath.is_symlink():
+        raise OutputError(f"{mpath} is a symbolic link; drpc reads its manifest only from a real "
+                          "file inside the output directory")
     if not mpath.is_file():
         return TreeState(exists=True, nonempty=nonempty)
+    doc = _read_manifest(mpath, out)
+    return TreeState(exists=True, manifest_files=set(doc["files"]), has_manifest=True,
+                     nonempty=nonempty, manifest=doc)
+
+
+def _read_manifest(mpath: Path, out: Path) -> dict[str, Any]:
+    """The manifest of an earlier compile, refused when drpc cannot have written it."""
     try:
-        doc = json.loads(mpath.read_text())
-        files = set(doc["files"]) if doc.get("generator") == "drpc" else None
-    except (ValueError, KeyError, TypeError):
-        files = None
-    if files is None:
-        raise UsageError(f"{mpath} is not a drpc manifest; refusing to write into {out}")
-    for p in files:
-        _check_relative(p)
-    return TreeState(exists=True, manifest_files=files, has_manifest=True, nonempty=nonempty)
+        doc = json.loads(mpath.read_bytes())
+    except (ValueError, UnicodeDecodeError):
+        doc = None
+    files = doc.get("files") if isinstance(doc, dict) and doc.get("generator") == "drpc" else None
+    if not (isinstance(doc, dict) and isinstance(files, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in files.items())
+            and isinstance(doc.get("site_updates", {}), dict)):
+        raise OutputError(f"{mpath} is not a drpc manifest; refusing to write into {out}")
+    for path in files:
+        if not _inside(path) or path == MANIFEST:
+            raise OutputError(
+                f"{mpath} lists {path!r}, which is not a file inside {out}: drpc never wrote "
+                "that manifest, and does not touch what it names; restore the manifest drpc "
+                "wrote (or remove the folder) and compile again")
+    return doc
+
+
+def _manifest_of(files: dict[str, bytes]) -> dict[str, Any]:
+    doc = json.loads(files[MANIFEST])
+    assert isinstance(doc, dict)
+    return doc
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a compile makes of OUT: the files it writes and those of the tree it keeps."""
+
+    files: dict[str, bytes]  # manifest included (for a site update, the whole tree's)
+    kept: frozenset[str] = frozenset()  # written by an earlier compile, outside this one's part
+    notes: tuple[str, ...] = ()
+
+
+def target(out: Path, state: TreeState, files: dict[str, bytes]) -> Target:
+    """The files a compile writes into OUT as it stands.
+
+    A `--site` compile into a tree of the whole campaign replaces that site's part and keeps
+    the rest: the new manifest lists the kept files with the digests they had, and records in
+    `site_updates` a site whose part came from another spec or drpc version than the rest.
+    Mixing two campaigns, or two sites' partial trees, is refused.
+    """
+    new = _manifest_of(files)
+    site = new.get("site")
+    if site is None or not state.has_manifest or state.site == site:
+        return Target(files)
+    old = state.manifest
+    if old.get("campaign") != new["campaign"]:
+        raise OutputError(
+            f"{out} holds campaign {old.get('campaign')!r}, not {new['campaign']!r}: --site "
+            f"{site} would mix two campaigns in one tree; use another output directory")
+    if state.site is not None or old.get("site") is not None:
+        raise OutputError(
+            f"{out} holds only site {old.get('site')}'s part of the tree, not site {site}'s; "
+            f"use another output directory for --site {site}, or compile the whole campaign "
+            f"(without --site) into {out}")
+    prefix = f"sites/{site}/"
+    digests: dict[str, str] = old["files"]
+    kept = frozenset(p for p in digests if not p.startswith(prefix))
+    merged = {**old, "files": {**{p: digests[p] for p in kept}, **new["files"]}}
+    provenance = {key: new[key] for key in PROVENANCE}
+    updates = dict(old.get("site_updates") or {})
+    updates.pop(site, None)
+    if any(old.get(key) != value for key, value in provenance.items()):
+        updates[site] = provenance
+    merged.pop("site_updates", None)
+    if updates:
+        merged["site_updates"] = updates
+    notes = [f"{out} holds the whole campaign: --site {site} covers {prefix} only, the other "
+             f"{len(kept)} files drpc wrote there stay as they are"]
+    if site in updates:
+        what = ("another version of the campaign file" if old.get("spec") != new["spec"]
+                else "another drpc version")
+        notes.append(f"the rest of {out} was compiled from {what}; a compile without --site "
+                     "brings it up to date (`drpc check` without --site lists what is stale)")
+    return Target({**files, MANIFEST: _dump(merged)}, kept, tuple(notes))
 
 
 @dataclass
@@ -93,13 +185,15 @@ class Comparison:
     stale: list[str]  # content differs
     extra: list[str]  # written by an earlier compile, no longer generated
     unchanged: list[str]
+    kept: list[str] = field(default_factory=list)  # outside a --site compile's part, left alone
 
     @property
     def up_to_date(self) -> bool:
         return not (self.missing or self.stale or self.extra)
 
 
-def compare(out: Path, files: dict[str, bytes], state: TreeState) -> Comparison:
+def compare(out: Path, files: dict[str, bytes], state: TreeState,
+            kept: frozenset[str] = frozenset()) -> Comparison:
     missing, stale, unchanged = [], [], []
     for path, content in sorted(files.items()):
         target = out / path
@@ -109,32 +203,90 @@ def compare(out: Path, files: dict[str, bytes], state: TreeState) -> Comparison:
             stale.append(path)
         else:
             unchanged.append(path)
-    extra = sorted(p for p in state.manifest_files if p not in files and (out / p).exists())
-    return Comparison(missing, stale, extra, unchanged)
+    extra = sorted(p for p in state.manifest_files
+                   if p not in files and p not in kept and os.path.lexists(out / p))
+    return Comparison(missing, stale, extra, unchanged, sorted(kept))
 
 
-def write_tree(out: Path, files: dict[str, bytes]) -> Comparison:
-    """Write `files` (manifest included) into OUT atomically; return what changed."""
+def inspect(out: Path, files: dict[str, bytes],
+            note: Note | None = None) -> tuple[Path, TreeState, Target]:
+    """Read OUT (links resolved) and work out what a compile of `files` makes of it."""
+    out = fs.resolve_out(out)
+    aside = fs.moved_aside(out)
+    if aside is not None and note is not None:
+        note(f"{out} is missing, but {aside} holds the tree an interrupted compile moved aside: "
+             "the next `drpc compile` puts it back")
+    state = read_state(out)
+    return out, state, _target_checked(out, state, files)
+
+
+def _target_checked(out: Path, state: TreeState, files: dict[str, bytes]) -> Target:
+    tgt = target(out, state, files)
+    fs.refuse_links(out, tgt.files, state.manifest_files)
+    return tgt
+
+
+def check_tree(out: Path, files: dict[str, bytes], note: Note | None = None) -> Comparison:
+    """What a compile of `files` would change in OUT; reads only."""
+    with fs.os_errors("read", out):
+        real, state, tgt = inspect(out, files, note)
+        return compare(real, tgt.files, state, tgt.kept)
+
+
+def diff_tree(out: Path, files: dict[str, bytes], note: Note | None = None) -> str:
+    """A unified diff from OUT to what a compile of `files` would write; reads only."""
+    with fs.os_errors("read", out):
+        real, state, tgt = inspect(out, files, note)
+        return unified_diff(real, tgt.files, state, tgt.kept)
+
+
+def write_tree(out: Path, files: dict[str, bytes], note: Note | None = None) -> Comparison:
+    """Write `files` (manifest included) into OUT atomically; return what changed.
+
+    `note` hears what drpc did besides (a symlinked OUT, an interrupted compile put right,
+    a site's part updated in a whole tree).
+    """
+    say: Note = note or (lambda _message: None)
+    real = fs.resolve_out(out)
+    if out.is_symlink():
+        say(f"{out} is a symbolic link: writing into its target {real}")
+    with fs.os_errors("write", real):
+        fs.make_parent(real)
+        with fs.out_lock(real, say):
+            fs.recover(real, say)
+            return _write_locked(real, files, say)
+
+
+def _write_locked(out: Path, files: dict[str, bytes], say: Note) -> Comparison:
     state = read_state(out)
     if state.exists and state.nonempty and not state.has_manifest:
-        raise UsageError(f"{out} is not empty and has no drpc manifest; refusing to write into it "
-                         "(compile into an empty or new directory)")
-    cmp = compare(out, files, state)
+        raise OutputError(f"{out} is not empty and has no drpc manifest; refusing to write into "
+                          "it (compile into an empty or new directory)")
+    tgt = _target_checked(out, state, files)
+    for message in tgt.notes:
+        say(message)
+    cmp = compare(out, tgt.files, state, tgt.kept)
     if state.exists and cmp.up_to_date:
         return cmp
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.drpc-", dir=out.parent))
+    theirs = [p for p in cmp.stale if p not in state.manifest_files and p != MANIFEST]
+    if theirs:
+        raise OutputError(
+            f"{out} holds {len(theirs)} file(s) drpc did not write (not in its manifest) where "
+            f"this compile writes: {', '.join(theirs[:5])}{' ...' if len(theirs) > 5 else ''}; "
+            "drpc never overwrites them: move them away and compile again")
+    tmp = fs.new_tree_dir(out)
     try:
         if state.exists:
-            _carry_over(out, tmp, keep=set(cmp.unchanged), drop=state.manifest_files | set(files))
-        for path, content in files.items():
-            target = tmp / path
-            if target.exists():
+            _carry_over(out, tmp, keep=set(cmp.unchanged) | tgt.kept,
+                        drop=state.manifest_files | set(tgt.files))
+        for path, content in tgt.files.items():
+            dest = tmp / path
+            if dest.exists():
                 continue  # hard-linked unchanged file
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-            os.chmod(target, file_mode(path))
-        _swap(tmp, out, existed=state.exists)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(content)
+            os.chmod(dest, file_mode(path))
+        fs.swap(tmp, out, existed=state.exists)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -175,25 +327,10 @@ def _prune_empty_generated_dirs(tmp: Path, generated: set[str]) -> None:
             d = tmp / rel
 
 
-def _swap(tmp: Path, out: Path, existed: bool) -> None:
-    os.chmod(tmp, 0o755)
-    if not existed:
-        os.rename(tmp, out)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.drpc-old-", dir=out.parent))
-    os.rmdir(old)
-    os.rename(out, old)
-    try:
-        os.rename(tmp, out)
-    except BaseException:
-        os.rename(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def unified_diff(out: Path, files: dict[str, bytes], state: TreeState) -> str:
+def unified_diff(out: Path, files: dict[str, bytes], state: TreeState,
+                 kept: frozenset[str] = frozenset()) -> str:
     """A unified diff from what OUT holds to what a fresh compile writes."""
-    cmp = compare(out, files, state)
+    cmp = compare(out, files, state, kept)
     chunks: list[str] = []
     for path in sorted(cmp.missing + cmp.stale + cmp.extra):
         old = (out / path).read_bytes() if (out / path).is_file() else b""

@@ -129,3 +129,9 @@ class UsageError(DrpcError):
     """The command line or the output directory is not usable as asked."""
 
     exit_code = ExitCode.USAGE
+
+
+class OutputError(UsageError):
+    """OUT cannot be read or written as asked: the file system refused (disk full, read-only,
+    permissions), a link or a forged manifest would lead drpc outside OUT, or another compile
+    holds it. The user's environment, not a bug in drpc (exit 2)."""

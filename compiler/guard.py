@@ -2,8 +2,8 @@
 
 Every command of `drpc` (and `drpc rehearse` in its own package) runs through `guarded`: a
 `DrpcError` prints its message (a `SpecError` its diagnostics) and exits with the class's
-exit code; anything else is a crash, reported in one paragraph, never as a traceback unless
-`--debug` is given.
+exit code; an `OSError` the file system raised is a usage error (exit 2); anything else is a
+crash, reported in one paragraph, never as a traceback unless `--debug` is given.
 """
 
 from __future__ import annotations
@@ -51,6 +51,14 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.echo("drpc: interrupted", err=True)
             ctx.exit(130)
+        except OSError as exc:
+            # the file system refused (disk full, read-only, permissions): the user's
+            # environment, not a bug; commands that write OUT say more (compiler/emit_fs.py)
+            if debug:
+                traceback.print_exc()
+            where = f" ({exc.filename})" if exc.filename is not None else ""
+            click.echo(f"drpc: error: {exc.strerror or exc}{where}", err=True)
+            ctx.exit(int(ExitCode.USAGE))
         except Exception as exc:  # noqa: BLE001 - the one place that turns crashes into exit 4
             if debug:
                 traceback.print_exc()

@@ -57,7 +57,17 @@ def test_strict_turns_warnings_into_failure(tmp_path: Path) -> None:
     assert strict.returncode == 1 and "warning: sites.usdf.share" in strict.stderr
     assert "--strict fails on warnings" in strict.stderr
     out = tmp_path / "out"
-    assert run("compile", str(warn), "-o", str(out), "--strict").returncode == 1 and not out.exists()
+    compiled = run("compile", str(warn), "-o", str(out), "--strict")
+    assert compiled.returncode == 1 and not out.exists()
+    warnings = sum(": warning: " in line for line in compiled.stderr.splitlines())
+    assert warnings >= 1 and compiled.stderr.splitlines()[-1] == (
+        f"drpc: error: --strict: {warnings} warning(s) fail the run; nothing was written")
+
+
+def test_plan_balance_refuses_markdown() -> None:
+    result = run("plan", str(CAMPAIGNS / "dr1.yaml"), "--balance", "--format", "markdown")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "--balance prints YAML" in result.stderr and "--format markdown" in result.stderr
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
@@ -67,6 +77,11 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2 and "did you mean 'frdf'?" in result.stderr
     result = run("explain", THREE, "tract", "banana")
     assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "the tract id must be a whole number, got 'banana'" in result.stderr
+    assert "invalid literal" not in result.stderr
+    result = run("explain", THREE, "radec", "12", "north")
+    assert result.returncode == 2 and "RA and DEC must be numbers, in degrees, got 'north'" in result.stderr
+    assert "could not convert" not in result.stderr
     result = run("explain", THREE, "tract", "99999")
     assert result.returncode == 2 and "not in skymap hsc_rings_v1" in result.stderr
 
@@ -130,3 +145,15 @@ def test_internal_error_is_exit_4_without_traceback(monkeypatch: pytest.MonkeyPa
     assert "Traceback" not in result.output
     debug = CliRunner().invoke(cli, ["--debug", "validate", THREE])
     assert debug.exit_code == 4 and "Traceback" in debug.output
+
+
+def test_a_file_system_error_is_the_users_not_a_bug(monkeypatch: pytest.MonkeyPatch) -> None:
+    import compiler.cli as cli_module
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", "/somewhere/campaign.yaml")
+
+    monkeypatch.setattr(cli_module, "compile_campaign", refused)
+    result = CliRunner().invoke(cli, ["validate", THREE])
+    assert result.exit_code == 2
+    assert result.output == "drpc: error: Permission denied (/somewhere/campaign.yaml)\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from compiler.emit import write_tree
-from compiler.errors import UsageError
+from compiler.errors import OutputError, UsageError
 from compiler.pipeline import compile_campaign
 from tests.helpers import CAMPAIGNS, ROOT, compile_data, dump_yaml, example_data
 
@@ -87,6 +88,23 @@ def test_refuses_foreign_nonempty_directory(tmp_path: Path) -> None:
     assert [p.name for p in out.iterdir()] == ["thesis.tex"]
 
 
+def test_a_file_drpc_did_not_write_is_never_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    data = example_data("3x2.yaml")
+    write_tree(out, compile_data(tmp_path, data, render=True).files)
+    # the user's file sits where the next compile adds one (a new stage's submit file)
+    data["stages"].append({"name": "extra", "subset": "step7", "runs_at": "central", "select": "all"})
+    files = compile_data(tmp_path, data, render=True).files
+    new = sorted(set(files) - set(json.loads((out / "manifest.json").read_text())["files"])
+                 - {"manifest.json"})
+    assert new and new[0].endswith("-extra.yaml"), new
+    (out / new[0]).write_text("mine\n")
+    before = snapshot(out)
+    with pytest.raises(OutputError, match="drpc did not write .* drpc never overwrites them"):
+        write_tree(out, files)
+    assert snapshot(out) == before and (out / new[0]).read_text() == "mine\n"
+
+
 def test_failure_leaves_output_untouched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
     data = example_data("3x2.yaml")
@@ -95,18 +113,18 @@ def test_failure_leaves_output_untouched(tmp_path: Path, monkeypatch: pytest.Mon
     data["campaign"]["stack"] = "w_2026_01"
     files = compile_data(tmp_path, data, render=True).files
 
-    import compiler.emit as emit
-    real = emit._swap
+    import compiler.emit_fs as emit_fs
 
     def boom(*args: object, **kwargs: object) -> None:
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device", str(out))
 
-    monkeypatch.setattr(emit, "_swap", boom)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(emit_fs, "swap", boom)
+    with pytest.raises(OutputError, match="No space left on device.*left as it was"):
         write_tree(out, files)
-    monkeypatch.setattr(emit, "_swap", real)
+    monkeypatch.undo()
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.drpc")] == []
+    # neither the unfinished tree nor the lock file stays beside OUT
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == []
 
 
 def test_invalid_campaign_writes_nothing(tmp_path: Path) -> None:
