@@ -15,38 +15,41 @@ INSTRUMENT_CLASSES: Mapping[str, str] = MappingProxyType({
     "LATISS": "lsst.obs.lsst.Latiss",
 })
 
-# Storage classes of DRP dataset types that commonly move between sites (pipe_tasks, fgcmcal,
-# drp_tasks connection definitions). Used to pre-register the types at destination repos.
+# Storage classes of DRP dataset types that commonly move between sites, as the producing
+# tasks' connections declare them at w.2025.30 (pipe_tasks, fgcmcal, drp_tasks; checked at the
+# tag). Used to pre-register the types at destination repos.
 STORAGE_CLASSES: Mapping[str, str] = MappingProxyType({
+    # pipe_tasks isolatedStarAssociation (HSC's names, then LSSTCam's renames in drp_pipe)
     "isolated_star_presources": "ArrowAstropy",
     "isolated_star_presource_associations": "ArrowAstropy",
-    "isolated_star_sources": "DataFrame",
-    "isolated_star_cat": "DataFrame",
-    "isolated_star_stars": "ArrowAstropy",
+    "isolated_star": "ArrowAstropy",
+    "isolated_star_association": "ArrowAstropy",
+    # pipe_tasks postprocess, drp_tasks update_visit_summary, fgcmcal
     "preliminary_visit_summary": "ExposureCatalog",
     "visit_summary": "ExposureCatalog",
     "finalVisitSummary": "ExposureCatalog",
     "visitSummary": "ExposureCatalog",
-    "fgcm_photoCalibCatalog": "ExposureCatalog",
     "fgcmPhotoCalibCatalog": "ExposureCatalog",
-    "fgcm_standard_star": "SimpleCatalog",
-    "fgcm_reference_stars": "SimpleCatalog",
+    "fgcm_standard_star": "ArrowAstropy",
+    "fgcm_reference_stars": "ArrowAstropy",
     "object": "ArrowAstropy",
     "object_patch": "ArrowAstropy",
-    "objectTable_tract": "DataFrame",
-    "objectTable": "DataFrame",
+    "objectTable_tract": "ArrowAstropy",
+    "objectTable": "ArrowAstropy",
     "source": "ArrowAstropy",
-    "sourceTable_visit": "DataFrame",
+    "source2": "ArrowAstropy",  # LSSTCam/DRP.yaml's name of the visit-level source table
+    "sourceTable_visit": "ArrowAstropy",
     "visit_table": "ArrowAstropy",
     "visit_detector_table": "ArrowAstropy",
-    "visitTable": "DataFrame",
-    "ccdVisitTable": "DataFrame",
+    "visitTable": "ArrowAstropy",
+    "ccdVisitTable": "ArrowAstropy",
     "deep_coadd": "ExposureF",
     "deepCoadd_calexp": "ExposureF",
     "template_coadd": "ExposureF",
-    "dia_object": "ArrowAstropy",
-    "dia_source": "ArrowAstropy",
-    "forced_source": "ArrowAstropy",
+    "dia_object": "DataFrame",  # ConsolidateTractTask
+    "dia_source": "DataFrame",
+    "object_forced_source": "ArrowAstropy",
+    "dia_object_forced_source": "ArrowAstropy",
 })
 
 # PanDA site configs of ctrl_bps_panda, by computeSite; others use the site-agnostic one.
@@ -103,17 +106,21 @@ CALIBRATION_TYPES: Mapping[str, tuple[tuple[str, ...], str]] = MappingProxyType(
     "transmission_sensor": (("instrument", "detector"), "TransmissionCurve"),
     "transmission_filter": (("instrument", "physical_filter"), "TransmissionCurve"),
     "transmission_atmosphere": (("instrument",), "TransmissionCurve"),
+    "yBackground": (("instrument", "physical_filter", "detector"), "StrayLightData"),
+    "illuminationCorrection": (("instrument", "detector", "physical_filter"), "Exposure"),
 })
-# The calibrations each instrument's ISR reads at w.2025.30 (IsrTaskLSST for the LSST cameras,
-# IsrTask with obs_subaru's config for HSC): what `inputs.calibrations` sends by default.
+# The calibrations each instrument's pipeline reads at w.2025.30 (checked at the tag): ISR
+# (IsrTaskLSST for the LSST cameras, IsrTask with obs_subaru's config for HSC, whose
+# doStrayLight reads yBackground), skyCorr's sky frames, LSSTComCam calibrateImage's
+# illumination correction. What `inputs.calibrations` sends by default.
 DEFAULT_CALIBRATIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "LSSTCam": ("camera", "bias", "dark", "flat", "defects", "linearizer", "crosstalk", "ptc",
-                "bfk", "cti"),
+                "bfk", "cti", "sky"),
     "LSSTComCam": ("camera", "bias", "dark", "flat", "defects", "linearizer", "crosstalk",
-                   "ptc", "bfk", "cti"),
-    "LATISS": ("camera", "bias", "dark", "flat", "defects"),
+                   "ptc", "bfk", "cti", "illuminationCorrection"),
+    "LATISS": ("camera", "bias", "dark", "flat", "defects", "linearizer", "crosstalk", "ptc"),
     "HSC": ("camera", "bias", "dark", "flat", "defects", "fringe", "sky", "bfKernel",
-            "transmission_optics", "transmission_sensor", "transmission_filter",
+            "yBackground", "transmission_optics", "transmission_sensor", "transmission_filter",
             "transmission_atmosphere"),
 })
 # Reference catalogs are sharded by HTM level-7 pixels (meas_algorithms' convert_refcat).

@@ -75,7 +75,7 @@ stages:
   - {name: step3, subset: step3, runs_at: every-site}
 datasets:
   - {type: preliminary_visit_summary, dimensions: [instrument, visit], produced_by: step1, consumed_by: [fgcm]}
-  - {type: fgcm_photoCalibCatalog, dimensions: [instrument, visit], produced_by: fgcm, consumed_by: [step3]}
+  - {type: fgcm_photoCalibCatalog, dimensions: [instrument, visit], produced_by: fgcm, consumed_by: [step3], storage_class: ExposureCatalog}
   - {type: objectTable_tract, dimensions: [skymap, tract], produced_by: step3, archive: true}
 """
 

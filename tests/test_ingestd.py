@@ -326,7 +326,7 @@ def test_3x2_topics_per_site() -> None:
     plan = example_plan("3x2.yaml")
     kinds = {s.id: {t.kind for t in plan.incoming(s.id)} for s in plan.sites}
     assert kinds["usdf"] <= {"gather", "return"} and "gather" in kinds["usdf"]
-    assert kinds["frdf"] == kinds["ukdf-lancs"] == {"raw", "scatter"}
+    assert kinds["frdf"] == kinds["ukdf-lancs"] == {"raw", "input", "scatter"}
     scope = plan.site("usdf").scope
     assert {s.scope for s in plan.sites} == {scope} == {"drp"}  # the repositories' name (rev 2)
     files = site_dirs(render(plan))

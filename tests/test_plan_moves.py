@@ -31,10 +31,14 @@ def test_every_move_is_one_type_with_a_typed_sink() -> None:
             assert isinstance(m.sink, Sink)
             if m.sink.kind == "stage":
                 assert m.sink.stage in {st.name for st in plan.stages}, m.id
+            elif m.sink.kind == "inputs":
+                assert m.sink.stage is None and m.kind == "input", m.id
             else:
                 assert m.sink.stage is None and m.kind in ("return", "crosscheck"), m.id
             if m.is_raw:
                 assert m.incoming_collection is None and m.sink.stage == plan.stages[0].name
+            elif m.is_input:  # inputs.py makes their collections; nothing chains them
+                assert m.incoming_collection is None and m.source == plan.central_site, m.id
             else:
                 assert m.incoming_collection == f"{plan.output_collection}/incoming/{m.sink.label}"
 

@@ -35,6 +35,7 @@ def expected_scripts(plan: Plan) -> dict[str, str]:
     for s in plan.sites:
         out[paths.setup_repo(s.id)] = s.id
         out[paths.visits_script(s.id)] = s.id
+        out[paths.inputs_script(s.id)] = s.id
         if plan.incoming(s.id) or any(r.destination == s.id for r in plan.raws):
             out[paths.ingestd_dir(s.id)] = s.id
         if any(m.source == s.id for m in moves(plan)):
@@ -63,7 +64,12 @@ def order_rules(plan: Plan) -> list[tuple[str, str, str]]:
         if plan.incoming(m.destination) or m.is_raw:
             rules.append((paths.ingestd_dir(m.destination), reg, "ingestd runs where it arrives"))
         rules += [(reg, wait, "register before wait"), (wait, ver, "wait before verify")]
-        if m.is_raw:
+        if m.is_input:
+            installs = paths.inputs_script(m.destination)
+            rules += [(paths.inputs_script(m.source), reg, "inputs checked (manifest) first"),
+                      (ver, installs, "inputs verified before they are installed"),
+                      (installs, jobs[(first_stage, m.destination)], "inputs before stage 1")]
+        elif m.is_raw:
             visits = paths.visits_script(m.destination)
             rules += [(ver, visits, "raws verified before the visits are selected"),
                       (visits, jobs[(first_stage, m.destination)], "whole visits before stage 1")]
@@ -169,7 +175,8 @@ def test_sync_points_are_written_out(compiled: tuple[Plan, dict[str, str]]) -> N
         if m.is_raw:
             guarded = f"`{plan.stages[0].name}`"
         else:
-            guarded = {"archive": "the archival", "crosscheck": "the cross-check comparison"}.get(
+            guarded = {"archive": "the archival", "crosscheck": "the cross-check comparison",
+                       "inputs": "the installation of the inputs"}.get(
                 m.sink.kind, f"`{m.sink.stage}`")
         head = f"Do not start {guarded} at {m.destination} until"
         blocks = [text[i.start():].split("\n\n", 1)[0] for i in re.finditer(re.escape(head), text)]

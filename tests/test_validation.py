@@ -101,7 +101,7 @@ def test_site_without_tract_and_shares(tmp_path: Path) -> None:
 
 def test_stages_and_dataset_graph(tmp_path: Path) -> None:
     text = replace_line(MINIMAL, "  - {name: step3, subset: step3", "  - {name: step1, subset: step3")
-    text = replace_line(text, "produced_by: fgcm, consumed_by: [step3]}", "produced_by: fgcm, consumed_by: [step1, stepp3]}")
+    text = replace_line(text, "produced_by: fgcm, consumed_by: [step3],", "produced_by: fgcm, consumed_by: [step1, stepp3],")
     text = replace_line(text, "produced_by: step3, archive", "produced_by: stage3, archive")
     assert problems(tmp_path, text) == [
         "44:12: error: stages[2].name: duplicate stage name 'step1' (first declared as stages[0])",

@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass, field
 
 from .. import paths
-from ..naming import ingestd_selector, raw_collection
+from ..naming import ingestd_selector, ingestd_topic, raw_collection
 from ..plan import Job, Move, Plan, SitePlan, StagePlan
-from ..schedule import Phase, Step
+from ..schedule import Phase, Step, inputs_key
 from .common import header_lines, render_template, sh_quote
 
 
@@ -35,6 +35,8 @@ def sink_text(plan: Plan, move: Move) -> str:
         return "the archival"
     if move.sink.kind == "crosscheck":
         return "the cross-check comparison"
+    if move.sink.kind == "inputs":
+        return "the installation of the inputs"
     return f"`{move.sink.stage or plan.stages[0].name}`"
 
 
@@ -106,8 +108,7 @@ class StepText:
 def _setup_repo(plan: Plan, step: Step) -> StepText:
     site = plan.site(step.site)
     incoming = list(plan.incoming_chains(site.id))
-    colls = [raw_collection(plan.instrument), plan.calib_collection, plan.defaults_collection,
-             *incoming]
+    colls = [raw_collection(plan.instrument), plan.calib_collection, *incoming]
     return StepText(
         step, "Create and populate the Butler repository", paths.setup_repo(site.id),
         how="Prefix it with `DRY_RUN=1` to print every command first.",
@@ -126,8 +127,12 @@ def _ingestd(plan: Plan, step: Step) -> StepText:
     return StepText(
         step, "Start ctrl_ingestd, which ingests what arrives here",
         f"kubectl apply -k {paths.ingestd_dir(site.id)}",
-        how=f"Needs the namespace `{site.ingestd.namespace}` and the Secret "
-            f"`{site.ingestd.butler_secret}` (Butler credentials) to exist.",
+        how=(f"Needs the namespace `{site.ingestd.namespace}` and the Secret "
+             f"`{site.ingestd.butler_secret}` (Butler credentials) to exist, and Rucio's Hermes "
+             "publishing the transfer-done events of "
+             + ", ".join(f"`{t}`" for t in kafka_topics(plan, site.id))
+             + " to " + ", ".join(f"`{b}`" for b in site.ingestd.kafka_brokers)
+             + " (see the campaign runbook's Kafka topics)."),
         expect=[f"`{pods_command(plan, site)}` shows the pod `Running`, READY `1/1`"],
         if_fails=[(f"`CrashLoopBackOff`: read `{logs_command(plan, site)} --previous` (Butler "
                    "credentials, registry or Kafka brokers unreachable), fix, apply again"),
@@ -196,7 +201,8 @@ def _register(plan: Plan, step: Step) -> StepText:
     m = step.move
     assert m is not None
     when = ("once the raws are in this site's Butler" if m.is_raw
-            else f"once `{paths.inputs_script(m.source)}` passed here" if m.is_input
+            else (f"once this site's inputs step (step "
+                  f"{plan.schedule.step(inputs_key(m.source)).number}) passed") if m.is_input
             else f"once `{m.stage}` finished here")
     return StepText(
         step, f"Register {_what(m)} for {m.destination}", paths.register_script(m),
@@ -231,8 +237,9 @@ def _verify(plan: Plan, step: Step) -> StepText:
     assert m is not None
     dst = plan.site(m.destination)
     landed = (f"the raws are in `{m.into}`" if m.is_raw
-              else (f"the datasets keep their RUN collections of {m.source}; "
-                    f"`{paths.inputs_script(m.destination)}` makes `{m.into}` of them")
+              else (f"the datasets keep their RUN collections of {m.source}; the inputs step "
+                    f"(step {plan.schedule.step(inputs_key(m.destination)).number}) makes "
+                    f"`{m.into}` of them")
               if m.is_input
               else f"the arrived RUN collections are chained into `{m.into}`")
     not_ingested = (f"arrived but not ingested: `{logs_command(plan, dst)}`"
@@ -536,7 +543,58 @@ def render_campaign(plan: Plan, runbooks: Runbooks) -> bytes:
         bottleneck=cap.bottleneck if cap else None,
         has_estimates=cap is not None, site_runbook=paths.site_runbook,
         has_ingestd=lambda s: has_ingestd(plan, s), arrives_at=lambda s: bool(plan.arrivals(s)),
-        selector=ingestd_selector(plan.campaign), move_what=move_what))
+        selector=ingestd_selector(plan.campaign), move_what=move_what,
+        topics=lambda s: kafka_topics(plan, s)))
+
+
+CVMFS_STACK = "/cvmfs/sw.lsst.eu/almalinux-x86_64/lsst_distrib/{stack}/loadLSST.bash"
+
+
+@dataclass
+class Prerequisite:
+    what: str
+    command: str
+    expect: str
+
+
+def kafka_topics(plan: Plan, site_id: str) -> list[str]:
+    """The Kafka topics this site's ctrl_ingestd reads: one per (RSE, scope) arriving here."""
+    return [ingestd_topic(a.rse, a.scope) for a in plan.arrivals(site_id)]
+
+
+def prerequisites(plan: Plan, site: SitePlan) -> list[Prerequisite]:
+    """What an operator checks from a bare login before step 1 (each one a command)."""
+    stack = CVMFS_STACK.format(stack=plan.stack)
+    needs: list[Prerequisite] = [
+        Prerequisite(f"the LSST stack `{plan.stack}` from CVMFS",
+                     f"source {stack} && setup lsst_distrib",
+                     "`butler --help` and `bps --help` run (every script below needs the stack's "
+                     "`python`, `butler` and `rucio-register`)"),
+    ]
+    if plan.jobs_at(site.id) and (site.submit == "local" or site.is_central):
+        needs.append(Prerequisite(
+            "PanDA authentication (ctrl_bps_panda)",
+            "panda_auth status && BPS_WMS_SERVICE_CLASS=lsst.ctrl.bps.panda.PanDAService bps ping",
+            "a valid token and `bps ping` exits 0 (`panda_auth reset` renews the token)"))
+    if plan.outgoing(site.id) or plan.incoming(site.id):
+        account = f" (account `{site.rucio_account}`)" if site.rucio_account else ""
+        needs.append(Prerequisite(
+            f"the Rucio client{account}", "rucio whoami",
+            "prints your account: the register, wait and verify scripts use it "
+            "(`RUCIO_ACCOUNT` overrides it)"))
+    if site.butler_registry and site.butler_registry.startswith("postgresql"):
+        needs.append(Prerequisite(
+            "the registry's credentials", "ls -l ~/.lsst/db-auth.yaml",
+            f"a file of mode `-rw-------` (0600) with an entry for `{site.butler_registry}` "
+            "(setup-repo.sh checks it, and the database's btree_gist extension)"))
+    if has_ingestd(plan, site.id):
+        assert site.ingestd is not None
+        needs.append(Prerequisite(
+            "the Kubernetes cluster of ctrl_ingestd",
+            f"kubectl config current-context && kubectl auth can-i create deployments "
+            f"-n {site.ingestd.namespace}",
+            f"the site's cluster, and `yes` for the namespace `{site.ingestd.namespace}`"))
+    return needs
 
 
 def render_site(plan: Plan, runbooks: Runbooks, site_id: str) -> bytes:
@@ -550,7 +608,8 @@ def render_site(plan: Plan, runbooks: Runbooks, site_id: str) -> bytes:
         outgoing=plan.outgoing(site_id), incoming=plan.incoming(site_id),
         has_ingestd=has_ingestd(plan, site_id), arrives=bool(plan.arrivals(site_id)),
         site_runbook=paths.site_runbook, phases={p.number: p for p in runbooks.phases},
-        selector=ingestd_selector(plan.campaign, site_id), move_what=move_what))
+        selector=ingestd_selector(plan.campaign, site_id), move_what=move_what,
+        prerequisites=prerequisites(plan, site), topics=kafka_topics(plan, site_id)))
 
 
 def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
