@@ -64,10 +64,12 @@ def _pattern(pattern: str) -> StringConstraints:
 DatasetTypeName = Annotated[str, _pattern(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")]
 CollectionName = Annotated[str, _pattern(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}$")]
 StorageClass = Annotated[str, _pattern(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")]
-RseName = Annotated[str, _pattern(r"^[A-Z0-9][A-Z0-9_-]{0,99}$")]
+RSE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{0,99}$"
+RseName = Annotated[str, _pattern(RSE_PATTERN)]
 RucioScope = Annotated[str, _pattern(r"^[a-zA-Z_\-.0-9]{1,25}$")]  # Rucio's own scope pattern
 RucioAccount = Annotated[str, _pattern(r"^[a-z0-9_-]{1,25}$")]
-K8sName = Annotated[str, _pattern(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+K8S_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+K8sName = Annotated[str, _pattern(K8S_NAME_PATTERN)]
 PandaSite = Annotated[str, _pattern(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
 PandaQueue = Annotated[str, _pattern(r"^[A-Za-z0-9_-]{1,100}$")]
 StackVersion = Annotated[str, _pattern(r"^[A-Za-z0-9_.-]{1,64}$")]

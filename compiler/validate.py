@@ -25,7 +25,7 @@ from .defaults import (
 )
 from .errors import Diagnostic, SpecError, did_you_mean
 from .loader import FieldPath, LoadedCampaign
-from .model import Campaign
+from .model import FILE_URL_PATTERN, K8S_NAME_PATTERN, NAME_PATTERN, RSE_PATTERN, Campaign
 from .naming import ingestd_topic, repository_name
 from .plan import Plan
 from .sky import assign_tracts, footprint_of, known_skymaps, resolve_skymap, ring_bands
@@ -361,7 +361,9 @@ def structural(loaded: LoadedCampaign, out: Collector, skip: set[FieldPath]) -> 
                     hint = did_you_mean(value, allowed)
                 out.error(loc, f"{shown(value)} is not allowed; expected {expected}", hint)
             elif etype == "string_pattern_mismatch":
-                out.error(loc, f"{shown(err.get('input'))} {_pattern_message(err)}")
+                value = err.get("input")
+                out.error(loc, f"{shown(value)} {_pattern_message(err)}",
+                          _pattern_fix(value, (err.get("ctx") or {}).get("pattern")))
             else:
                 out.error(loc, _clean(err["msg"]),
                           _literal_hint(err) if etype.startswith("enum") else None)
@@ -398,9 +400,36 @@ def _one_union_branch(data: Any, errors: list[Any]) -> list[Any]:
     return kept
 
 
+# The patterns a user meets most, in words (the rest are quoted as regular expressions).
+_PATTERN_WORDS = {
+    NAME_PATTERN: "is not a valid name: names are lowercase letters, digits and '-', starting "
+                  "with a letter, at most 40 characters",
+    FILE_URL_PATTERN: "is not a local file URL: it starts with file:// (e.g. "
+                      "file:///sdf/data/rubin/rucio/), with no control character or quote",
+    RSE_PATTERN: "is not a Rucio RSE name: uppercase letters, digits, '_' and '-' (e.g. "
+                 "SLAC_BUTLER_DISK)",
+    K8S_NAME_PATTERN: "is not a Kubernetes name: lowercase letters, digits and '-', starting "
+                      "and ending with a letter or digit, at most 63 characters",
+}
+
+
 def _pattern_message(err: Mapping[str, Any]) -> str:
     pattern = (err.get("ctx") or {}).get("pattern")
+    if pattern in _PATTERN_WORDS:
+        return _PATTERN_WORDS[pattern]
     return f"does not match the pattern {pattern}" if pattern else _clean(err["msg"])
+
+
+def _pattern_fix(value: Any, pattern: str | None) -> str | None:
+    """A value that fits the pattern, where an obvious one exists: 'did you mean ...?'."""
+    if not isinstance(value, str) or not pattern or len(value) > 200:
+        return None
+    candidates = [value.lower(), value.upper(), value.strip(), value.lower().replace("_", "-"),
+                  "file://" + value if value.startswith("/") else ""]
+    for fixed in candidates:
+        if fixed and fixed != value and re.fullmatch(pattern, fixed):
+            return f"did you mean {shown(fixed)}?"
+    return None
 
 
 def _clean(msg: str) -> str:

@@ -273,7 +273,8 @@ def test_fs_prefixes_are_local_file_urls(tmp_path: Path, field: str, value: str)
     else:
         make = set_line(23, rucio + f", raw_fs_prefix: {V}}}")
     text, where = placed(make, f"'{value}'")
-    assert_one_error_at(problems(tmp_path, text), where, f"sites.usdf.rucio.{field}", "^file://")
+    assert_one_error_at(problems(tmp_path, text), where, f"sites.usdf.rucio.{field}",
+                        "is not a local file URL: it starts with file://")
 
 
 ONE_OF_EACH = ["\u2028", "\u2029", "\u0085", "\t", "\n", "\r", "\x00", "\x1b", "\x7f", "\x9b"]

@@ -52,8 +52,10 @@ def test_name_patterns(tmp_path: Path) -> None:
     text = replace_line(MINIMAL, "  name: mini", "  name: Mini_Campaign")
     text = replace_line(text, "  - {name: step3, subset", "  - {name: 3step, subset")
     out = problems(tmp_path, text)
-    assert out[0] == "4:9: error: metadata.name: 'Mini_Campaign' does not match the pattern ^[a-z][a-z0-9-]{0,39}$"
-    assert out[1] == "44:12: error: stages[2].name: '3step' does not match the pattern ^[a-z][a-z0-9-]{0,39}$"
+    words = ("is not a valid name: names are lowercase letters, digits and '-', starting with a "
+             "letter, at most 40 characters")
+    assert out[0] == f"4:9: error: metadata.name: 'Mini_Campaign' {words} (did you mean 'mini-campaign'?)"
+    assert out[1] == f"44:12: error: stages[2].name: '3step' {words}"
 
 
 def test_bad_site_id_points_at_the_key(tmp_path: Path) -> None:
