@@ -92,7 +92,8 @@ ButlerPredicate = Annotated[str, _pattern(QUERY_PATTERN)]
 ImageRef = Annotated[str, _pattern(r"^[a-z0-9][a-z0-9._/:@-]{0,254}$")]
 HostPort = Annotated[str, _pattern(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}:[0-9]{1,5}$")]
 Quantity = Annotated[str, _pattern(r"^[0-9]{1,9}(\.[0-9]{1,6})?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")]
-PgSchema = Annotated[str, _pattern(r"^[a-z_][a-z0-9_]{0,62}$")]
+PG_SCHEMA_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
+PgSchema = Annotated[str, _pattern(PG_SCHEMA_PATTERN)]
 TransferMode = Literal[
     "auto", "link", "symlink", "hardlink", "copy", "move", "relsymlink", "direct"]
 Degrees = Annotated[float, Field(ge=-90, le=90)]
@@ -589,9 +590,10 @@ class ButlerInputs(Strict):
 
 # Dimensions of an input's dataset type: the campaign's, plus the HTM sky pixels reference
 # catalogs are sharded by.
-InputDimension = Annotated[str, _pattern(
+INPUT_DIMENSION_PATTERN = (
     r"^(instrument|visit|exposure|detector|tract|patch|band|physical_filter|skymap|day_obs"
-    r"|healpix([3-9]|1[01])|htm([1-9]|1[0-9]|2[0-4]))$")]
+    r"|healpix([3-9]|1[01])|htm([1-9]|1[0-9]|2[0-4]))$")
+InputDimension = Annotated[str, _pattern(INPUT_DIMENSION_PATTERN)]
 
 
 class InputType(Strict):

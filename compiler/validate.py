@@ -25,7 +25,15 @@ from .defaults import (
 )
 from .errors import Diagnostic, SpecError, did_you_mean
 from .loader import FieldPath, LoadedCampaign
-from .model import FILE_URL_PATTERN, K8S_NAME_PATTERN, NAME_PATTERN, RSE_PATTERN, Campaign
+from .model import (
+    FILE_URL_PATTERN,
+    INPUT_DIMENSION_PATTERN,
+    K8S_NAME_PATTERN,
+    NAME_PATTERN,
+    PG_SCHEMA_PATTERN,
+    RSE_PATTERN,
+    Campaign,
+)
 from .naming import ingestd_topic, repository_name
 from .plan import Plan
 from .sky import assign_tracts, footprint_of, known_skymaps, resolve_skymap, ring_bands
@@ -410,6 +418,12 @@ _PATTERN_WORDS = {
                  "SLAC_BUTLER_DISK)",
     K8S_NAME_PATTERN: "is not a Kubernetes name: lowercase letters, digits and '-', starting "
                       "and ending with a letter or digit, at most 63 characters",
+    PG_SCHEMA_PATTERN: "is not a PostgreSQL schema name drpc writes unquoted: lowercase letters, "
+                       "digits and '_', not starting with a digit, at most 63 characters",
+    INPUT_DIMENSION_PATTERN: "is not a dimension of an input: one of the campaign's dimensions "
+                             "(instrument, visit, exposure, detector, tract, patch, band, "
+                             "physical_filter, skymap, day_obs, healpix3..healpix11) or a sky "
+                             "pixel level htm1..htm24",
 }
 
 
@@ -425,6 +439,7 @@ def _pattern_fix(value: Any, pattern: str | None) -> str | None:
     if not isinstance(value, str) or not pattern or len(value) > 200:
         return None
     candidates = [value.lower(), value.upper(), value.strip(), value.lower().replace("_", "-"),
+                  value.lower().replace("-", "_"),
                   "file://" + value if value.startswith("/") else ""]
     for fixed in candidates:
         if fixed and fixed != value and re.fullmatch(pattern, fixed):
