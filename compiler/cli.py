@@ -1,6 +1,7 @@
 """The `drpc` command line (CONTRACT section 4).
 
-Exit codes: 0 ok, 1 invalid campaign, 2 usage error, 3 OUT out of date, 4 internal error.
+Exit codes: 0 ok, 1 invalid campaign, 2 usage error, 3 OUT out of date, 4 internal error,
+5 `drpc status`: something needs attention.
 No command prints a Python traceback unless `--debug` is given.
 """
 
@@ -48,6 +49,7 @@ class DrpcGroup(click.Group):
         "plan": "compiler.cli_plan:plan_command",
         "plot": "compiler.cli_plan:plot_command",
         "rehearse": "drpc_rehearsal.cli:rehearse_command",
+        "status": "compiler.cli_status:status_command",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     OUT_OF_DATE = 3
     INTERNAL = 4
+    NEEDS_ATTENTION = 5  # `drpc status`: a failed job, a stuck rule, a move short of files
 
 
 @dataclass(frozen=True, order=True)

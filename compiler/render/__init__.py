@@ -9,7 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..plan import Plan
-from . import bps, butler, docs, ingestd, inputs, rucio, rucio_admin, runbook, selection, verify
+from . import (
+    bps,
+    butler,
+    docs,
+    ingestd,
+    inputs,
+    monitoring,
+    rucio,
+    rucio_admin,
+    runbook,
+    selection,
+    verify,
+)
 
 Renderer = Callable[[Plan, "str | None"], dict[str, bytes]]
 
@@ -19,6 +31,7 @@ RENDERERS: tuple[tuple[str, Renderer], ...] = (
     ("docs", docs.render),
     ("ingestd", ingestd.render),
     ("inputs", inputs.render),
+    ("monitoring", monitoring.render),
     ("rucio", rucio.render),
     ("rucio_admin", rucio_admin.render),
     ("runbook", runbook.render),
