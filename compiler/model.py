@@ -427,6 +427,21 @@ class CrossCheck(Strict):
         "Site id that processes the tract as well, in every every-site stage."))
 
 
+class CrossCheckTolerance(Strict):
+    """How far the two sites' results of a cross-check tract may differ and still agree."""
+
+    count_fraction: Annotated[float, Field(ge=0, le=1)] = Field(0.0, description=(
+        "Largest relative difference of the number of datasets per data ID, or of the rows of "
+        "a catalog, 0 to 1. Default 0 (the same counts)."))
+    match_arcsec: Annotated[float, Field(gt=0, le=60)] = Field(0.5, description=(
+        "Radius, arcsec, within which two catalogs' rows are the same object. Default 0.5."))
+    mag_mad: Annotated[float, Field(ge=0, le=10)] = Field(0.02, description=(
+        "Largest median absolute magnitude difference of matched objects, mag (from zero: a "
+        "zero-point offset between the sites counts). Default 0.02."))
+    matched_fraction: Annotated[float, Field(ge=0, le=1)] = Field(0.95, description=(
+        "Smallest fraction of a catalog's rows matched in the other site's. Default 0.95."))
+
+
 class Sky(Strict):
     """The part of the sky the campaign processes and how it is split between sites."""
 
@@ -436,6 +451,9 @@ class Sky(Strict):
     assignment: Assignment = Field(description="Tract ownership: rings or tract lists.")
     cross_check: list[CrossCheck] = Field(default_factory=list, description=(
         "Tracts also processed at a second site. Default: none."))
+    cross_check_tolerance: CrossCheckTolerance = Field(default=CrossCheckTolerance(), description=(
+        "How far the two results of a cross-check tract may differ (the comparison at the "
+        "central site fails beyond). Default: same counts, photometry within 0.02 mag MAD."))
 
 
 class JobResources(Strict):

@@ -66,6 +66,17 @@ def input_move_id(dataset_type: str, source: str, destination: str) -> str:
     return f"inputs.{dataset_type}.{source}-to-{destination}"
 
 
+def crosscheck_move_id(transfer_id: str) -> str:
+    """A cross-check return has an id of its own: a gather or return of the same type from the
+    same site (`<stage>.<type>.<source>-to-<central>`) carries the site's own tracts."""
+    return f"crosscheck.{transfer_id}"
+
+
+def crosscheck_collection(output_collection: str, site: str) -> str:
+    """The CHAINED collection at the central site of what `site` returned for the cross-check."""
+    return f"{output_collection}/incoming/crosscheck/{site}"
+
+
 def arrived_runs(source_collection: str) -> str:
     """The RUN collections BPS writes under a stage's output (`<output>/<timestamp>`, outputRun).
 

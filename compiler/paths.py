@@ -33,6 +33,10 @@ def inputs_script(site: str) -> str:
     return f"{site_dir(site)}/butler/inputs.py"
 
 
+def crosscheck_script(central: str) -> str:
+    return f"{site_dir(central)}/butler/crosscheck.py"
+
+
 def visits_script(site: str) -> str:
     return f"{site_dir(site)}/butler/visits.sh"
 

@@ -38,6 +38,7 @@ from .model import (
     ButlerInputs,
     Campaign,
     CollectionInput,
+    CrossCheckTolerance,
     CustomSkyMap,
     Footprint,
     InputType,
@@ -49,6 +50,8 @@ from .naming import (
     EVERY_RUN,
     SKYMAPS_COLLECTION,
     arrived_runs,
+    crosscheck_collection,
+    crosscheck_move_id,
     datastore_root,
     file_path,
     id_link_path,
@@ -69,6 +72,8 @@ from .naming import (
 from .plan_model import (
     RAW_DATASET_TYPE,
     Arrival,
+    CrossCheckPair,
+    CrossCheckSide,
     DatasetPlan,
     InputKind,
     InputSet,
@@ -122,6 +127,8 @@ class Plan:
     datasets: tuple[DatasetPlan, ...]
     jobs: tuple[Job, ...]
     moves: tuple[Move, ...]  # raws, inputs, then the stages' moves in stage order
+    crosschecks: tuple[CrossCheckPair, ...]  # compared at the central site after the returns
+    crosscheck_tolerance: CrossCheckTolerance
     schedule: Schedule = field(repr=False)
     footprint_tract_count: int
     ownership: Ownership = field(repr=False)
@@ -269,6 +276,8 @@ def build_plan(spec: Campaign, loaded: LoadedCampaign) -> Plan:
         inputs=tuple(loaded.inputs.items()), drpc_version=__version__,
         footprint=footprint, assigned_by="rings" if spec.sky.assignment.rings else "tracts",
         bands=bands, sites=sites, stages=stages, datasets=datasets, jobs=jobs, moves=moves,
+        crosschecks=_crosschecks(spec, datasets, stage_by_name, ownership, out_coll),
+        crosscheck_tolerance=spec.sky.cross_check_tolerance,
         schedule=schedule, footprint_tract_count=n_footprint, ownership=ownership,
         workload=spec.workload, capacity=capacity,
     )
@@ -433,6 +442,12 @@ def _transfers(campaign: str, datasets: tuple[DatasetPlan, ...], stages: dict[st
     def add(kind: MoveKind, ds: DatasetPlan, src: str, dst: str, sink: Sink,
             choose: tuple[SelectBy, str | None, tuple[int, ...]], selection: str) -> None:
         move_id = f"{ds.produced_by}.{ds.type}.{src}-to-{dst}"
+        also_into: tuple[str, ...] = ()
+        if kind == "crosscheck":
+            # its own move (a gather or return of the type from the same site carries other
+            # tracts, to other chains), and its own chain per source, which the comparison reads
+            move_id = crosscheck_move_id(move_id)
+            also_into = (crosscheck_collection(out_coll, src),)
         if move_id in result:  # a gather that is archived too: one move, one more chain
             if kind == "return":
                 gathered = result[move_id]
@@ -451,7 +466,7 @@ def _transfers(campaign: str, datasets: tuple[DatasetPlan, ...], stages: dict[st
             rucio_name=rucio_dataset_name(campaign, move_id),
             source_rse=sites[src].rse, destination_rse=sites[dst].rse,
             incoming_collection=incoming_collection(out_coll, sink.label),
-            arrived_collections=arrived_runs(source_collection),
+            arrived_collections=arrived_runs(source_collection), also_into=also_into,
         )
 
     for ds in datasets:
@@ -493,6 +508,26 @@ def _transfers(campaign: str, datasets: tuple[DatasetPlan, ...], stages: dict[st
     return tuple(sorted(result.values(), key=lambda m: (
         stages[m.stage].index if m.stage else 0, m.dataset_type, site_order.index(m.source),
         site_order.index(m.destination))))
+
+
+def _crosschecks(spec: Campaign, datasets: tuple[DatasetPlan, ...],
+                 stages: dict[str, StagePlan], ownership: Ownership,
+                 out_coll: str) -> tuple[CrossCheckPair, ...]:
+    """Each tract-level output of a cross-check tract, from its owner and its `also_at` site:
+    what the central site returned (its cross-check chain per site), or made itself."""
+    central = spec.campaign.central_site
+
+    def side(site: str, stage: str) -> CrossCheckSide:
+        return CrossCheckSide(site, stage_output(out_coll, stage) if site == central
+                              else crosscheck_collection(out_coll, site))
+
+    return tuple(
+        CrossCheckPair(cc.tract, ds.type, ds.storage_class, ds.produced_by,
+                       (side(ownership.owner[cc.tract], ds.produced_by),
+                        side(cc.also_at, ds.produced_by)))
+        for cc in spec.sky.cross_check if cc.tract in ownership.owner
+        for ds in datasets
+        if stages[ds.produced_by].runs_at == "every-site" and "tract" in ds.dimensions)
 
 
 def _gather_choice(ds: DatasetPlan, src: SitePlan) -> tuple[SelectBy, str | None,

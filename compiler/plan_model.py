@@ -242,3 +242,22 @@ class Arrival:
     rucio_prefix: str  # the RSE's URL prefix, as Rucio writes it in transfer events
     fs_prefix: str  # the same place as a local file URL at the site
     moves: tuple[str, ...]  # ids of the transfers and raw distributions that land here
+
+
+@dataclass(frozen=True)
+class CrossCheckSide:
+    site: str
+    collection: str  # where the central site finds this site's result of the tract
+
+
+@dataclass(frozen=True)
+class CrossCheckPair:
+    """One dataset type of one cross-check tract, made at two sites, compared at the central
+    site (`butler/crosscheck.py`): the owner's result against the `also_at` site's."""
+
+    tract: int
+    dataset_type: str
+    storage_class: str | None
+    stage: str
+    sides: tuple[CrossCheckSide, CrossCheckSide]  # (owner, also_at)
+

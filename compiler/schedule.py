@@ -23,7 +23,7 @@ from typing import Literal
 from .plan_model import Job, Move, SitePlan, StagePlan
 
 StepKind = Literal["setup-repo", "visits", "rucio-setup", "ingestd", "datastore", "apply-rules",
-                   "inputs", "register",
+                   "inputs", "register", "crosscheck",
                    "wait", "verify", "submit", "job", "archive", "wait-for"]
 PhaseKind = Literal["setup", "inputs", "raws", "stage", "gather", "scatter", "return", "crosscheck",
                     "archive"]
@@ -211,9 +211,14 @@ def build_schedule(sites: Sequence[SitePlan], stages: Sequence[StagePlan], jobs:
                 add_moves(kind, of_kind, st)
 
     number = len(phases) + 1
+    crosschecks = [m for m in moves if m.kind == "crosscheck"]
+    # the comparison of the cross-check tracts' two results, once every cross-check arrived
+    compare = ([Step(f"crosscheck:{central}", "crosscheck", central, number,
+                     tuple(f"verify:{m.id}" for m in crosschecks))] if crosschecks else [])
     archive = Step(f"archive:{central}", "archive", central, number,
                    tuple(f"verify:{m.id}" for m in archived))
-    phases.append(Phase(number, "archive", None, tuple(archived), (archive.key,)))
+    phases.append(Phase(number, "archive", None, tuple(archived),
+                        (*(c.key for c in compare), archive.key)))
 
     ordered: list[Step] = []
     deferred: list[Step] = []
@@ -225,7 +230,7 @@ def build_schedule(sites: Sequence[SitePlan], stages: Sequence[StagePlan], jobs:
             else:
                 ordered.append(s)
     ordered += sorted(deferred, key=lambda s: site_order[s.move.source] if s.move else 0)
-    ordered.append(archive)
+    ordered += [*compare, archive]
     ordered = [replace(s, deps=tuple(setup_done[d.split(":", 1)[1]] if d.startswith("setup-done:")
                                      else d for d in s.deps)) for s in ordered]
     ancestors = _ancestors(ordered)

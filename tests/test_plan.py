@@ -9,7 +9,7 @@ import pytest
 from compiler.errors import SpecError
 from compiler.pipeline import compile_campaign
 from compiler.plan import rucio_dataset_name, tract_predicate, tract_query
-from tests.helpers import MINIMAL, compile_data, example_data, replace_line, write
+from tests.helpers import CAMPAIGNS, MINIMAL, compile_data, example_data, replace_line, write
 
 
 def plan_of(tmp_path: Path, text: str = MINIMAL):
@@ -150,10 +150,36 @@ def test_cross_check_runs_at_both_sites_and_returns_from_both(tmp_path: Path) ->
     assert plan.ownership.owner[9948] == "frdf"
     job = next(j for j in plan.jobs if j.site == "ukdf-lancs" and j.stage == "step3")
     assert "tract IN (9941, 9942, 9948)" in job.data_query
-    cc = {t.id: t for t in plan.transfers if t.kind == "crosscheck"}
-    assert set(cc) == {"step3.deep_coadd.frdf-to-usdf", "step3.deep_coadd.ukdf-lancs-to-usdf"}
+    cc = {t.id: t for t in plan.transfers if t.kind == "crosscheck" and t.dataset_type == "deep_coadd"}
+    assert set(cc) == {"crosscheck.step3.deep_coadd.frdf-to-usdf",
+                       "crosscheck.step3.deep_coadd.ukdf-lancs-to-usdf"}
     assert all((t.select_by, t.tracts) == ("tracts", (9948,)) for t in cc.values())
     assert all(t.incoming_collection.endswith("/incoming/crosscheck") for t in cc.values())
+    out = plan.output_collection
+    assert {t.source: t.also_into for t in cc.values()} == {
+        "frdf": (f"{out}/incoming/crosscheck/frdf",),
+        "ukdf-lancs": (f"{out}/incoming/crosscheck/ukdf-lancs",)}
+    [pair] = [p for p in plan.crosschecks if p.dataset_type == "deep_coadd"]
+    assert pair.tract == 9948 and [(s.site, s.collection) for s in pair.sides] == [
+        ("frdf", f"{out}/incoming/crosscheck/frdf"),
+        ("ukdf-lancs", f"{out}/incoming/crosscheck/ukdf-lancs")]
+    assert set(plan.schedule.step("crosscheck:usdf").deps) >= {f"verify:{i}" for i in cc}
+
+
+def test_a_cross_check_beside_a_return_of_the_same_type_comes_back(tmp_path: Path) -> None:
+    """dr1 archives `object` from every site and cross-checks tract 5063 (owned by the central
+    site) at frdf: frdf's return carries its own tracts, the cross-check move tract 5063, and
+    the comparison reads the central site's own stage output for the owner's side."""
+    plan = compile_campaign(CAMPAIGNS / "dr1.yaml", render=False).plan
+    ids = {m.id for m in plan.moves}
+    assert {"step3a.object.frdf-to-usdf", "crosscheck.step3a.object.frdf-to-usdf"} <= ids
+    cc = next(m for m in plan.moves if m.id == "crosscheck.step3a.object.frdf-to-usdf")
+    ret = next(m for m in plan.moves if m.id == "step3a.object.frdf-to-usdf")
+    assert cc.tracts == (5063,) and 5063 not in ret.tracts
+    [pair] = [p for p in plan.crosschecks if p.dataset_type == "object"]
+    out = plan.output_collection
+    assert [(s.site, s.collection) for s in pair.sides] == [
+        ("usdf", f"{out}/step3a"), ("frdf", f"{out}/incoming/crosscheck/frdf")]
 
 
 def test_raw_distribution_follows_visit_ownership(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from ..plan import Plan
 from . import (
     bps,
     butler,
+    crosscheck,
     docs,
     ingestd,
     inputs,
@@ -28,6 +29,7 @@ Renderer = Callable[[Plan, "str | None"], dict[str, bytes]]
 RENDERERS: tuple[tuple[str, Renderer], ...] = (
     ("bps", bps.render),
     ("butler", butler.render),
+    ("crosscheck", crosscheck.render),
     ("docs", docs.render),
     ("ingestd", ingestd.render),
     ("inputs", inputs.render),

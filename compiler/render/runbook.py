@@ -380,8 +380,31 @@ def _archive(plan: Plan, step: Step) -> StepText:
              "nothing is returned from other sites in this campaign")])
 
 
+def _crosscheck(plan: Plan, step: Step) -> StepText:
+    tol = plan.crosscheck_tolerance
+    tracts = sorted({c.tract for c in plan.crosschecks})
+    return StepText(
+        step, "Compare the cross-check tracts' results of both sites",
+        f"python3 {paths.crosscheck_script(plan.central_site)} --json crosscheck-result.json",
+        how=(f"Once every cross-check return is verified here: tract(s) "
+             f"{', '.join(map(str, tracts))}, {len({c.dataset_type for c in plan.crosschecks})} "
+             "dataset type(s)."),
+        expect=[(f"exits 0: for every dataset type, the same data IDs from both sites (counts "
+                 f"within {tol.count_fraction:g}); for catalogs, at least "
+                 f"{tol.matched_fraction:.0%} of the rows matched within "
+                 f"{tol.match_arcsec:g} arcsec and their median absolute magnitude difference "
+                 f"at most {tol.mag_mad:g} mag; `crosscheck-result.json` holds every comparison")],
+        if_fails=[("exit 1 lists every type and tract outside the tolerances "
+                   "(`sky.cross_check_tolerance`; `EMPTY`: neither site returned the type for the "
+                   "tract): the two sites' results differ; compare their software stacks and "
+                   "configs (`butler query-collections` of the two chains) before the release "
+                   "uses either"),
+                  ("exit 2 names a collection missing or a dataset it cannot read: run the "
+                   "cross-check verify scripts first (they chain what arrived)")])
+
+
 _WORDS = {"setup-repo": _setup_repo, "visits": _visits, "rucio-setup": _rucio_setup,
-          "ingestd": _ingestd, "inputs": _inputs,
+          "ingestd": _ingestd, "inputs": _inputs, "crosscheck": _crosscheck,
           "datastore": _datastore, "apply-rules": _apply_rules, "register": _register,
           "wait": _wait, "verify": _verify, "submit": _submit, "job": _job, "archive": _archive}
 
