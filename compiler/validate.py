@@ -36,6 +36,7 @@ from .model import (
 )
 from .naming import ingestd_topic, repository_name
 from .plan import Plan
+from .rucio_names import name_errors
 from .sky import assign_tracts, footprint_of, known_skymaps, resolve_skymap, ring_bands
 from .text import bps_problem, shown
 
@@ -743,6 +744,7 @@ def plan_errors(plan: Plan, loaded: LoadedCampaign) -> list[Diagnostic]:
                       "the destination cannot register the dataset type, so nothing would be "
                       "ingested there",
                       f"set datasets[{i}].storage_class to the pipeline's, e.g. one of {known}")
+    out.items.extend(name_errors(plan, loaded))  # Rucio's 250-character DID names
     return out.items
 
 

@@ -290,8 +290,10 @@ class RucioService:
         return result
 
     def dataset_files(self, scope: str, name: str) -> list[str]:
-        """Names of the files attached to dataset ``scope:name``, sorted (empty: no files)."""
-        result: list[str] = self.call("client:dataset_files", {"scope": scope, "name": name})
+        """Names of the files in dataset or container ``scope:name`` (a move's DID is a
+        container of datasets: ``list_files`` resolves them), sorted (empty: no files)."""
+        result: list[str] = self.client_json(
+            f"sorted(str(f['name']) for f in c.list_files({scope!r}, {name!r}))")
         return result
 
     def add_dataset(self, scope: str, name: str, files: Sequence[Mapping[str, Any]] = (),

@@ -27,6 +27,7 @@ from ruamel.yaml import YAML
 from compiler.defaults import STORAGE_CLASSES
 from compiler.plan import Plan
 from compiler.render import rucio, verify
+from compiler.rucio_names import chunk_name
 from tests.helpers import CAMPAIGNS, MINIMAL, compile_data, example_data
 
 RUCIO_VENV = Path(os.environ.get("DRPC_RUCIO_VENV", Path(__file__).resolve().parents[1] / ".venv-rucio"))
@@ -55,7 +56,8 @@ def long_names_data() -> dict[str, Any]:
         st["name"] = stages[st["name"]]
     for ds in data["datasets"]:
         # renamed types are no longer in the table of known storage classes: say theirs
-        ds.setdefault("storage_class", STORAGE_CLASSES[ds["type"]])
+        if "storage_class" not in ds:
+            ds["storage_class"] = STORAGE_CLASSES[ds["type"]]
         ds["type"] = ("T" * 100)[: 100 - len(ds["type"])] + ds["type"]
         ds["produced_by"] = stages[ds["produced_by"]]
         ds["consumed_by"] = [stages[c] for c in ds.get("consumed_by", [])]
@@ -146,10 +148,15 @@ def test_did_names_obey_rucio_limits(plans: dict[str, Plan]) -> None:
         for move in [*plan.raws, *plan.transfers]:
             assert len(move.rucio_scope) <= 25 and SCOPE_RE.match(move.rucio_scope), (key, move.id)
             assert len(move.rucio_name) <= 250 and NAME_RE.match(move.rucio_name), (key, move.id)
+            for index in (1, 9999, 999_999):  # the container's datasets, however many
+                chunk = chunk_name(move.rucio_name, index)
+                assert len(chunk) <= 250 and NAME_RE.match(chunk), (key, move.id, index)
             names.add(move.rucio_did)
             rule = rucio.rule_for(plan, move)
             assert len(rule["comment"]) <= 250
         assert len(names) == len(plan.raws) + len(plan.transfers), f"{key}: two transfers share a DID"
+        chunks = {chunk_name(m.rucio_name, 1) for m in [*plan.raws, *plan.transfers]}
+        assert len(chunks) == len(names), f"{key}: two containers share a dataset name"
 
 
 def test_long_names_are_shortened_deterministically(plans: dict[str, Plan], tmp_path: Path) -> None:

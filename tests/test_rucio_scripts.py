@@ -1,12 +1,15 @@
 """The generated Rucio and verify scripts, run for real.
 
-- register scripts: DRY_RUN=1 prints the exact commands (no Rucio, no Butler needed); run against
-  the real Rucio server and a real SQLite Butler with a stand-in for rucio-register (a real
-  registration needs a PostgreSQL Rucio for its metadata), they create the dataset and write the
-  manifest, failing while the dataset holds fewer files than the Butler selection;
+- register scripts: DRY_RUN=1 prints the exact commands (no Rucio, no Butler needed), and the
+  data-products command line parses with rucio-register's w.2025.30 interface and PyPI's; run
+  against the real Rucio server and a real SQLite Butler with a stand-in for rucio-register,
+  they create the container and its chunk dataset, leave a chunk with missing files open and
+  write no manifest, then close it and write the manifest, and skip it once closed (the real
+  rucio-register and register-raws.py, on a PostgreSQL Rucio: tests/test_rucio_split.py);
 - apply-rules.sh against the real Rucio 41.5.1 server: rules created once, a second run creates
   nothing, DRY_RUN prints the exact `rucio rule add`;
-- wait-<transfer>.sh on OK, STUCK, SUSPENDED and timeout (states driven through the server);
+- wait-<transfer>.sh on OK, STUCK, SUSPENDED and timeout (states driven through the server), and
+  not OK while a dataset of the container is open or holds files without locks;
 - verify/<transfer>.sh against a real SQLite Butler: exit 1 naming the missing file, then the
   arrived RUN chained into the incoming collection, idempotently;
 - every script is shellcheck-clean.
@@ -134,6 +137,34 @@ def add_dataset(server: RucioServer, scope: str, name: str, files: list[str], rs
     """)
 
 
+def fill_chunk(server: RucioServer, move: Move, files: list[str], *, index: int = 1,
+               close: bool = True) -> str:
+    """What a register script makes: the move's container with dataset `<name>.<NNNN>` holding
+    `files` (replicas at the source RSE), closed unless told otherwise; its name."""
+    name = f"{move.rucio_name}.{index:04d}"
+    spec = json.dumps({"scope": move.rucio_scope, "container": move.rucio_name, "name": name,
+                       "close": close})
+    server.client_call(f"""
+        import json
+        s = json.loads({spec!r})
+        for add in (c.add_container, c.add_dataset):
+            try:
+                add(s["scope"], s["container"] if add == c.add_container else s["name"])
+            except Exception as exc:
+                if "already exists" not in str(exc).lower():
+                    raise
+        try:
+            c.attach_dids(s["scope"], s["container"], [{{"scope": s["scope"], "name": s["name"]}}])
+        except Exception as exc:
+            if "already added" not in str(exc).lower():
+                raise
+    """)
+    add_dataset(server, move.rucio_scope, name, files, move.source_rse)
+    if close:
+        server.client_call(f"c.close({move.rucio_scope!r}, {name!r})")
+    return name
+
+
 def make_butler(root: Path, runs: dict[str, list[int]], chain: str | None = None) -> dict[str, Any]:
     """A SQLite Butler with objectTable_tract (skymap, tract) datasets in the given RUNs;
     returns {tract-run: (ref id, path relative to the datastore root)}."""
@@ -175,20 +206,28 @@ def test_register_dry_run_prints_exact_commands(tmp_path: Path) -> None:
     proc = run_script(rucio_dir / f"{t.id}.register.sh", plain_env(DRY_RUN="1"))
     assert proc.returncode == 0, proc.stderr
     manifest = str(rucio_dir / f"{t.id}.manifest.json")
-    # select first (whole visits, into a TAGGED collection), then register that collection
-    # with the options every rucio-register release has (long names only)
+    helper = str(rucio_dir / "butler-manifest.py")
+    first = f"{t.rucio_name}.0001"
+    # the container, then select (whole visits, into a TAGGED collection), split it into chunks,
+    # and register each chunk into its own Rucio dataset of the container with the options every
+    # rucio-register release has (long names only), closing it
     assert [shlex.split(line) for line in proc.stdout.splitlines()] == [
-        ["rucio", "did", "add", "--type", "dataset", "--monotonic", t.rucio_did],
+        ["rucio", "did", "add", "--type", "container", t.rucio_did],
         ["python3", str(rucio_dir / ".." / "butler" / "selection.py"), "move", t.id],
+        ["python3", helper, "split", "--repo", "/repo/usdf", "--dataset-type", t.dataset_type,
+         "--collections", t.selection_collection, "--limit", "100000", "--rucio-base", t.rucio_name],
+        ["rucio", "did", "add", "--type", "dataset", "--monotonic", f"{t.rucio_scope}:{first}"],
+        ["rucio", "did", "content", "add", "--to-did", t.rucio_did, f"{t.rucio_scope}:{first}"],
         ["rucio-register", "data-products", "--repo", "/repo/usdf",
          "--rucio-register-config", str(rucio_dir / "rucio-register.yaml"),
-         "--rucio-dataset", t.rucio_name, "--collections", t.selection_collection,
+         "--rucio-dataset", first, "--collections", f"{t.selection_collection}/0001",
          "--dataset-type", t.dataset_type],
-        ["rucio", "did", "content", "list", "--short", t.rucio_did],
-        ["python3", str(rucio_dir / "butler-manifest.py"), "--repo", "/repo/usdf",
+        ["rucio", "did", "update", "--close", f"{t.rucio_scope}:{first}"],
+        ["rucio", "did", "content", "list", "--short", f"{t.rucio_scope}:{first}"],
+        ["python3", helper, "manifest", "--repo", "/repo/usdf",
          "--dataset-type", t.dataset_type, "--collections", t.selection_collection,
-         "--transfer", t.id, "--rucio-did", t.rucio_did, "--rucio-files", "-",
-         "--output", manifest],
+         "--transfer", t.id, "--rucio-did", t.rucio_did, "--rucio-datasets", "1",
+         "--rucio-files", "-", "--output", manifest],
     ]
     assert not Path(manifest).exists()
 
@@ -200,13 +239,26 @@ def test_register_dry_run_prints_exact_commands(tmp_path: Path) -> None:
         MANIFEST_DIR="/local/m"))
     assert proc.returncode == 0, proc.stderr
     lines = [shlex.split(line) for line in proc.stdout.splitlines()]
-    assert lines[0] == ["rucio", "--account", "drpcops", "did", "add", "--type", "dataset", "--monotonic", g.rucio_did]
+    first = f"{g.rucio_name}.0001"
+    assert lines[0] == ["rucio", "--account", "drpcops", "did", "add", "--type", "container", g.rucio_did]
     assert lines[1][0] == "/opt/py" and lines[1][2:] == ["move", g.id]
-    assert lines[2] == ["/opt/rr", "data-products", "--repo", "/local/repo", "--rucio-register-config",
-                        "/local/rr.yaml", "--rucio-dataset", g.rucio_name,
-                        "--collections", g.selection_collection, "--dataset-type", g.dataset_type]
-    assert lines[4][:2] == ["/opt/py", str(tree / "sites" / "frdf" / "rucio" / "butler-manifest.py")]
-    assert lines[4][-2:] == ["--output", f"/local/m/{g.id}.manifest.json"]
+    assert lines[2][:3] == ["/opt/py", str(tree / "sites" / "frdf" / "rucio" / "butler-manifest.py"), "split"]
+    assert lines[2][lines[2].index("--repo") + 1] == "/local/repo"
+    assert lines[5] == ["/opt/rr", "data-products", "--repo", "/local/repo", "--rucio-register-config",
+                        "/local/rr.yaml", "--rucio-dataset", first,
+                        "--collections", f"{g.selection_collection}/0001", "--dataset-type", g.dataset_type]
+    assert lines[-1][:3] == ["/opt/py", str(tree / "sites" / "frdf" / "rucio" / "butler-manifest.py"), "manifest"]
+    assert lines[-1][-2:] == ["--output", f"/local/m/{g.id}.manifest.json"]
+
+    # the limit: DATASET_FILE_LIMIT overrides the spec's; nonsense is refused
+    proc = run_script(tree / "sites" / "frdf" / "rucio" / f"{g.id}.register.sh",
+                      plain_env(DRY_RUN="1", DATASET_FILE_LIMIT="7"))
+    assert proc.returncode == 0, proc.stderr
+    split = next(shlex.split(line) for line in proc.stdout.splitlines() if " split " in line)
+    assert split[split.index("--limit") + 1] == "7"
+    bad = run_script(tree / "sites" / "frdf" / "rucio" / f"{g.id}.register.sh",
+                     plain_env(DRY_RUN="1", DATASET_FILE_LIMIT="0"))
+    assert bad.returncode == 2 and "DATASET_FILE_LIMIT" in bad.stderr
 
 
 def test_register_uses_the_interface_of_the_pinned_rucio_register(tmp_path: Path) -> None:
@@ -238,13 +290,14 @@ def test_register_uses_the_interface_of_the_pinned_rucio_register(tmp_path: Path
     got = CliRunner().invoke(pinned, argv[2:])
     assert got.exit_code == 0, got.output
     assert json.loads(got.output) == {
-        "repo": "/repo/usdf", "collections": t.selection_collection, "dataset_type": t.dataset_type,
-        "rucio_dataset": t.rucio_name, "chunk_size": 30,
+        "repo": "/repo/usdf", "collections": f"{t.selection_collection}/0001",
+        "dataset_type": t.dataset_type, "rucio_dataset": f"{t.rucio_name}.0001", "chunk_size": 30,
         "rucio_register_config": str(tree / "sites" / "usdf" / "rucio" / "rucio-register.yaml")}
     command = pypi_main.commands["data-products"]
     ctx = command.make_context("data-products", [*argv[2:], "--limit", "0"])
-    assert ctx.params["dataset_type"] == (t.dataset_type,) and ctx.params["rucio_dataset"] == t.rucio_name
-    assert ctx.params["collections"] == (t.selection_collection,) and ctx.params["limit"] == 0
+    assert ctx.params["dataset_type"] == (t.dataset_type,)
+    assert ctx.params["rucio_dataset"] == f"{t.rucio_name}.0001"
+    assert ctx.params["collections"] == (f"{t.selection_collection}/0001",) and ctx.params["limit"] == 0
 
 
 def test_raw_register_dry_run(tmp_path: Path) -> None:
@@ -257,12 +310,15 @@ def test_raw_register_dry_run(tmp_path: Path) -> None:
     proc = run_script(rucio_dir / f"{raw.id}.register.sh", env)
     assert proc.returncode == 0, proc.stderr
     lines = [shlex.split(line) for line in proc.stdout.splitlines()]
-    assert lines[0] == ["rucio", "did", "add", "--type", "dataset", "--monotonic", raw.rucio_did]
+    first = f"{raw.rucio_name}.0001"
+    assert lines[0] == ["rucio", "did", "add", "--type", "container", raw.rucio_did]
     assert lines[1] == ["python3", str(rucio_dir / ".." / "butler" / "selection.py"), "raws", raw.destination]
-    assert lines[2] == ["python3", str(rucio_dir / "register-raws.py"), "--repo", "/repo/usdf",
+    assert lines[2][2:] == ["split", "--repo", "/repo/usdf", "--dataset-type", "raw", "--collections",
+                            raw.selection_collection, "--limit", "100000", "--rucio-base", raw.rucio_name]
+    assert lines[5] == ["python3", str(rucio_dir / "register-raws.py"), "--repo", "/repo/usdf",
                         "--rucio-register-config", str(rucio_dir / "rucio-register-raw.yaml"),
-                        "--rucio-dataset", raw.rucio_name, "--collections", raw.selection_collection]
-    assert lines[4][lines[4].index("--collections") + 1] == raw.selection_collection
+                        "--rucio-dataset", first, "--collections", f"{raw.selection_collection}/0001"]
+    assert lines[-1][lines[-1].index("--collections") + 1] == raw.selection_collection
 
 
 def test_scripts_are_shellcheck_clean(tmp_path: Path) -> None:
@@ -336,7 +392,7 @@ def test_apply_rules_creates_each_dataset_and_rule_once(rucio_server: RucioServe
     expected = []
     for t in outgoing:
         r = rules[t.id]
-        expected.append(["rucio", "--account", "root", "did", "add", "--type", "dataset", "--monotonic",
+        expected.append(["rucio", "--account", "root", "did", "add", "--type", "container",
                          t.rucio_did])
         expected.append(["rucio", "--account", "root", "rule", "add", t.rucio_did,
                          "--copies", "1", "--rses", r["rse_expression"], "--grouping", "DATASET",
@@ -361,7 +417,7 @@ def test_apply_rules_creates_each_dataset_and_rule_once(rucio_server: RucioServe
 
     for t in outgoing:
         did = rucio_server.client_json(f"c.get_did({t.rucio_scope!r}, {t.rucio_name!r})")
-        assert (did["type"], did["open"], did["monotonic"]) == ("DATASET", True, True)
+        assert (did["type"], did["open"]) == ("CONTAINER", True)
         server_rules = rucio_server.client_json(
             f"list(c.list_did_rules({t.rucio_scope!r}, {t.rucio_name!r}))")
         assert [r["id"] for r in server_rules] == [ids[t.id]]
@@ -475,7 +531,7 @@ def test_wait_ok_stuck_suspended_timeout(rucio_server: RucioServer, tmp_path: Pa
 
     files = {t.id: [f"{t.id}/f{i}.yaml" for i in range(2)] for t in (gather, ret)}
     for t in (gather, ret):
-        add_dataset(rucio_server, t.rucio_scope, t.rucio_name, files[t.id], t.source_rse)
+        fill_chunk(rucio_server, t, files[t.id])
     out = run_script(rdir / "apply-rules.sh", env)
     assert out.returncode == 0, out.stderr
     ids = applied(out.stdout, "created")
@@ -508,7 +564,7 @@ def test_wait_ok_stuck_suspended_timeout(rucio_server: RucioServer, tmp_path: Pa
     """)
     ok = run_script(rdir / f"wait-{ret.id}.sh", env)
     assert ok.returncode == 0, ok.stderr
-    assert f"rule {ids[ret.id]} of {ret.rucio_did}: OK, 2 of 2 file(s) at SLAC_BUTLER_DISK" in ok.stdout
+    assert f"rule {ids[ret.id]} of {ret.rucio_did}: OK, 2 of 2 file(s) in 1 dataset(s) at SLAC_BUTLER_DISK" in ok.stdout
     by_id = run_script(rdir / f"wait-{ret.id}.sh", env | {"RULE_ID": ids[ret.id]})
     assert by_id.returncode == 0, by_id.stderr
 
@@ -533,8 +589,14 @@ def test_wait_is_not_fooled_by_a_rule_made_before_registration(rucio_server: Ruc
     assert empty.returncode == 0, empty.stderr
     assert "OK, 0 of 0 file(s)" in empty.stdout
 
-    add_dataset(rucio_server, t.rucio_scope, t.rucio_name, ["a/f0.yaml", "a/f1.yaml"], t.source_rse)
+    # registration under way: the dataset is open, its length unknown to Rucio
+    fill_chunk(rucio_server, t, ["a/f0.yaml", "a/f1.yaml"], close=False)
     assert rucio_server.client_json(f"c.get_replication_rule({rule_id!r})['state']") == "OK"
+    open_ = run_script(rdir / f"wait-{t.id}.sh", env)
+    assert open_.returncode == 1
+    assert "timed out" in open_.stderr and "1 of 1 dataset(s) still open" in open_.stderr
+    # registered and closed: 2 files, and the rule still holds no lock for them
+    rucio_server.client_call(f"c.close({t.rucio_scope!r}, {t.rucio_name + '.0001'!r})")
     stale = run_script(rdir / f"wait-{t.id}.sh", env)
     assert stale.returncode == 1
     assert "timed out" in stale.stderr and "OK for 0 of 2 file(s)" in stale.stderr
@@ -557,34 +619,46 @@ def test_register_creates_dataset_and_manifest(rucio_server: RucioServer, tmp_pa
     manifest = tmp_path / f"{t.id}.manifest.json"
 
     # frdf returns the tracts it owns (9948, 9949): selection.py puts those two into the TAGGED
-    # selection, the stand-in registered nothing: 0 files for 2 datasets
+    # selection, split makes one chunk of them; the stand-in registered nothing: 0 files for 2
+    # datasets, the dataset stays open and no manifest is written
+    chunk, chunk_collection = f"{t.rucio_name}.0001", f"{t.selection_collection}/0001"
     first = run_script(script, env)
     assert first.returncode == 1, first.stderr
-    assert "2 dataset(s) in " + t.selection_collection in first.stdout, first.stderr
-    assert "holds 0 file(s) but the Butler selection has 2 dataset(s)" in first.stderr
+    assert f"holds 0 file(s) for the 2 dataset(s) of {chunk_collection}: left open" in first.stderr
     assert log.read_text().splitlines() == [
         "data-products", "--repo", str(tmp_path / "src"),
         "--rucio-register-config", str(tree / "sites" / "frdf" / "rucio" / "rucio-register.yaml"),
-        "--rucio-dataset", t.rucio_name, "--collections", t.selection_collection,
+        "--rucio-dataset", chunk, "--collections", chunk_collection,
         "--dataset-type", t.dataset_type]
     did = rucio_server.client_json(f"c.get_did({t.rucio_scope!r}, {t.rucio_name!r})")
-    assert (did["type"], did["monotonic"]) == ("DATASET", True)
-    assert json.loads(manifest.read_text())["rucio_files"] == 0
+    assert did["type"] == "CONTAINER"
+    did = rucio_server.client_json(f"c.get_did({t.rucio_scope!r}, {chunk!r})")
+    assert (did["type"], did["monotonic"], did["open"]) == ("DATASET", True, True)
+    assert rucio_server.client_json(f"[d['name'] for d in c.list_content({t.rucio_scope!r}, "
+                                    f"{t.rucio_name!r})]") == [chunk]
+    assert not manifest.exists()
 
     # What rucio-register would have done: the files, named by their datastore-relative path.
     owned = {key: value for key, value in datasets.items() if key[0] in (9948, 9949)}
-    add_dataset(rucio_server, t.rucio_scope, t.rucio_name, [str(p) for _, p in owned.values()],
-                t.source_rse)
+    fill_chunk(rucio_server, t, [str(p) for _, p in owned.values()], close=False)
     second = run_script(script, env)
     assert second.returncode == 0, second.stderr
     assert f"{t.rucio_did} exists" in second.stdout
+    assert rucio_server.client_json(f"c.get_did({t.rucio_scope!r}, {chunk!r})")["open"] is False
     got = json.loads(manifest.read_text())
     assert got == {
-        "transfer": t.id, "rucio_did": t.rucio_did, "dataset_type": t.dataset_type,
-        "collections": t.selection_collection,
+        "transfer": t.id, "rucio_did": t.rucio_did, "rucio_datasets": 1,
+        "dataset_type": t.dataset_type, "collections": t.selection_collection,
         "butler_datasets": 2, "runs": {run: 2}, "rucio_files": 2,
         "dataset_ids": sorted(i for i, _ in owned.values()),
     }
+
+    # A third run registers nothing: the chunk is closed, so complete.
+    log.unlink()
+    third = run_script(script, env)
+    assert third.returncode == 0, third.stderr
+    assert f"{t.rucio_scope}:{chunk} is closed: 2 file(s), registered before" in third.stdout
+    assert not log.exists()
 
 
 @pytest.mark.services
@@ -599,7 +673,8 @@ def test_verify_names_missing_then_chains_arrived_runs(rucio_server: RucioServer
     repo = tmp_path / "dst"
     datasets = make_butler(repo, {arrived_run: [9948, 9949, 9469], local_run: [9469]})
     sent = [str(p) for (tract, r), (_, p) in sorted(datasets.items()) if r == arrived_run]
-    add_dataset(rucio_server, t.rucio_scope, t.rucio_name, sent, t.source_rse)
+    fill_chunk(rucio_server, t, sent[:2])
+    fill_chunk(rucio_server, t, sent[2:], index=2)  # what was sent: every file of every dataset
     script = tree / "sites" / "usdf" / "verify" / f"{t.id}.sh"
     env = server_env(rucio_server, BUTLER_REPO=str(repo))
 
@@ -637,7 +712,7 @@ def test_verify_names_missing_then_chains_arrived_runs(rucio_server: RucioServer
 
     # Raws: nothing sent is an error unless ALLOW_EMPTY=1; nothing to chain.
     [raw] = plan.raws
-    add_dataset(rucio_server, raw.rucio_scope, raw.rucio_name, [], raw.source_rse)
+    rucio_server.client_call(f"c.add_container({raw.rucio_scope!r}, {raw.rucio_name!r})")
     raw_script = tree / "sites" / raw.destination / "verify" / f"{raw.id}.sh"
     empty = run_script(raw_script, env)
     assert empty.returncode == 1 and "holds no file" in empty.stderr

@@ -207,11 +207,13 @@ def _register(plan: Plan, step: Step) -> StepText:
     return StepText(
         step, f"Register {_what(m)} for {m.destination}", paths.register_script(m),
         how=f"Run it {when}.",
-        expect=[(f"exits 0: a file of every dataset selected ({m.selection}) is attached to "
-                 f"`{m.rucio_did}` (`rucio did content list {m.rucio_did}`), and the rule made in "
-                 "the setup replicates them")],
+        expect=[(f"exits 0: a file of every dataset selected ({m.selection}) is in a closed "
+                 f"Rucio dataset of the container `{m.rucio_did}` (`rucio did content list "
+                 f"{m.rucio_did}` lists the datasets, `rucio did show` of each its length), and "
+                 "the rule made in the setup replicates them")],
         if_fails=[("check `rucio whoami` (authentication) and the datastore root check of the "
-                   "setup; fix and run it again (files already registered are skipped)")])
+                   "setup; fix and run it again (closed datasets are skipped, an open one is "
+                   "completed)")])
 
 
 def _wait(plan: Plan, step: Step) -> StepText:

@@ -1,7 +1,8 @@
 """Destination-side checks of every transfer: `sites/<dst>/verify/<transfer>.sh` (CONTRACT 3).
 
-What was sent is the Rucio dataset's content (`rucio did content list`): it is exactly what the
-rule replicates, every site can read it, and nothing has to be copied between sites. The check
+What was sent is the files of the datasets of the move's Rucio container (`rucio did content
+list`, listed once): exactly what the rule replicates, every site can read it, and nothing has
+to be copied between sites. The check
 of what arrived is a Butler query at the destination (butler-arrived.py, run by BUTLER_PYTHON):
 every sent file must be the file of a dataset of the transfer's type in a RUN collection under
 the producer's output (ctrl_ingestd keeps each dataset's source RUN). Matching is by path: a
