@@ -20,13 +20,18 @@ from .common import EnvVar, comment_header, render_template, shell_prelude
 from .rucio import CLI_NOTE
 
 
-def verify_env(site: SitePlan) -> list[EnvVar]:
+def verify_env(site: SitePlan, move: Move | None = None) -> list[EnvVar]:
+    # A default calibration type the central site's collection lacks sends nothing on purpose.
+    empty_ok = move is not None and move.may_be_empty
     return [
         EnvVar("BUTLER_REPO", site.butler_repo, f"the Butler repository at {site.id}"),
         EnvVar("BUTLER_PYTHON", "python3", "a Python with lsst.daf.butler (the stack's)"),
         EnvVar("RUCIO_ACCOUNT", site.rucio_account or "",
                "Rucio account to read with (empty: the account of your Rucio config)"),
-        EnvVar("ALLOW_EMPTY", "0", "1 accepts a transfer that sent nothing"),
+        EnvVar("ALLOW_EMPTY", "1" if empty_ok else "0",
+               "1 accepts a transfer that sent nothing" + (
+                   " (default here: one of the instrument's usual calibrations, which the "
+                   "central site's collection may not hold)" if empty_ok else "")),
     ]
 
 
@@ -35,7 +40,7 @@ def render_verify(plan: Plan, move: Move) -> bytes:
     what = f"arrival check of transfer {move.id} at {site.id}"
     return render_template(
         "verify/verify.sh.j2",
-        prelude=shell_prelude(plan, what, verify_env(site)),
+        prelude=shell_prelude(plan, what, verify_env(site, move)),
         plan=plan, site=site, move=move, cli_note=CLI_NOTE,
         helper=paths.beside(paths.arrived_helper(site.id)),
     )
