@@ -45,7 +45,11 @@ trap on_exit EXIT
 # Waits for the replication rule of transfer step2a-visits.visitSummary.frdf-to-usdf: drp:drp-3x2.step2a-visits.visitSummary.frdf-to-usdf to
 # SLAC_BUTLER_DISK (the rule apply-rules.sh made, of RUCIO_ACCOUNT, or RULE_ID).
 # Polls `rucio rule show` every WAIT_INTERVAL seconds:
-#   OK, with a lock for every file of the dataset (`rucio did content list`) -> exit 0
+#   OK, with a lock for every file of the container's datasets, all closed -> exit 0
+#     (the file count is the sum of the datasets' lengths, which Rucio keeps for a closed
+#     dataset: `rucio did content list` of the container, then one `rucio did show` of its
+#     datasets; no file is listed, however many there are; an open dataset means its
+#     registration has not finished: keep waiting)
 #   STUCK or SUSPENDED -> exit 1 at once, printing the rule and its stuck locks
 #                         (`rucio rule show --examine`)
 #   anything else      -> keep waiting; after WAIT_TIMEOUT seconds, exit 1
@@ -80,6 +84,25 @@ if [ -z "$RULE_ID" ]; then
   fi
 fi
 
+# Sets DATASETS, OPEN and FILES: the container's datasets, how many are open, and the sum of
+# the lengths of the closed ones.
+count_files() {
+  local listing shown counts
+  local -a names
+  listing="$("${RUCIO[@]}" did content list --short "$DID")"
+  mapfile -t names < <(grep . <<<"$listing" || true)
+  DATASETS="$(grep -c . <<<"$listing" || true)"
+  OPEN=0
+  FILES=0
+  if [ "$DATASETS" -eq 0 ]; then return 0; fi
+  shown="$("${RUCIO[@]}" did show "${names[@]}")"
+  counts="$(awk '$1 == "open:" && $2 != "False" { open++ }
+                 $1 == "length:" && $2 ~ /^[0-9]+$/ { files += $2 }
+                 END { print open + 0, files + 0 }' <<<"$shown")"
+  OPEN="${counts%% *}"
+  FILES="${counts##* }"
+}
+
 step "wait for rule $RULE_ID"
 START="$SECONDS"
 while true; do
@@ -96,14 +119,16 @@ while true; do
     OK)
       # Files attached after the rule was made get their locks only when Rucio re-evaluates the
       # rule: until then it says OK with fewer locks than the dataset has files.
-      FILES="$("${RUCIO[@]}" did content list --short "$DID" | wc -l)"
-      FILES="${FILES//[!0-9]/}"
-      if [ "$LOCKED" -ge "$FILES" ]; then
-        printf 'rule %s of %s: OK, %s of %s file(s) at %s, after %ss\n' \
-          "$RULE_ID" "$DID" "$LOCKED" "$FILES" "$RSES" "$ELAPSED"
+      count_files
+      if [ "$OPEN" -gt 0 ]; then
+        STATE="OK for $LOCKED file(s), but $OPEN of $DATASETS dataset(s) still open (registration not finished)"
+      elif [ "$LOCKED" -ge "$FILES" ]; then
+        printf 'rule %s of %s: OK, %s of %s file(s) in %s dataset(s) at %s, after %ss\n' \
+          "$RULE_ID" "$DID" "$LOCKED" "$FILES" "$DATASETS" "$RSES" "$ELAPSED"
         exit 0
+      else
+        STATE="OK for $LOCKED of $FILES file(s) (Rucio has not re-evaluated the rule yet)"
       fi
-      STATE="OK for $LOCKED of $FILES file(s) (Rucio has not re-evaluated the rule yet)"
       ;;
     STUCK | SUSPENDED)
       printf 'error: rule %s of %s to %s is %s (locks OK/REPLICATING/STUCK %s)\n' \

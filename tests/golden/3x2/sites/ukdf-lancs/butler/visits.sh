@@ -73,6 +73,7 @@ begin() {
   fi
   step "$1"
 }
+die() { say "$(basename "$0"): $*"; exit 1; }
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 if begin define-visits; then

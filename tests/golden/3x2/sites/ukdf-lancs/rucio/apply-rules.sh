@@ -45,14 +45,16 @@ trap on_exit EXIT
 # source: a list of rules in Rucio's `rule` schema. The file is read with Python 3 (BUTLER_PYTHON,
 # standard library only, Python 3.6 or later; jq is not used), and a key that `rucio rule add`
 # cannot set is an error, never skipped. For each DID of each rule of each transfer:
-#   1. create the dataset (open, monotonic) unless it exists;
+#   1. create the container unless it exists (the register script fills it with datasets of
+#      at most the site's dataset_file_limit files each);
 #   2. create the rule unless a rule of the same account on the same DID with the same RSE
 #      expression exists (what Rucio itself calls a duplicate), and print
 #      `<transfer id>: <DID> rule <rule id> (created|exists)`.
 # Applying twice creates nothing. The rule's account: RUCIO_ACCOUNT if set, else the rule's
 # `account` in the JSON, else the account of your Rucio config (`rucio whoami`).
-# Run it before or after the register scripts: a rule on an open dataset also replicates the
-# files attached to it later (Rucio re-evaluates the rule; wait-<transfer>.sh waits for that).
+# Run it before or after the register scripts: a rule on a container also replicates the
+# datasets and files attached to it later (Rucio re-evaluates the rule; wait-<transfer>.sh
+# waits for that).
 # The accounts need quota on the destination RSEs (setup-rucio.sh of the Rucio admin).
 # Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual.
 # DRY_RUN=1 still reads Rucio (datasets, rules) and prints the `rucio did add` and
@@ -249,7 +251,7 @@ apply() {
     rucio_as=(rucio --account "$account")
     rule_id=""
     if ! "${rucio_as[@]}" did show "$did" >/dev/null 2>&1; then
-      run "${rucio_as[@]}" did add --type dataset --monotonic "$did"
+      run "${rucio_as[@]}" did add --type container "$did"
     else
       rule_id="$("${rucio_as[@]}" rule list --did "$did" --csv | rules_py existing "$did" "$rses" "$account")"
     fi

@@ -45,14 +45,16 @@ trap on_exit EXIT
 # source: a list of rules in Rucio's `rule` schema. The file is read with Python 3 (BUTLER_PYTHON,
 # standard library only, Python 3.6 or later; jq is not used), and a key that `rucio rule add`
 # cannot set is an error, never skipped. For each DID of each rule of each transfer:
-#   1. create the dataset (open, monotonic) unless it exists;
+#   1. create the container unless it exists (the register script fills it with datasets of
+#      at most the site's dataset_file_limit files each);
 #   2. create the rule unless a rule of the same account on the same DID with the same RSE
 #      expression exists (what Rucio itself calls a duplicate), and print
 #      `<transfer id>: <DID> rule <rule id> (created|exists)`.
 # Applying twice creates nothing. The rule's account: RUCIO_ACCOUNT if set, else the rule's
 # `account` in the JSON, else the account of your Rucio config (`rucio whoami`).
-# Run it before or after the register scripts: a rule on an open dataset also replicates the
-# files attached to it later (Rucio re-evaluates the rule; wait-<transfer>.sh waits for that).
+# Run it before or after the register scripts: a rule on a container also replicates the
+# datasets and files attached to it later (Rucio re-evaluates the rule; wait-<transfer>.sh
+# waits for that).
 # The accounts need quota on the destination RSEs (setup-rucio.sh of the Rucio admin).
 # Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual.
 # DRY_RUN=1 still reads Rucio (datasets, rules) and prints the `rucio did add` and
@@ -63,6 +65,40 @@ if [ -z "$RULES_DIR" ]; then RULES_DIR="$HERE"; fi
 KNOWN=(
   raw.usdf-to-frdf
   raw.usdf-to-ukdf-lancs
+  inputs.camera.usdf-to-frdf
+  inputs.bias.usdf-to-frdf
+  inputs.dark.usdf-to-frdf
+  inputs.flat.usdf-to-frdf
+  inputs.defects.usdf-to-frdf
+  inputs.fringe.usdf-to-frdf
+  inputs.sky.usdf-to-frdf
+  inputs.bfKernel.usdf-to-frdf
+  inputs.yBackground.usdf-to-frdf
+  inputs.transmission_optics.usdf-to-frdf
+  inputs.transmission_sensor.usdf-to-frdf
+  inputs.transmission_filter.usdf-to-frdf
+  inputs.transmission_atmosphere.usdf-to-frdf
+  inputs.ps1_pv3_3pi_20170110.usdf-to-frdf
+  inputs.gaia_dr3_20230707.usdf-to-frdf
+  inputs.fgcmLookUpTable.usdf-to-frdf
+  inputs.drpc_inputs_manifest.usdf-to-frdf
+  inputs.camera.usdf-to-ukdf-lancs
+  inputs.bias.usdf-to-ukdf-lancs
+  inputs.dark.usdf-to-ukdf-lancs
+  inputs.flat.usdf-to-ukdf-lancs
+  inputs.defects.usdf-to-ukdf-lancs
+  inputs.fringe.usdf-to-ukdf-lancs
+  inputs.sky.usdf-to-ukdf-lancs
+  inputs.bfKernel.usdf-to-ukdf-lancs
+  inputs.yBackground.usdf-to-ukdf-lancs
+  inputs.transmission_optics.usdf-to-ukdf-lancs
+  inputs.transmission_sensor.usdf-to-ukdf-lancs
+  inputs.transmission_filter.usdf-to-ukdf-lancs
+  inputs.transmission_atmosphere.usdf-to-ukdf-lancs
+  inputs.ps1_pv3_3pi_20170110.usdf-to-ukdf-lancs
+  inputs.gaia_dr3_20230707.usdf-to-ukdf-lancs
+  inputs.fgcmLookUpTable.usdf-to-ukdf-lancs
+  inputs.drpc_inputs_manifest.usdf-to-ukdf-lancs
   step2c.fgcmPhotoCalibCatalog.usdf-to-frdf
   step2c.fgcmPhotoCalibCatalog.usdf-to-ukdf-lancs
   step2e.visitTable.usdf-to-frdf
@@ -233,7 +269,7 @@ apply() {
     rucio_as=(rucio --account "$account")
     rule_id=""
     if ! "${rucio_as[@]}" did show "$did" >/dev/null 2>&1; then
-      run "${rucio_as[@]}" did add --type dataset --monotonic "$did"
+      run "${rucio_as[@]}" did add --type container "$did"
     else
       rule_id="$("${rucio_as[@]}" rule list --did "$did" --csv | rules_py existing "$did" "$rses" "$account")"
     fi

@@ -2,10 +2,10 @@
 # generated - do not edit: drpc 0.1.0 from 3x2.yaml
 #
 # Used by the verify/<transfer>.sh scripts beside it; runs with a Python that has
-# lsst.daf.butler (BUTLER_PYTHON, default python3: the stack's). Reads what was sent (the Rucio
-# dataset's files, `rucio did content list --short`, one `scope:name` a line) on stdin and looks
-# for each file among the datasets of the dataset type in the RUN collections matching
-# --collections in the Butler. A file arrived and was ingested when a dataset's file ends with
+# lsst.daf.butler (BUTLER_PYTHON, default python3: the stack's). Reads what was sent (the files
+# of the Rucio container's datasets, `rucio did content list --short`, one `scope:name` a line)
+# on stdin and looks for each file among the datasets of the dataset type in the RUN
+# collections matching --collections in the Butler. A file arrived and was ingested when a dataset's file ends with
 # `/<name>`: a DID name is the file's path under the source datastore root, and ctrl_ingestd
 # ingests the file at the same relative path (the datastore root of both sites is
 # <rse_root>/<scope>; a templated copy lands there too). Prints, on stdout, the RUN collections

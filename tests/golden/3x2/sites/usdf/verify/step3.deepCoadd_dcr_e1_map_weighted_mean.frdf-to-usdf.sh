@@ -44,8 +44,9 @@ trap on_exit EXIT
 #
 # Transfer step3.deepCoadd_dcr_e1_map_weighted_mean.frdf-to-usdf (gather, frdf -> usdf):
 #   deepCoadd_dcr_e1_map_weighted_mean of the tracts frdf owns.
-# What was sent is the content of the Rucio dataset drp:drp-3x2.step3.deepCoadd_dcr_e1_map_weighted_mean.frdf-to-usdf (what the rule
-# replicates: the same list at every site, nothing to copy). Each of its files must have arrived
+# What was sent is the files of the datasets of the Rucio container drp:drp-3x2.step3.deepCoadd_dcr_e1_map_weighted_mean.frdf-to-usdf (what
+# the rule replicates: the same list at every site, nothing to copy), listed once: `rucio did
+# content list` of the container, then of its datasets. Each of those files must have arrived
 # and been ingested here as a deepCoadd_dcr_e1_map_weighted_mean dataset in a RUN collection matching
 #   HSC/runs/drp-3x2/DM-48353/step3/*
 # (ctrl_ingestd keeps the RUN a dataset had at its source); see butler-arrived.py. Exit 1, listing
@@ -68,7 +69,14 @@ CHECK+=(--chain "$INCOMING")
 if [ "$ALLOW_EMPTY" = 1 ]; then CHECK+=(--allow-empty); fi
 
 step "list what $DID sent"
-SENT="$("${RUCIO[@]}" did content list --short "$DID")"
+LISTING="$("${RUCIO[@]}" did content list --short "$DID")"
+mapfile -t DATASETS < <(grep . <<<"$LISTING" || true)
+N_DATASETS="$(grep -c . <<<"$LISTING" || true)"
+SENT=""
+if [ "$N_DATASETS" -gt 0 ]; then
+  SENT="$("${RUCIO[@]}" did content list --short "${DATASETS[@]}")"
+fi
+printf '%s: %s dataset(s)\n' "$DID" "$N_DATASETS"
 
 step "compare with deepCoadd_dcr_e1_map_weighted_mean in $BUTLER_REPO"
 ARRIVED="$(printf '%s\n' "$SENT" | "$BUTLER_PYTHON" "$HERE"/butler-arrived.py "${CHECK[@]}")"

@@ -45,14 +45,16 @@ trap on_exit EXIT
 # source: a list of rules in Rucio's `rule` schema. The file is read with Python 3 (BUTLER_PYTHON,
 # standard library only, Python 3.6 or later; jq is not used), and a key that `rucio rule add`
 # cannot set is an error, never skipped. For each DID of each rule of each transfer:
-#   1. create the dataset (open, monotonic) unless it exists;
+#   1. create the container unless it exists (the register script fills it with datasets of
+#      at most the site's dataset_file_limit files each);
 #   2. create the rule unless a rule of the same account on the same DID with the same RSE
 #      expression exists (what Rucio itself calls a duplicate), and print
 #      `<transfer id>: <DID> rule <rule id> (created|exists)`.
 # Applying twice creates nothing. The rule's account: RUCIO_ACCOUNT if set, else the rule's
 # `account` in the JSON, else the account of your Rucio config (`rucio whoami`).
-# Run it before or after the register scripts: a rule on an open dataset also replicates the
-# files attached to it later (Rucio re-evaluates the rule; wait-<transfer>.sh waits for that).
+# Run it before or after the register scripts: a rule on a container also replicates the
+# datasets and files attached to it later (Rucio re-evaluates the rule; wait-<transfer>.sh
+# waits for that).
 # The accounts need quota on the destination RSEs (setup-rucio.sh of the Rucio admin).
 # Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual.
 # DRY_RUN=1 still reads Rucio (datasets, rules) and prints the `rucio did add` and
@@ -63,29 +65,52 @@ if [ -z "$RULES_DIR" ]; then RULES_DIR="$HERE"; fi
 KNOWN=(
   step1ab.preliminary_visit_summary.frdf-to-usdf
   step1c.single_visit_star_association_metrics.frdf-to-usdf
+  crosscheck.step1c.single_visit_star_association_metrics.frdf-to-usdf
   step2c.visit_summary.frdf-to-usdf
   step2d.recalibrated_star_association_metrics.frdf-to-usdf
+  crosscheck.step2d.recalibrated_star_association_metrics.frdf-to-usdf
   step3a.deepCoadd_dcr_ddec_map_weighted_mean.frdf-to-usdf
+  crosscheck.step3a.deepCoadd_dcr_ddec_map_weighted_mean.frdf-to-usdf
   step3a.deepCoadd_dcr_dra_map_weighted_mean.frdf-to-usdf
+  crosscheck.step3a.deepCoadd_dcr_dra_map_weighted_mean.frdf-to-usdf
   step3a.deepCoadd_dcr_e1_map_weighted_mean.frdf-to-usdf
+  crosscheck.step3a.deepCoadd_dcr_e1_map_weighted_mean.frdf-to-usdf
   step3a.deepCoadd_dcr_e2_map_weighted_mean.frdf-to-usdf
+  crosscheck.step3a.deepCoadd_dcr_e2_map_weighted_mean.frdf-to-usdf
   step3a.deepCoadd_epoch_map_max.frdf-to-usdf
+  crosscheck.step3a.deepCoadd_epoch_map_max.frdf-to-usdf
   step3a.deepCoadd_epoch_map_mean.frdf-to-usdf
+  crosscheck.step3a.deepCoadd_epoch_map_mean.frdf-to-usdf
   step3a.deepCoadd_epoch_map_min.frdf-to-usdf
+  crosscheck.step3a.deepCoadd_epoch_map_min.frdf-to-usdf
   step3a.deepCoadd_exposure_time_map_sum.frdf-to-usdf
+  crosscheck.step3a.deepCoadd_exposure_time_map_sum.frdf-to-usdf
   step3a.deepCoadd_psf_e1_map_weighted_mean.frdf-to-usdf
+  crosscheck.step3a.deepCoadd_psf_e1_map_weighted_mean.frdf-to-usdf
   step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf
+  crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf
   step3a.deepCoadd_psf_maglim_map_weighted_mean.frdf-to-usdf
+  crosscheck.step3a.deepCoadd_psf_maglim_map_weighted_mean.frdf-to-usdf
   step3a.deepCoadd_psf_size_map_weighted_mean.frdf-to-usdf
+  crosscheck.step3a.deepCoadd_psf_size_map_weighted_mean.frdf-to-usdf
   step3a.deepCoadd_sky_background_map_weighted_mean.frdf-to-usdf
+  crosscheck.step3a.deepCoadd_sky_background_map_weighted_mean.frdf-to-usdf
   step3a.deepCoadd_sky_noise_map_weighted_mean.frdf-to-usdf
+  crosscheck.step3a.deepCoadd_sky_noise_map_weighted_mean.frdf-to-usdf
   step3a.object.frdf-to-usdf
+  crosscheck.step3a.object.frdf-to-usdf
   step3a.object_all.frdf-to-usdf
+  crosscheck.step3a.object_all.frdf-to-usdf
   step3a.object_metrics.frdf-to-usdf
+  crosscheck.step3a.object_metrics.frdf-to-usdf
   step3a.object_ref_match_astrom_metrics.frdf-to-usdf
+  crosscheck.step3a.object_ref_match_astrom_metrics.frdf-to-usdf
   step4b.analysis_source_association_metrics.frdf-to-usdf
+  crosscheck.step4b.analysis_source_association_metrics.frdf-to-usdf
   step4b.dia_object.frdf-to-usdf
+  crosscheck.step4b.dia_object.frdf-to-usdf
   step4b.ss_source_associated.frdf-to-usdf
+  crosscheck.step4b.ss_source_associated.frdf-to-usdf
 )
 for want in "$@"; do
   ok=0
@@ -252,7 +277,7 @@ apply() {
     rucio_as=(rucio --account "$account")
     rule_id=""
     if ! "${rucio_as[@]}" did show "$did" >/dev/null 2>&1; then
-      run "${rucio_as[@]}" did add --type dataset --monotonic "$did"
+      run "${rucio_as[@]}" did add --type container "$did"
     else
       rule_id="$("${rucio_as[@]}" rule list --did "$did" --csv | rules_py existing "$did" "$rses" "$account")"
     fi

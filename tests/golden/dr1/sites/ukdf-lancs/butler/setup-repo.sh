@@ -6,6 +6,7 @@
 # Environment (the defaults are the campaign's values; override them to point elsewhere):
 #   BUTLER_REPO: the site's Butler repository (path, URI or repository-index label) (default: /cephfs/pool/rubin/repo/drp)
 #   BUTLER_REGISTRY: registry database URL for a new repository, without a password (credentials come from ~/.lsst/db-auth.yaml or PGPASSWORD); empty: SQLite inside the repository (default: postgresql://rubin-db.hec.lancs.ac.uk:5432/drp)
+#   BUTLER_NAMESPACE: PostgreSQL schema of a new repository's registry tables (seed config registry.namespace); empty: the database's default schema (default: drp)
 #   BUTLER_DATASTORE_ROOT: datastore root for a new repository; empty: the repository itself (default: /cephfs/pool/rubin/rucio/drp)
 #   INSTRUMENT_CLASS: Python class that `butler register-instrument` adds (LSSTCam) (default: lsst.obs.lsst.LsstCam)
 #   SKYMAP_CONFIG: `butler register-skymap` config file; empty: the one this script writes for lsst_cells_v1 (default: empty)
@@ -15,6 +16,7 @@ set -euo pipefail
 
 if [ -z "${BUTLER_REPO+x}" ]; then BUTLER_REPO=/cephfs/pool/rubin/repo/drp; fi
 if [ -z "${BUTLER_REGISTRY+x}" ]; then BUTLER_REGISTRY=postgresql://rubin-db.hec.lancs.ac.uk:5432/drp; fi
+if [ -z "${BUTLER_NAMESPACE+x}" ]; then BUTLER_NAMESPACE=drp; fi
 if [ -z "${BUTLER_DATASTORE_ROOT+x}" ]; then BUTLER_DATASTORE_ROOT=/cephfs/pool/rubin/rucio/drp; fi
 if [ -z "${INSTRUMENT_CLASS+x}" ]; then INSTRUMENT_CLASS=lsst.obs.lsst.LsstCam; fi
 if [ -z "${SKYMAP_CONFIG+x}" ]; then SKYMAP_CONFIG=''; fi
@@ -46,21 +48,23 @@ on_exit() {
 trap on_exit EXIT
 
 # Makes the Butler repository at BUTLER_REPO ready for campaign dr1, step by step:
-#   repo           butler create (seed config: BUTLER_REGISTRY, BUTLER_DATASTORE_ROOT)
+#   repo           butler create (seed config: BUTLER_REGISTRY, BUTLER_NAMESPACE,
+#                  BUTLER_DATASTORE_ROOT); for PostgreSQL, first its credentials and btree_gist
 #   instrument     butler register-instrument for LSSTCam (LSST stack)
 #   calibrations   butler write-curated-calibrations into LSSTCam/calib (LSST stack)
 #   skymap         butler register-skymap lsst_cells_v1 (LSST stack)
 #   inputs         butler import of the reference catalogs and ancillary inputs
-#   dataset-types  butler register-dataset-type for every type moving to or from ukdf-lancs
-#   collections    LSSTCam/raw/all, the incoming chains, the defaults chain LSSTCam/defaults
+#   dataset-types  registers every dataset type moving to or from ukdf-lancs (daf_butler's
+#                  registerDatasetType, one Python for all of them)
+#   collections    LSSTCam/raw/all and the incoming chains (the defaults chain
+#                  LSSTCam/defaults is made by inputs.py, once the inputs it chains are here)
 #   summary        butler query-collections, butler query-dataset-types
 # Each step first looks at the repository and skips what already exists ("already exists,
 # skipping"), so running the script again changes nothing. Needs `butler` and `python` with
 # lsst.daf.butler on PATH; the (LSST stack) steps also need the stack set up (obs_*,
 # skymap, pipe_tasks: not on PyPI). A rehearsal without the stack runs the script with
-# SKIP_STEPS="instrument calibrations skymap", provides their results itself (the instrument,
-# LSSTCam/calib, the skymap and its skymaps collection), then runs it
-# again: the defaults chain waits until the collections it chains exist. Under DRY_RUN=1 the
+# SKIP_STEPS="instrument calibrations skymap" and provides their results itself (the instrument,
+# LSSTCam/calib, the skymap and its skymaps collection). Under DRY_RUN=1 the
 # script still looks at an existing repository (read-only) and prints only the commands a run
 # would make; a repository it cannot open counts as absent.
 
@@ -148,7 +152,23 @@ LOOK_FOR=(
   collection=LSSTCam/runs/DR1/incoming/step2d
   collection=LSSTCam/runs/DR1/incoming/step4a
   collection=LSSTCam/defaults
+  collection=LSSTCam/calib/DM-50000
+  collection=refcats/DM-49042
   collection=skymaps
+  dataset-type=camera
+  dataset-type=bias
+  dataset-type=dark
+  dataset-type=flat
+  dataset-type=defects
+  dataset-type=linearizer
+  dataset-type=crosstalk
+  dataset-type=ptc
+  dataset-type=bfk
+  dataset-type=cti
+  dataset-type=sky
+  dataset-type=the_monster_20250219
+  dataset-type=ps1_pv3_3pi_20170110
+  dataset-type=drpc_inputs_manifest
   dataset-type=preliminary_visit_summary
   dataset-type=single_visit_star_association_metrics
   dataset-type=preliminary_visit_table
@@ -194,10 +214,11 @@ for arg in sys.argv[2:]:
     kind, _, name = arg.partition("=")
     try:
         if kind == "collection":
-            info = butler.collections.get_info(name)
+            info = butler.collections.get_info(name, include_summary=True)
             print("collection", name)
             print("collection-type", name, info.type.name)
             print("chain", name, ",".join(info.children))
+            print("collection-types-held", name, ",".join(sorted(info.dataset_types)) or "-")
         else:
             dataset_type = butler.get_dataset_type(name)
             print("dataset-type", name)
@@ -218,12 +239,58 @@ case "$probe_rc" in
     fi ;;
 esac
 
+# A PostgreSQL registry daf_butler can use: credentials where it reads them, and the btree_gist
+# extension, which it refuses to work without (checked before `butler create`, which would
+# otherwise stop in a traceback).
+# (Under DRY_RUN=1 a problem is said, not fatal, and the database is not contacted.)
+registry_problem() {
+  if [ "$DRY_RUN" = 1 ]; then say "  DRY_RUN: a real run stops here: $*"; else die "$@"; fi
+}
+check_postgres_registry() {
+  if [ -z "${PGPASSWORD:-}" ] && [ -z "${LSST_DB_AUTH_CREDENTIALS:-}" ]; then
+    local auth="${LSST_DB_AUTH:-$HOME/.lsst/db-auth.yaml}" mode
+    if [ ! -f "$auth" ]; then
+      registry_problem "no credentials for $BUTLER_REGISTRY: write them to $auth (a list of {url, username, password}, mode 0600: daf_butler's DbAuth) or set PGPASSWORD"
+    elif mode="$(stat -c %a "$auth")" && [ "$mode" != 600 ]; then
+      registry_problem "$auth has mode $mode: daf_butler reads it only with mode 0600 (chmod 600 $auth)"
+    fi
+  fi
+  if [ "$DRY_RUN" = 1 ]; then
+    say "  DRY_RUN: not connecting to $BUTLER_REGISTRY (a real run checks it and its btree_gist extension)"
+    return 0
+  fi
+  local rc=0
+  python - "$BUTLER_REGISTRY" > "$WORK_DIR/registry.out" 2>&1 <<'PY' || rc=$?
+import sys
+
+import sqlalchemy
+from lsst.daf.butler.registry import RegistryConfig
+
+url = RegistryConfig({"db": sys.argv[1]}).connectionString  # db-auth's password added here
+try:
+    with sqlalchemy.create_engine(url).connect() as connection:
+        found = connection.execute(sqlalchemy.text(
+            "SELECT COUNT(*) FROM pg_extension WHERE extname = 'btree_gist'")).scalar()
+except sqlalchemy.exc.SQLAlchemyError as exc:
+    print(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0])
+    sys.exit(11)
+sys.exit(0 if found else 12)
+PY
+  case "$rc" in
+    0) say "  registry $BUTLER_REGISTRY: reachable, btree_gist enabled" ;;
+    11) die "cannot connect to $BUTLER_REGISTRY: $(cat -- "$WORK_DIR/registry.out")" ;;
+    12) die "the database of $BUTLER_REGISTRY lacks the btree_gist extension daf_butler needs: ask its administrator to run 'CREATE EXTENSION btree_gist;' in it" ;;
+    *) cat -- "$WORK_DIR/registry.out" >&2; die "cannot check $BUTLER_REGISTRY (exit $rc): is the stack set up?" ;;
+  esac
+}
+
 if begin repo; then
   if [ "$REPO_EXISTS" = 1 ]; then
     skipping "repository $BUTLER_REPO"
   else
     case "$BUTLER_REGISTRY" in
       *://*:*@*) die "BUTLER_REGISTRY holds a password: leave it out (use ~/.lsst/db-auth.yaml or PGPASSWORD)" ;;
+      postgresql*) check_postgres_registry ;;
     esac
     create_args=()
     if [ -n "$BUTLER_REGISTRY" ] || [ -n "$BUTLER_DATASTORE_ROOT" ]; then
@@ -231,6 +298,10 @@ if begin repo; then
       if [ -n "$BUTLER_REGISTRY" ]; then
         value="$(yaml_str "$BUTLER_REGISTRY")"
         seed+=$'registry:\n  db: '"$value"$'\n'
+        if [ -n "$BUTLER_NAMESPACE" ]; then
+          value="$(yaml_str "$BUTLER_NAMESPACE")"
+          seed+=$'  namespace: '"$value"$'\n'
+        fi
       fi
       if [ -n "$BUTLER_DATASTORE_ROOT" ]; then
         value="$(yaml_str "$BUTLER_DATASTORE_ROOT")"
@@ -258,6 +329,13 @@ fi
 
 if begin calibrations; then
   if has collection LSSTCam/calib; then
+    calib_type="$(snapshot collection-type LSSTCam/calib)"
+    if [ "$calib_type" != CALIBRATION ]; then
+      die 'collection LSSTCam/calib exists as a '"$calib_type"' collection; curated calibrations go into a CALIBRATION collection: rename or remove it (butler remove-collections), or set butler.calibrations.collection'
+    fi
+    if [ "$(snapshot collection-types-held LSSTCam/calib)" = - ]; then
+      die 'calibration collection LSSTCam/calib exists but holds nothing: a write-curated-calibrations that did not finish? Remove it and its RUN collections (butler remove-collections, butler remove-runs) and run this again'
+    fi
     skipping 'calibration collection LSSTCam/calib'
   else
     run butler write-curated-calibrations "$BUTLER_REPO" LSSTCam --collection LSSTCam/calib
@@ -297,10 +375,12 @@ if begin inputs; then
   say '  no reference catalogs or ancillary inputs in the spec (butler.refcats, butler.ancillary)'
 fi
 
-# register_dataset_type NAME STORAGE_CLASS DIMENSION...
-register_dataset_type() {
-  local name="$1" storage_class="$2" existing
-  shift 2
+# want_dataset_type NAME STORAGE_CLASS IS_CALIBRATION(0|1) DIMENSION...: register NAME unless it
+# exists (with the same storage class: another one is an error).
+type_args=()
+want_dataset_type() {
+  local name="$1" storage_class="$2" calibration="$3" existing
+  shift 3
   if has dataset-type "$name"; then
     existing="$(snapshot dataset-type-class "$name")"
     if [ "$existing" != "$storage_class" ]; then
@@ -309,66 +389,111 @@ register_dataset_type() {
     fi
     skipping "dataset type $name"
   else
-    run butler register-dataset-type "$BUTLER_REPO" "$name" "$storage_class" "$@"
-    changed
+    type_args+=("$name|$storage_class|$calibration|$(IFS=,; printf '%s' "$*")")
   fi
 }
 
 if begin dataset-types; then
+  # camera: input from usdf
+  want_dataset_type camera Camera 1 instrument
+  # bias: input from usdf
+  want_dataset_type bias ExposureF 1 instrument detector
+  # dark: input from usdf
+  want_dataset_type dark ExposureF 1 instrument detector
+  # flat: input from usdf
+  want_dataset_type flat ExposureF 1 instrument detector physical_filter
+  # defects: input from usdf
+  want_dataset_type defects Defects 1 instrument detector
+  # linearizer: input from usdf
+  want_dataset_type linearizer Linearizer 1 instrument detector
+  # crosstalk: input from usdf
+  want_dataset_type crosstalk CrosstalkCalib 1 instrument detector
+  # ptc: input from usdf
+  want_dataset_type ptc PhotonTransferCurveDataset 1 instrument detector
+  # bfk: input from usdf
+  want_dataset_type bfk BrighterFatterKernel 1 instrument detector
+  # cti: input from usdf
+  want_dataset_type cti IsrCalib 1 instrument detector
+  # sky: input from usdf
+  want_dataset_type sky ExposureF 1 instrument detector physical_filter
+  # the_monster_20250219: input from usdf
+  want_dataset_type the_monster_20250219 SimpleCatalog 0 htm7
+  # ps1_pv3_3pi_20170110: input from usdf
+  want_dataset_type ps1_pv3_3pi_20170110 SimpleCatalog 0 htm7
+  # drpc_inputs_manifest: input from usdf
+  want_dataset_type drpc_inputs_manifest StructuredDataDict 0 instrument
   # preliminary_visit_summary: gather to usdf
-  register_dataset_type preliminary_visit_summary ExposureCatalog instrument visit
+  want_dataset_type preliminary_visit_summary ExposureCatalog 0 instrument visit
   # single_visit_star_association_metrics: gather to usdf
-  register_dataset_type single_visit_star_association_metrics MetricMeasurementBundle instrument skymap tract
+  want_dataset_type single_visit_star_association_metrics MetricMeasurementBundle 0 instrument skymap tract
   # preliminary_visit_table: scatter from usdf
-  register_dataset_type preliminary_visit_table ArrowAstropy instrument
+  want_dataset_type preliminary_visit_table ArrowAstropy 0 instrument
   # visit_summary: gather to usdf
-  register_dataset_type visit_summary ExposureCatalog instrument visit
+  want_dataset_type visit_summary ExposureCatalog 0 instrument visit
   # recalibrated_star_association_metrics: gather to usdf
-  register_dataset_type recalibrated_star_association_metrics MetricMeasurementBundle instrument skymap tract
+  want_dataset_type recalibrated_star_association_metrics MetricMeasurementBundle 0 instrument skymap tract
   # visit_table: scatter from usdf
-  register_dataset_type visit_table ArrowAstropy instrument
+  want_dataset_type visit_table ArrowAstropy 0 instrument
   # deepCoadd_dcr_ddec_map_weighted_mean: gather to usdf
-  register_dataset_type deepCoadd_dcr_ddec_map_weighted_mean HealSparseMap skymap tract band
+  want_dataset_type deepCoadd_dcr_ddec_map_weighted_mean HealSparseMap 0 skymap tract band
   # deepCoadd_dcr_dra_map_weighted_mean: gather to usdf
-  register_dataset_type deepCoadd_dcr_dra_map_weighted_mean HealSparseMap skymap tract band
+  want_dataset_type deepCoadd_dcr_dra_map_weighted_mean HealSparseMap 0 skymap tract band
   # deepCoadd_dcr_e1_map_weighted_mean: gather to usdf
-  register_dataset_type deepCoadd_dcr_e1_map_weighted_mean HealSparseMap skymap tract band
+  want_dataset_type deepCoadd_dcr_e1_map_weighted_mean HealSparseMap 0 skymap tract band
   # deepCoadd_dcr_e2_map_weighted_mean: gather to usdf
-  register_dataset_type deepCoadd_dcr_e2_map_weighted_mean HealSparseMap skymap tract band
+  want_dataset_type deepCoadd_dcr_e2_map_weighted_mean HealSparseMap 0 skymap tract band
   # deepCoadd_epoch_map_max: gather to usdf
-  register_dataset_type deepCoadd_epoch_map_max HealSparseMap skymap tract band
+  want_dataset_type deepCoadd_epoch_map_max HealSparseMap 0 skymap tract band
   # deepCoadd_epoch_map_mean: gather to usdf
-  register_dataset_type deepCoadd_epoch_map_mean HealSparseMap skymap tract band
+  want_dataset_type deepCoadd_epoch_map_mean HealSparseMap 0 skymap tract band
   # deepCoadd_epoch_map_min: gather to usdf
-  register_dataset_type deepCoadd_epoch_map_min HealSparseMap skymap tract band
+  want_dataset_type deepCoadd_epoch_map_min HealSparseMap 0 skymap tract band
   # deepCoadd_exposure_time_map_sum: gather to usdf
-  register_dataset_type deepCoadd_exposure_time_map_sum HealSparseMap skymap tract band
+  want_dataset_type deepCoadd_exposure_time_map_sum HealSparseMap 0 skymap tract band
   # deepCoadd_psf_e1_map_weighted_mean: gather to usdf
-  register_dataset_type deepCoadd_psf_e1_map_weighted_mean HealSparseMap skymap tract band
+  want_dataset_type deepCoadd_psf_e1_map_weighted_mean HealSparseMap 0 skymap tract band
   # deepCoadd_psf_e2_map_weighted_mean: gather to usdf
-  register_dataset_type deepCoadd_psf_e2_map_weighted_mean HealSparseMap skymap tract band
+  want_dataset_type deepCoadd_psf_e2_map_weighted_mean HealSparseMap 0 skymap tract band
   # deepCoadd_psf_maglim_map_weighted_mean: gather to usdf
-  register_dataset_type deepCoadd_psf_maglim_map_weighted_mean HealSparseMap skymap tract band
+  want_dataset_type deepCoadd_psf_maglim_map_weighted_mean HealSparseMap 0 skymap tract band
   # deepCoadd_psf_size_map_weighted_mean: gather to usdf
-  register_dataset_type deepCoadd_psf_size_map_weighted_mean HealSparseMap skymap tract band
+  want_dataset_type deepCoadd_psf_size_map_weighted_mean HealSparseMap 0 skymap tract band
   # deepCoadd_sky_background_map_weighted_mean: gather to usdf
-  register_dataset_type deepCoadd_sky_background_map_weighted_mean HealSparseMap skymap tract band
+  want_dataset_type deepCoadd_sky_background_map_weighted_mean HealSparseMap 0 skymap tract band
   # deepCoadd_sky_noise_map_weighted_mean: gather to usdf
-  register_dataset_type deepCoadd_sky_noise_map_weighted_mean HealSparseMap skymap tract band
+  want_dataset_type deepCoadd_sky_noise_map_weighted_mean HealSparseMap 0 skymap tract band
   # object: return to usdf
-  register_dataset_type object ArrowAstropy skymap tract
+  want_dataset_type object ArrowAstropy 0 skymap tract
   # object_all: gather to usdf
-  register_dataset_type object_all ArrowAstropy skymap tract
+  want_dataset_type object_all ArrowAstropy 0 skymap tract
   # object_metrics: gather to usdf
-  register_dataset_type object_metrics MetricMeasurementBundle skymap tract
+  want_dataset_type object_metrics MetricMeasurementBundle 0 skymap tract
   # object_ref_match_astrom_metrics: gather to usdf
-  register_dataset_type object_ref_match_astrom_metrics MetricMeasurementBundle skymap tract
+  want_dataset_type object_ref_match_astrom_metrics MetricMeasurementBundle 0 skymap tract
   # analysis_source_association_metrics: gather to usdf
-  register_dataset_type analysis_source_association_metrics MetricMeasurementBundle instrument skymap tract
+  want_dataset_type analysis_source_association_metrics MetricMeasurementBundle 0 instrument skymap tract
   # dia_object: return to usdf
-  register_dataset_type dia_object DataFrame skymap tract
+  want_dataset_type dia_object DataFrame 0 skymap tract
   # ss_source_associated: gather to usdf
-  register_dataset_type ss_source_associated ArrowAstropy skymap tract patch
+  want_dataset_type ss_source_associated ArrowAstropy 0 skymap tract patch
+  # One Python for all of them (as `butler register-dataset-type` would, without a process each).
+  if [ "${#type_args[@]}" -gt 0 ]; then
+    run_python "$BUTLER_REPO" "${type_args[@]}" <<'PY'
+import sys
+
+from lsst.daf.butler import Butler, DatasetType
+
+repo, *specs = sys.argv[1:]
+butler = Butler.from_config(repo, writeable=True)
+for spec in specs:
+    name, storage_class, calibration, dimensions = spec.split("|")
+    butler.registry.registerDatasetType(DatasetType(
+        name, [d for d in dimensions.split(",") if d], storage_class,
+        universe=butler.dimensions, isCalibration=calibration == "1"))
+    print(f"  dataset type {name}: registered ({storage_class})", file=sys.stderr)
+PY
+    CHANGES=$((CHANGES + ${#type_args[@]}))
+  fi
 fi
 
 if begin collections; then
@@ -389,25 +514,6 @@ if begin collections; then
   want RUN LSSTCam/raw/all
   want CHAINED LSSTCam/runs/DR1/incoming/step2d
   want CHAINED LSSTCam/runs/DR1/incoming/step4a
-  DEFAULTS=LSSTCam/defaults
-  DEFAULTS_CHILDREN=(LSSTCam/calib skymaps)
-  if has collection "$DEFAULTS"; then
-    skipping "defaults chain $DEFAULTS"
-    existing_children="$(snapshot chain "$DEFAULTS")"
-    expected_children="$(IFS=,; printf '%s' "${DEFAULTS_CHILDREN[*]}")"
-    if [ "$existing_children" != "$expected_children" ]; then
-      say "  note: $DEFAULTS chains [$existing_children], the campaign expects [$expected_children]; left unchanged"
-    fi
-  else
-    collection_args+=("DEFAULTS=$DEFAULTS")
-    for child in "${DEFAULTS_CHILDREN[@]}"; do
-      collection_args+=("CHILD=$child")
-    done
-    # A child whose step was skipped may not exist yet: then the chain waits for the next run.
-    if skipped calibrations || skipped skymap || skipped inputs; then
-      collection_args+=("WAIT=1")
-    fi
-  fi
   if [ "${#collection_args[@]}" -gt 0 ]; then
     run_python "$BUTLER_REPO" "${collection_args[@]}" <<'PY'
 import sys
@@ -426,7 +532,6 @@ def existing_type(name):
         return None
 
 
-options, children = {}, []
 for arg in args:
     key, _, value = arg.partition("=")
     if key in ("RUN", "CHAINED"):
@@ -438,25 +543,6 @@ for arg in args:
             sys.exit(f"collection {value} exists as a {found.name} collection; the campaign needs {key}")
         else:
             print(f"  {key} collection {value}: already exists, skipping", file=sys.stderr)
-    elif key == "CHILD":
-        children.append(value)
-    else:
-        options[key] = value
-if "DEFAULTS" in options:
-    parent = options["DEFAULTS"]
-    missing = [child for child in children if existing_type(child) is None]
-    if existing_type(parent) is not None:
-        print(f"  defaults chain {parent}: already exists, skipping", file=sys.stderr)
-    elif missing and options.get("WAIT") == "1":
-        print(f"  defaults chain {parent}: not created yet, {', '.join(missing)} missing (skipped steps);"
-              " run this script again once they exist", file=sys.stderr)
-    elif missing:
-        sys.exit(f"defaults chain {parent}: cannot chain {', '.join(missing)}, which do(es) not exist;"
-                 " write or import them first")
-    else:
-        butler.collections.register(parent, CollectionType.CHAINED)
-        butler.collections.redefine_chain(parent, children)
-        print(f"  defaults chain {parent}: created over {', '.join(children)}", file=sys.stderr)
 PY
     changed
   fi
@@ -471,7 +557,7 @@ step end
 if [ "$DRY_RUN" = 1 ]; then
   say "DRY_RUN: $CHANGES step item(s) above would change the repository"
 elif [ "$CHANGES" -eq 0 ]; then
-  say "nothing to do: everything already exists"
+  say "nothing to do: everything already exists - 0 changes"
 else
   say "done: $CHANGES change(s) to $BUTLER_REPO"
 fi

@@ -6,7 +6,7 @@
 # Environment (the defaults are the campaign's values; override them to point elsewhere):
 #   BUTLER_REPO: the Butler repository at usdf (default: /sdf/group/rubin/repo/drp)
 #   BUTLER_PYTHON: a Python with lsst.daf.butler (the stack's) (default: python3)
-#   SKIP_STEPS: steps not to run, space- or comma-separated, out of: define-visits select check (default: empty)
+#   SKIP_STEPS: steps not to run, space- or comma-separated, out of: raws define-visits select check (default: empty)
 #   DRY_RUN: 1 prints every command instead of running it (default: 0)
 set -euo pipefail
 
@@ -41,6 +41,8 @@ trap on_exit EXIT
 
 #
 # Whole visits at usdf, before stage 1 (CONTRACT section 2, Visits), step by step:
+#   raws           checks that LSSTCam/raw/all holds raws (the central site holds every raw;
+#                  ingest them first, or name butler.raws.ingest_from in the spec)
 #   define-visits  butler define-visits of the raws in LSSTCam/raw/all (LSST stack: the
 #                  instrument's obs package and its visit system); ctrl_ingestd ingests raws
 #                  and never defines visits
@@ -51,7 +53,7 @@ trap on_exit EXIT
 # SKIP_STEPS skips steps (a rehearsal without the stack provides define-visits itself). Run it
 # again at will: the selection is made equal to what it should hold ("0 changes").
 
-STEPS='define-visits select check'
+STEPS='raws define-visits select check'
 read -r -a skip_words <<< "${SKIP_STEPS//,/ }"
 SKIP_LIST=" ${skip_words[*]} "
 for name in "${skip_words[@]}"; do
@@ -73,8 +75,37 @@ begin() {
   fi
   step "$1"
 }
+die() { say "$(basename "$0"): $*"; exit 1; }
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
+if begin raws; then
+  RAW_COLLECTION=LSSTCam/raw/all
+  # How many raws the repository holds (exit 3: none, or no raw dataset type yet).
+  count_raws() {
+    "$BUTLER_PYTHON" - "$BUTLER_REPO" "$RAW_COLLECTION" <<'PY'
+import sys
+
+from lsst.daf.butler import Butler, MissingCollectionError, MissingDatasetTypeError
+
+with Butler.from_config(sys.argv[1]) as butler:
+    try:
+        n = len(butler.query_datasets("raw", collections=sys.argv[2], find_first=False,
+                                      limit=None, explain=False))
+    except (MissingCollectionError, MissingDatasetTypeError):
+        n = 0
+print(n)
+sys.exit(0 if n else 3)
+PY
+  }
+  held=0
+  held="$(count_raws)" || held=0
+  if [ "$held" -eq 0 ] && [ "$DRY_RUN" = 1 ]; then
+    say "  DRY_RUN: no raw in $RAW_COLLECTION (a real run stops here)"
+  elif [ "$held" -eq 0 ]; then
+    die 'no raw in LSSTCam/raw/all: the central site holds every raw of the campaign; ingest them (butler ingest-raws /sdf/group/rubin/repo/drp LOCATION --output-run LSSTCam/raw/all) or name butler.raws.ingest_from in the spec'
+  fi
+  say "  $held raw(s) in $RAW_COLLECTION"
+fi
 if begin define-visits; then
   run butler define-visits "$BUTLER_REPO" LSSTCam --collections LSSTCam/raw/all
 fi

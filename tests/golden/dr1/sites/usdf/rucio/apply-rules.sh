@@ -45,14 +45,16 @@ trap on_exit EXIT
 # source: a list of rules in Rucio's `rule` schema. The file is read with Python 3 (BUTLER_PYTHON,
 # standard library only, Python 3.6 or later; jq is not used), and a key that `rucio rule add`
 # cannot set is an error, never skipped. For each DID of each rule of each transfer:
-#   1. create the dataset (open, monotonic) unless it exists;
+#   1. create the container unless it exists (the register script fills it with datasets of
+#      at most the site's dataset_file_limit files each);
 #   2. create the rule unless a rule of the same account on the same DID with the same RSE
 #      expression exists (what Rucio itself calls a duplicate), and print
 #      `<transfer id>: <DID> rule <rule id> (created|exists)`.
 # Applying twice creates nothing. The rule's account: RUCIO_ACCOUNT if set, else the rule's
 # `account` in the JSON, else the account of your Rucio config (`rucio whoami`).
-# Run it before or after the register scripts: a rule on an open dataset also replicates the
-# files attached to it later (Rucio re-evaluates the rule; wait-<transfer>.sh waits for that).
+# Run it before or after the register scripts: a rule on a container also replicates the
+# datasets and files attached to it later (Rucio re-evaluates the rule; wait-<transfer>.sh
+# waits for that).
 # The accounts need quota on the destination RSEs (setup-rucio.sh of the Rucio admin).
 # Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual.
 # DRY_RUN=1 still reads Rucio (datasets, rules) and prints the `rucio did add` and
@@ -64,6 +66,48 @@ KNOWN=(
   raw.usdf-to-frdf
   raw.usdf-to-ukdf-lancs
   raw.usdf-to-ukdf-ral
+  inputs.camera.usdf-to-frdf
+  inputs.bias.usdf-to-frdf
+  inputs.dark.usdf-to-frdf
+  inputs.flat.usdf-to-frdf
+  inputs.defects.usdf-to-frdf
+  inputs.linearizer.usdf-to-frdf
+  inputs.crosstalk.usdf-to-frdf
+  inputs.ptc.usdf-to-frdf
+  inputs.bfk.usdf-to-frdf
+  inputs.cti.usdf-to-frdf
+  inputs.sky.usdf-to-frdf
+  inputs.the_monster_20250219.usdf-to-frdf
+  inputs.ps1_pv3_3pi_20170110.usdf-to-frdf
+  inputs.drpc_inputs_manifest.usdf-to-frdf
+  inputs.camera.usdf-to-ukdf-lancs
+  inputs.bias.usdf-to-ukdf-lancs
+  inputs.dark.usdf-to-ukdf-lancs
+  inputs.flat.usdf-to-ukdf-lancs
+  inputs.defects.usdf-to-ukdf-lancs
+  inputs.linearizer.usdf-to-ukdf-lancs
+  inputs.crosstalk.usdf-to-ukdf-lancs
+  inputs.ptc.usdf-to-ukdf-lancs
+  inputs.bfk.usdf-to-ukdf-lancs
+  inputs.cti.usdf-to-ukdf-lancs
+  inputs.sky.usdf-to-ukdf-lancs
+  inputs.the_monster_20250219.usdf-to-ukdf-lancs
+  inputs.ps1_pv3_3pi_20170110.usdf-to-ukdf-lancs
+  inputs.drpc_inputs_manifest.usdf-to-ukdf-lancs
+  inputs.camera.usdf-to-ukdf-ral
+  inputs.bias.usdf-to-ukdf-ral
+  inputs.dark.usdf-to-ukdf-ral
+  inputs.flat.usdf-to-ukdf-ral
+  inputs.defects.usdf-to-ukdf-ral
+  inputs.linearizer.usdf-to-ukdf-ral
+  inputs.crosstalk.usdf-to-ukdf-ral
+  inputs.ptc.usdf-to-ukdf-ral
+  inputs.bfk.usdf-to-ukdf-ral
+  inputs.cti.usdf-to-ukdf-ral
+  inputs.sky.usdf-to-ukdf-ral
+  inputs.the_monster_20250219.usdf-to-ukdf-ral
+  inputs.ps1_pv3_3pi_20170110.usdf-to-ukdf-ral
+  inputs.drpc_inputs_manifest.usdf-to-ukdf-ral
   step1d.preliminary_visit_table.usdf-to-frdf
   step1d.preliminary_visit_table.usdf-to-ukdf-lancs
   step1d.preliminary_visit_table.usdf-to-ukdf-ral
@@ -236,7 +280,7 @@ apply() {
     rucio_as=(rucio --account "$account")
     rule_id=""
     if ! "${rucio_as[@]}" did show "$did" >/dev/null 2>&1; then
-      run "${rucio_as[@]}" did add --type dataset --monotonic "$did"
+      run "${rucio_as[@]}" did add --type container "$did"
     else
       rule_id="$("${rucio_as[@]}" rule list --did "$did" --csv | rules_py existing "$did" "$rses" "$account")"
     fi

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016  # a '$' in a spec value is kept literally, on purpose
+# arrival check of transfer inputs.fringe.usdf-to-frdf at frdf of campaign 'drp-3x2'
+# generated - do not edit: drpc 0.1.0 from 3x2.yaml
+#
+# Environment (the defaults are the campaign's values; override them to point elsewhere):
+#   BUTLER_REPO: the Butler repository at frdf (default: /sps/lsst/groups/rubin/repo/drp)
+#   BUTLER_PYTHON: a Python with lsst.daf.butler (the stack's) (default: python3)
+#   RUCIO_ACCOUNT: Rucio account to read with (empty: the account of your Rucio config) (default: empty)
+#   ALLOW_EMPTY: 1 accepts a transfer that sent nothing (default here: one of the instrument's usual calibrations, which the central site's collection may not hold) (default: 1)
+#   DRY_RUN: 1 prints every command instead of running it (default: 0)
+set -euo pipefail
+
+if [ -z "${BUTLER_REPO+x}" ]; then BUTLER_REPO=/sps/lsst/groups/rubin/repo/drp; fi
+if [ -z "${BUTLER_PYTHON+x}" ]; then BUTLER_PYTHON=python3; fi
+if [ -z "${RUCIO_ACCOUNT+x}" ]; then RUCIO_ACCOUNT=''; fi
+if [ -z "${ALLOW_EMPTY+x}" ]; then ALLOW_EMPTY=1; fi
+DRY_RUN="${DRY_RUN:-0}"
+CURRENT_STEP="start"
+
+# Print the exact command (shell-quoted) under DRY_RUN=1, run it otherwise.
+run() {
+  if [ "$DRY_RUN" = 1 ]; then
+    printf '%q ' "$@" | sed 's/ $//'
+    printf '\n'
+  else
+    "$@"
+  fi
+}
+
+step() {
+  CURRENT_STEP="$1"
+  printf '==> %s\n' "$1" >&2
+}
+
+on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then
+    printf '%s: FAILED at step "%s" (exit %s)\n' "$(basename "$0")" "$CURRENT_STEP" "$rc" >&2
+  fi
+}
+trap on_exit EXIT
+
+#
+# Transfer inputs.fringe.usdf-to-frdf (input, usdf -> frdf):
+#   every fringe of HSC/calib/RC2/DM-48353 (validity ranges kept).
+# What was sent is the files of the datasets of the Rucio container drp:drp-3x2.inputs.fringe.usdf-to-frdf (what
+# the rule replicates: the same list at every site, nothing to copy), listed once: `rucio did
+# content list` of the container, then of its datasets. Each of those files must have arrived
+# and been ingested here as a fringe dataset in a RUN collection matching
+#   *
+# (ctrl_ingestd keeps the RUN a dataset had at its source); see butler-arrived.py. Exit 1, listing
+# every missing file, until all have; an empty dataset is an error unless ALLOW_EMPTY=1.
+# Raws stay where ctrl_ingestd put them (*): nothing to chain.
+# Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual.
+# DRY_RUN=1 changes nothing: this check only reads Rucio and the Butler.
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+RUCIO=(rucio)
+if [ -n "$RUCIO_ACCOUNT" ]; then RUCIO+=(--account "$RUCIO_ACCOUNT"); fi
+DID=drp:drp-3x2.inputs.fringe.usdf-to-frdf
+CHECK=(--repo "$BUTLER_REPO" --dataset-type fringe
+  --collections '*' --rucio-did "$DID")
+if [ "$ALLOW_EMPTY" = 1 ]; then CHECK+=(--allow-empty); fi
+
+step "list what $DID sent"
+LISTING="$("${RUCIO[@]}" did content list --short "$DID")"
+mapfile -t DATASETS < <(grep . <<<"$LISTING" || true)
+N_DATASETS="$(grep -c . <<<"$LISTING" || true)"
+SENT=""
+if [ "$N_DATASETS" -gt 0 ]; then
+  SENT="$("${RUCIO[@]}" did content list --short "${DATASETS[@]}")"
+fi
+printf '%s: %s dataset(s)\n' "$DID" "$N_DATASETS"
+
+step "compare with fringe in $BUTLER_REPO"
+printf '%s\n' "$SENT" | "$BUTLER_PYTHON" "$HERE"/butler-arrived.py "${CHECK[@]}"
+printf '%s: verified\n' inputs.fringe.usdf-to-frdf

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016  # a '$' in a spec value is kept literally, on purpose
+# Rucio registration of transfer crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf at frdf of campaign 'dr1'
+# generated - do not edit: drpc 0.1.0 from dr1.yaml
+#
+# Environment (the defaults are the campaign's values; override them to point elsewhere):
+#   BUTLER_REPO: the Butler repository at frdf (default: /sps/lsst/groups/rubin/repo/drp)
+#   RUCIO_REGISTER_CONFIG: rucio-register config (empty: rucio-register.yaml beside this script) (default: empty)
+#   RUCIO_REGISTER: the rucio-register command (lsst-rucio-register) (default: rucio-register)
+#   RUCIO_ACCOUNT: Rucio account that owns the rules (empty: the account of your Rucio config) (default: empty)
+#   BUTLER_PYTHON: a Python with lsst.daf.butler (the stack's), for the selection and the manifest (default: python3)
+#   MANIFEST_DIR: where crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf.manifest.json is written (empty: beside this script) (default: empty)
+#   DATASET_FILE_LIMIT: most files per Rucio dataset of the container (new chunks only) (default: 100000)
+#   DRY_RUN: 1 prints every command instead of running it (default: 0)
+set -euo pipefail
+
+if [ -z "${BUTLER_REPO+x}" ]; then BUTLER_REPO=/sps/lsst/groups/rubin/repo/drp; fi
+if [ -z "${RUCIO_REGISTER_CONFIG+x}" ]; then RUCIO_REGISTER_CONFIG=''; fi
+if [ -z "${RUCIO_REGISTER+x}" ]; then RUCIO_REGISTER=rucio-register; fi
+if [ -z "${RUCIO_ACCOUNT+x}" ]; then RUCIO_ACCOUNT=''; fi
+if [ -z "${BUTLER_PYTHON+x}" ]; then BUTLER_PYTHON=python3; fi
+if [ -z "${MANIFEST_DIR+x}" ]; then MANIFEST_DIR=''; fi
+if [ -z "${DATASET_FILE_LIMIT+x}" ]; then DATASET_FILE_LIMIT=100000; fi
+DRY_RUN="${DRY_RUN:-0}"
+CURRENT_STEP="start"
+
+# Print the exact command (shell-quoted) under DRY_RUN=1, run it otherwise.
+run() {
+  if [ "$DRY_RUN" = 1 ]; then
+    printf '%q ' "$@" | sed 's/ $//'
+    printf '\n'
+  else
+    "$@"
+  fi
+}
+
+step() {
+  CURRENT_STEP="$1"
+  printf '==> %s\n' "$1" >&2
+}
+
+on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then
+    printf '%s: FAILED at step "%s" (exit %s)\n' "$(basename "$0")" "$CURRENT_STEP" "$rc" >&2
+  fi
+}
+trap on_exit EXIT
+
+#
+# Transfer crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf (crosscheck, frdf -> usdf):
+#   deepCoadd_psf_e2_map_weighted_mean of cross-check tract(s) 5063.
+# 1. Create the Rucio container drp:dr1.crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf unless it exists (the DID its rule
+#    replicates, made by apply-rules.sh too).
+# 2. Make the TAGGED collection LSSTCam/runs/DR1/outgoing/crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf hold exactly what goes
+#    (`../butler/selection.py move crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf`): whole visits, never a tract cut.
+# 3. Split it into TAGGED chunks `<selection>/<NNNN>` of at most 100000 datasets
+#    (DATASET_FILE_LIMIT; the spec's sites.frdf.rucio.dataset_file_limit), one per Rucio
+#    dataset drp:dr1.crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf.<NNNN> of the container (`butler-manifest.py split`): a
+#    chunk never changes once made, so a second run makes no new one for the same selection.
+# 4. For each chunk whose Rucio dataset is still open: create the dataset (monotonic) and attach
+#    it to the container unless done, register every deepCoadd_psf_e2_map_weighted_mean of the chunk into it with
+#    `rucio-register data-products --repo --collections --dataset-type --rucio-dataset`: the
+#    options every release has (w.2025.30's `-d` is the Rucio dataset, later ones' the dataset
+#    type, so only long options are used); `--limit 0` is added where the release has it
+#    (later releases cap a query at 20000 results unless told otherwise),
+#    check that it holds a file for each dataset of the chunk, and close it: Rucio then keeps
+#    its file count and size, which wait-crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf.sh reads instead of listing files. A
+#    closed dataset is complete and is skipped by a second run.
+#    The scope (drp) comes from the rucio-register config.
+# 5. Write crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf.manifest.json (beside this script, or in MANIFEST_DIR): the selection's dataset
+#    count, RUN collections and dataset ids, and how many files the container's datasets hold;
+#    exit 1 if they hold fewer files than the selection has datasets.
+# Run it again at will: a re-run adds only what is missing, never a file twice. The rule was
+# created by apply-rules.sh in the site setup (it replicates the files as they are attached);
+# next: wait-crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf.sh.
+# Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual.
+# DRY_RUN=1 prints the commands and contacts neither Rucio nor the Butler.
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [ -z "$RUCIO_REGISTER_CONFIG" ]; then RUCIO_REGISTER_CONFIG="$HERE"/rucio-register.yaml; fi
+if [ -z "$MANIFEST_DIR" ]; then MANIFEST_DIR="$HERE"; fi
+# rucio-register prefers the environment variable RUCIO_REGISTER_CONFIG to its option: keep them equal.
+export RUCIO_REGISTER_CONFIG
+if [ -n "$RUCIO_ACCOUNT" ]; then export RUCIO_ACCOUNT; fi
+
+SCOPE=drp
+DID=drp:dr1.crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf
+SELECTION=LSSTCam/runs/DR1/outgoing/crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf
+MANIFEST="$MANIFEST_DIR"/crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf.manifest.json
+if ! [[ "$DATASET_FILE_LIMIT" =~ ^[1-9][0-9]*$ ]]; then
+  printf 'error: DATASET_FILE_LIMIT must be a positive number of files, not "%s"\n' "$DATASET_FILE_LIMIT" >&2
+  exit 2
+fi
+RUCIO=(rucio)
+if [ -n "$RUCIO_ACCOUNT" ]; then RUCIO+=(--account "$RUCIO_ACCOUNT"); fi
+
+step "create the Rucio container $DID"
+if [ "$DRY_RUN" != 1 ] && "${RUCIO[@]}" did show "$DID" >/dev/null 2>&1; then
+  printf '%s exists\n' "$DID"
+else
+  run "${RUCIO[@]}" did add --type container "$DID"
+fi
+
+step "select what crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf sends into $SELECTION"
+run "$BUTLER_PYTHON" "$HERE"/../butler/selection.py move crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf
+
+step "split $SELECTION into chunks of at most $DATASET_FILE_LIMIT"
+split_args=(split --repo "$BUTLER_REPO" --dataset-type deepCoadd_psf_e2_map_weighted_mean
+  --collections "$SELECTION" --limit "$DATASET_FILE_LIMIT" --rucio-base dr1.crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf)
+if [ "$DRY_RUN" = 1 ]; then
+  run "$BUTLER_PYTHON" "$HERE"/butler-manifest.py "${split_args[@]}"
+  printf 'then, for each chunk it prints (here the first):\n' >&2
+  CHUNKS="$SELECTION/0001"$'\t'dr1.crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf.0001$'\t'1
+  ATTACHED=""
+else
+  CHUNKS="$("$BUTLER_PYTHON" "$HERE"/butler-manifest.py "${split_args[@]}")"
+  ATTACHED="$("${RUCIO[@]}" did content list --short "$DID")"
+fi
+limit=()
+limit_known=0
+
+DATASETS=()
+N_DATASETS=0
+while IFS=$'\t' read -r collection name count; do
+  if [ -z "$collection" ]; then continue; fi
+  dataset="$SCOPE:$name"
+  DATASETS+=("$dataset")
+  N_DATASETS=$((N_DATASETS + 1))
+  step "register the deepCoadd_psf_e2_map_weighted_mean datasets of $collection into $dataset"
+  if [ "$DRY_RUN" != 1 ] && show="$("${RUCIO[@]}" did show "$dataset" 2>/dev/null)"; then
+    if [ "$(printf '%s\n' "$show" | awk '$1 == "open:" { print $2 }')" = False ]; then
+      printf '%s is closed: %s file(s), registered before\n' "$dataset" \
+        "$(printf '%s\n' "$show" | awk '$1 == "length:" { print $2 }')"
+      continue
+    fi
+  else
+    run "${RUCIO[@]}" did add --type dataset --monotonic "$dataset"
+  fi
+  if ! grep -qxF -- "$dataset" <<<"$ATTACHED"; then
+    run "${RUCIO[@]}" did content add --to-did "$DID" "$dataset"
+  fi
+  if [ "$limit_known" = 0 ] && [ "$DRY_RUN" != 1 ] &&
+    "$RUCIO_REGISTER" data-products --help 2>/dev/null | grep -q -- '--limit'; then
+    limit=(--limit 0)
+  fi
+  limit_known=1
+  run "$RUCIO_REGISTER" data-products --repo "$BUTLER_REPO" \
+    --rucio-register-config "$RUCIO_REGISTER_CONFIG" --rucio-dataset "$name" \
+    --collections "$collection" --dataset-type deepCoadd_psf_e2_map_weighted_mean "${limit[@]}"
+  if [ "$DRY_RUN" != 1 ]; then
+    listing="$("${RUCIO[@]}" did content list --short "$dataset")"
+    files="$(grep -c . <<<"$listing" || true)"
+    if [ "$files" -lt "$count" ]; then
+      printf 'error: %s holds %s file(s) for the %s dataset(s) of %s: left open; run this script again and check the registration log\n' \
+        "$dataset" "$files" "$count" "$collection" >&2
+      exit 1
+    fi
+  fi
+  run "${RUCIO[@]}" did update --close "$dataset"
+done <<<"$CHUNKS"
+
+step "write the manifest $MANIFEST"
+manifest_args=(manifest --repo "$BUTLER_REPO" --dataset-type deepCoadd_psf_e2_map_weighted_mean
+  --collections "$SELECTION" --transfer crosscheck.step3a.deepCoadd_psf_e2_map_weighted_mean.frdf-to-usdf --rucio-did "$DID"
+  --rucio-datasets "$N_DATASETS" --rucio-files - --output "$MANIFEST")
+if [ "$DRY_RUN" = 1 ]; then
+  run "${RUCIO[@]}" did content list --short "${DATASETS[@]}"
+  run "$BUTLER_PYTHON" "$HERE"/butler-manifest.py "${manifest_args[@]}"
+else
+  rucio_files=""
+  if [ "$N_DATASETS" -gt 0 ]; then
+    rucio_files="$("${RUCIO[@]}" did content list --short "${DATASETS[@]}")"
+  fi
+  printf '%s\n' "$rucio_files" | "$BUTLER_PYTHON" "$HERE"/butler-manifest.py "${manifest_args[@]}"
+fi

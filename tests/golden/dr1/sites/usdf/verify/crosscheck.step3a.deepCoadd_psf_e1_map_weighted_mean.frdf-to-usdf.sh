@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016  # a '$' in a spec value is kept literally, on purpose
+# arrival check of transfer crosscheck.step3a.deepCoadd_psf_e1_map_weighted_mean.frdf-to-usdf at usdf of campaign 'dr1'
+# generated - do not edit: drpc 0.1.0 from dr1.yaml
+#
+# Environment (the defaults are the campaign's values; override them to point elsewhere):
+#   BUTLER_REPO: the Butler repository at usdf (default: /sdf/group/rubin/repo/drp)
+#   BUTLER_PYTHON: a Python with lsst.daf.butler (the stack's) (default: python3)
+#   RUCIO_ACCOUNT: Rucio account to read with (empty: the account of your Rucio config) (default: empty)
+#   ALLOW_EMPTY: 1 accepts a transfer that sent nothing (default: 0)
+#   DRY_RUN: 1 prints every command instead of running it (default: 0)
+set -euo pipefail
+
+if [ -z "${BUTLER_REPO+x}" ]; then BUTLER_REPO=/sdf/group/rubin/repo/drp; fi
+if [ -z "${BUTLER_PYTHON+x}" ]; then BUTLER_PYTHON=python3; fi
+if [ -z "${RUCIO_ACCOUNT+x}" ]; then RUCIO_ACCOUNT=''; fi
+if [ -z "${ALLOW_EMPTY+x}" ]; then ALLOW_EMPTY=0; fi
+DRY_RUN="${DRY_RUN:-0}"
+CURRENT_STEP="start"
+
+# Print the exact command (shell-quoted) under DRY_RUN=1, run it otherwise.
+run() {
+  if [ "$DRY_RUN" = 1 ]; then
+    printf '%q ' "$@" | sed 's/ $//'
+    printf '\n'
+  else
+    "$@"
+  fi
+}
+
+step() {
+  CURRENT_STEP="$1"
+  printf '==> %s\n' "$1" >&2
+}
+
+on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then
+    printf '%s: FAILED at step "%s" (exit %s)\n' "$(basename "$0")" "$CURRENT_STEP" "$rc" >&2
+  fi
+}
+trap on_exit EXIT
+
+#
+# Transfer crosscheck.step3a.deepCoadd_psf_e1_map_weighted_mean.frdf-to-usdf (crosscheck, frdf -> usdf):
+#   deepCoadd_psf_e1_map_weighted_mean of cross-check tract(s) 5063.
+# What was sent is the files of the datasets of the Rucio container drp:dr1.crosscheck.step3a.deepCoadd_psf_e1_map_weighted_mean.frdf-to-usdf (what
+# the rule replicates: the same list at every site, nothing to copy), listed once: `rucio did
+# content list` of the container, then of its datasets. Each of those files must have arrived
+# and been ingested here as a deepCoadd_psf_e1_map_weighted_mean dataset in a RUN collection matching
+#   LSSTCam/runs/DR1/step3a/*
+# (ctrl_ingestd keeps the RUN a dataset had at its source); see butler-arrived.py. Exit 1, listing
+# every missing file, until all have; an empty dataset is an error unless ALLOW_EMPTY=1.
+# Then the arrived RUN collections not yet in the CHAINED collection
+#   LSSTCam/runs/DR1/incoming/crosscheck
+# are appended to it (`butler collection-chain --mode extend`, which creates it if needed);
+# running again adds nothing.
+# Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual. `butler` comes from PATH too.
+# DRY_RUN=1 still reads Rucio and the Butler, and prints the collection-chain command instead of running it.
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+RUCIO=(rucio)
+if [ -n "$RUCIO_ACCOUNT" ]; then RUCIO+=(--account "$RUCIO_ACCOUNT"); fi
+DID=drp:dr1.crosscheck.step3a.deepCoadd_psf_e1_map_weighted_mean.frdf-to-usdf
+INCOMING=LSSTCam/runs/DR1/incoming/crosscheck
+CHECK=(--repo "$BUTLER_REPO" --dataset-type deepCoadd_psf_e1_map_weighted_mean
+  --collections 'LSSTCam/runs/DR1/step3a/*' --rucio-did "$DID")
+CHECK+=(--chain "$INCOMING")
+if [ "$ALLOW_EMPTY" = 1 ]; then CHECK+=(--allow-empty); fi
+
+step "list what $DID sent"
+LISTING="$("${RUCIO[@]}" did content list --short "$DID")"
+mapfile -t DATASETS < <(grep . <<<"$LISTING" || true)
+N_DATASETS="$(grep -c . <<<"$LISTING" || true)"
+SENT=""
+if [ "$N_DATASETS" -gt 0 ]; then
+  SENT="$("${RUCIO[@]}" did content list --short "${DATASETS[@]}")"
+fi
+printf '%s: %s dataset(s)\n' "$DID" "$N_DATASETS"
+
+step "compare with deepCoadd_psf_e1_map_weighted_mean in $BUTLER_REPO"
+ARRIVED="$(printf '%s\n' "$SENT" | "$BUTLER_PYTHON" "$HERE"/butler-arrived.py "${CHECK[@]}")"
+
+step "chain the arrived RUN collections into $INCOMING"
+if [ -z "$ARRIVED" ]; then
+  printf 'every arrived RUN collection is already in %s\n' "$INCOMING"
+else
+  mapfile -t RUNS <<<"$ARRIVED"
+  run butler collection-chain --mode extend "$BUTLER_REPO" "$INCOMING" "${RUNS[@]}"
+  # archived as well (archive: true): the same RUN collections join LSSTCam/runs/DR1/incoming/crosscheck/frdf
+  run butler collection-chain --mode extend "$BUTLER_REPO" LSSTCam/runs/DR1/incoming/crosscheck/frdf "${RUNS[@]}"
+fi
+printf '%s: verified\n' crosscheck.step3a.deepCoadd_psf_e1_map_weighted_mean.frdf-to-usdf
