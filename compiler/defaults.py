@@ -81,6 +81,9 @@ SHARE_SUM_TOLERANCE = 0.001
 
 # Rucio's own limits (rucio/common/schema/generic.py).
 RUCIO_NAME_MAX = 250
+# A move's container leaves room for its datasets' ".NNNNNN" (up to 999999 chunks), so that
+# every dataset name keeps the container's as its prefix (compiler/rucio_names.py).
+RUCIO_CONTAINER_MAX = RUCIO_NAME_MAX - (1 + 6)
 RUCIO_SCOPE_MAX = 25
 
 

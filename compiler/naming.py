@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from .defaults import RUCIO_NAME_MAX
+from .defaults import RUCIO_CONTAINER_MAX
 from .skymap import compress_ranges
 
 # lsst.skymap.BaseSkyMap.SKYMAP_RUN_COLLECTION_NAME: where register-skymap puts the skyMap dataset.
@@ -112,8 +112,9 @@ def manifest_name(move_id: str) -> str:
     return f"{move_id}.manifest.json"
 
 
-def rucio_dataset_name(campaign: str, transfer_id: str, limit: int = RUCIO_NAME_MAX) -> str:
-    """`<campaign>.<transfer id>`, shortened deterministically with a hash suffix if too long."""
+def rucio_dataset_name(campaign: str, transfer_id: str, limit: int = RUCIO_CONTAINER_MAX) -> str:
+    """`<campaign>.<transfer id>`, the move's container, shortened deterministically with a hash
+    suffix if too long (leaving room for its datasets' suffixes under Rucio's 250)."""
     name = f"{campaign}.{transfer_id}"
     if len(name) <= limit:
         return name

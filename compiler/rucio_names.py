@@ -22,7 +22,7 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .defaults import RUCIO_NAME_MAX
+from .defaults import RUCIO_CONTAINER_MAX, RUCIO_NAME_MAX
 from .errors import Diagnostic
 from .loader import LoadedCampaign
 from .naming import stage_output
@@ -38,9 +38,8 @@ __all__ = [
 #: Digits of a chunk's number; more only past 999999 chunks (never with a limit >= 1 and
 #: Rucio's own limits on a container's size).
 CHUNK_DIGITS = 4
-_CHUNK_ROOM = 1 + 6  # ".NNNNNN": room kept for the suffix, up to 999999 chunks
 #: The longest container name whose datasets keep its name as their prefix.
-CONTAINER_NAME_MAX = RUCIO_NAME_MAX - _CHUNK_ROOM
+CONTAINER_NAME_MAX = RUCIO_CONTAINER_MAX
 #: `{timestamp}` as BPS writes it in `outputRun: "{output}/{timestamp}"`.
 BPS_TIMESTAMP = "20250730T123456Z"
 
