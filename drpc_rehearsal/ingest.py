@@ -60,9 +60,11 @@ class IngestStats:
     """What one poll (or one event) did."""
 
     consumed: int = 0  # messages read (or events given)
+    kafka_errors: int = 0  # of those, Kafka's errors (e.g. a subscribed topic not there yet)
     ingested: int = 0  # datasets newly in the Butler
     duplicates: int = 0  # datasets that were already there
     outside_root: int = 0  # files not under the datastore root (name rule broken): copied in
+    outside_ids: list[str] = field(default_factory=list)  # of those datasets
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> events not ingested
     errors: list[str] = field(default_factory=list)  # one line per event that failed
     dataset_ids: list[str] = field(default_factory=list)  # of the newly ingested datasets
@@ -70,9 +72,11 @@ class IngestStats:
 
     def add(self, other: IngestStats) -> IngestStats:
         self.consumed += other.consumed
+        self.kafka_errors += other.kafka_errors
         self.ingested += other.ingested
         self.duplicates += other.duplicates
         self.outside_root += other.outside_root
+        self.outside_ids += other.outside_ids
         self.skipped.update(other.skipped)
         self.errors += other.errors
         self.dataset_ids += other.dataset_ids
@@ -321,9 +325,10 @@ class IngestConsumer:
         self.close()
 
     # -- Kafka ---------------------------------------------------------------------------------
-    def poll(self, timeout: float | None = None) -> IngestStats:
+    def poll(self, timeout: float | None = None, *, limit: int | None = None) -> IngestStats:
         """Read up to ``num_messages`` messages (waiting at most ``timeout`` seconds, default the
-        config's) and ingest them, as one pass of ctrl_ingestd's loop."""
+        config's) and ingest them, as one pass of ctrl_ingestd's loop. ``limit``: read at most
+        that many (the read returns as soon as it has them)."""
         if self._consumer is None:
             try:
                 from confluent_kafka import Consumer  # the rehearsal extra
@@ -333,12 +338,16 @@ class IngestConsumer:
             self._consumer = Consumer(self.consumer_config())
             self._consumer.subscribe(self.topics)
         wait = self.config["timeout"] if timeout is None else timeout
-        msgs = self._consumer.consume(num_messages=self.config["num_messages"], timeout=wait)
+        count = self.config["num_messages"]
+        if limit is not None:
+            count = max(1, min(limit, count))
+        msgs = self._consumer.consume(num_messages=count, timeout=wait)
         stats = IngestStats()
         events: list[bytes] = []
         for msg in msgs or ():
             if msg.error() is not None:
                 stats.consumed += 1
+                stats.kafka_errors += 1
                 stats.skipped[f"kafka error: {msg.error()}"] += 1
                 continue
             events.append(msg.value())
@@ -346,17 +355,20 @@ class IngestConsumer:
 
     def drain(self, *, expect: int | None = None, timeout: float = 60.0,
               idle: float = 3.0) -> IngestStats:
-        """Poll until ``expect`` events were consumed, or (without ``expect``) until nothing
-        arrived for ``idle`` seconds after the first message; at most ``timeout`` seconds."""
+        """Poll until ``expect`` events were consumed (Kafka's error messages do not count), or
+        (without ``expect``) until nothing arrived for ``idle`` seconds after the first message;
+        at most ``timeout`` seconds."""
         total = IngestStats()
         start = last = time.monotonic()
         while True:
-            stats = self.poll(1.0)
+            due = None if expect is None else expect - (total.consumed - total.kafka_errors)
+            # with `expect`, a read returns as soon as the events still due arrived
+            stats = self.poll(1.0, limit=due)
             total.add(stats)
             now = time.monotonic()
             if stats.consumed:
                 last = now
-            if expect is not None and total.consumed >= expect:
+            if expect is not None and total.consumed - total.kafka_errors >= expect:
                 return total
             if expect is None and total.consumed and now - last >= idle:
                 return total
@@ -460,6 +472,7 @@ class IngestConsumer:
                 # formatter would refuse the extension there): the copy is made here, then the
                 # file is ingested in place like the others
                 stats.outside_root += 1
+                stats.outside_ids.append(str(ref.id))
                 try:
                     path = self._copy_in(path, ref)
                 except Exception as exc:  # one event's problem, reported

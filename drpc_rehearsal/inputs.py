@@ -17,8 +17,6 @@ from typing import Any
 from compiler.plan import Plan
 from compiler.plan_model import InputSet, InputTypePlan
 
-from . import butlers
-
 # Stand-in values of the dimensions an input type may have (detectors and filters are the
 # rehearsal's own records, see butlers.insert_stack_records).
 HTM7_PIXELS = (131072, 131073)
@@ -27,6 +25,8 @@ VALID_FROM = "2020-01-01T00:00:00"
 
 
 def _data_ids(plan: Plan, t: InputTypePlan) -> Iterator[dict[str, Any]]:
+    from . import butlers
+
     values: dict[str, tuple[Any, ...]] = {
         "instrument": (plan.instrument,),
         "detector": DETECTORS,
@@ -48,6 +48,8 @@ def make_inputs(repo: str | Path, plan: Plan) -> dict[str, int]:
         DatasetType,
         Timespan,
     )
+
+    from . import butlers
 
     counts: dict[str, int] = {}
     with butlers._butler(repo) as butler:  # noqa: SLF001 - the rehearsal's own helper
@@ -76,6 +78,15 @@ def make_inputs(repo: str | Path, plan: Plan) -> dict[str, int]:
     return counts
 
 
+def stand_in_count(plan: Plan, dataset_type: str) -> int:
+    """How many datasets of an input type make_inputs writes (the inputs' manifest: one)."""
+    for input_set in plan.input_sets:
+        for t in input_set.types:
+            if t.type == dataset_type:
+                return len(list(_data_ids(plan, t)))
+    return 1
+
+
 def _run_of(input_set: InputSet) -> str:
     """The RUN holding the stand-ins: the ancillary collection itself (as FGCM's look-up table
     usually is), else a RUN under the collection's name."""
@@ -102,4 +113,4 @@ def _collect(butler: Any, input_set: InputSet, run: str, refs: list[Any], valid:
     butler.collections.redefine_chain(input_set.collection, [run])
 
 
-__all__ = ["make_inputs"]
+__all__ = ["make_inputs", "stand_in_count"]

@@ -5,19 +5,28 @@ Every site gets a real Butler repository (SQLite), every move goes through a rea
 events go through a Kafka-protocol broker to an ingest consumer at the destination. The scripts
 are pointed at these stand-ins only through the environment variables they already honour;
 what cannot run here (LSST stack steps, PanDA, Kubernetes) is replaced, and the report says so.
+
+The steps run as soon as what they need passed (:func:`step_needs`: the schedule's dependencies
+and each site's order), those that do not need each other side by side (:mod:`.runner`): the
+sites work independently, as they do for real. The report and the progress lines still follow
+the runbook's order, and a failure stops the run where a run one step at a time would stop.
+Each step kind has its handler (:meth:`Rehearsal._do`); the transfers between register and
+wait are :mod:`.transfers`'.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +38,12 @@ from compiler.plan import Move
 from compiler.schedule import Step
 
 from .report import Report, StepResult
+from .runner import run_steps
+from .transfers import Transfers
+
+#: Steps run side by side, at most this many at once: most of a step is waiting on the
+#: processes it started (scripts, Rucio's daemons, Kafka), and the machine may have 2 cores.
+WORKERS = 4
 
 
 class StepFailed(Exception):
@@ -49,8 +64,11 @@ class Rehearsal:
         self.progress = progress
         self.visits_per_tract = visits_per_tract
         self.wait_timeout = wait_timeout
-        self.injected: str | None = None  # the move the fault was injected into
-        self._local = threading.local()  # per-thread result list while sites set up in parallel
+        self._local = threading.local()  # the step a worker thread runs (its results and lines)
+        self._results: dict[str, list[StepResult]] = {}  # step key -> its report rows
+        self._lines: dict[str, list[str]] = {}  # step key -> its progress lines
+        self._children: set[subprocess.Popen[str]] = set()  # scripts running now
+        self._children_lock = threading.Lock()
 
     # -- the run ----------------------------------------------------------------------------------
     def run(self) -> Report:
@@ -76,17 +94,21 @@ class Rehearsal:
         try:
             with Services(self.work / "services", rses=self.rse_roots, scopes=scopes) as svc:
                 self.svc = svc
+                took = ", ".join(f"{name} {sec:.1f} s" for name, sec in svc.timings.items())
                 self.progress(f"services up: PostgreSQL, Rucio {svc.rucio.url}, "
-                              f"Kafka {svc.broker.bootstrap}")
+                              f"Kafka {svc.broker.bootstrap} ({took})")
                 self.consumers: dict[str, Any] = {}
+                self.transfers = Transfers(
+                    svc, self.consumers,
+                    {s.id: {ingestd_topic(a.rse, a.scope) for a in plan.arrivals(s.id)}
+                     for s in plan.sites},
+                    lambda move: list(self._manifest(move)["dataset_ids"]),
+                    inject=self.inject, target=self._inject_target() if self.inject else None)
+                for site in plan.sites:  # written once, before the threads read them
+                    self._register_config(site.id, raw=False)
+                    self._register_config(site.id, raw=True)
                 try:
-                    steps = plan.schedule.steps
-                    setup = [st for st in steps if st.phase == 1]
-                    self._setup_in_parallel(setup)
-                    for step in steps[len(setup):]:
-                        self._do(step)
-                except StepFailed as exc:
-                    report.failure = str(exc)
+                    self._run_schedule(plan.schedule.steps)
                 finally:
                     for consumer in self.consumers.values():
                         consumer.close()
@@ -103,33 +125,25 @@ class Rehearsal:
             report.failure = f"counts differ from the plan at {', '.join(bad)}"
         return report
 
-    def _setup_in_parallel(self, steps: list[Step]) -> None:
-        """Sites set themselves up independently (as they do for real): one thread per site."""
-        from concurrent.futures import ThreadPoolExecutor
+    def _run_schedule(self, steps: Sequence[Step]) -> None:
+        """Every step once the steps it needs passed (:func:`step_needs`), independent ones side
+        by side; the report and the progress lines keep the campaign's order, and the first
+        failure in that order stops the run."""
+        try:
+            ran, error = run_steps(steps, step_needs(steps), self._do, workers=WORKERS,
+                                   emit=self._emit, abort=self._stop_children)
+        except BaseException:  # interrupted: what ran so far
+            self.report.steps = [r for st in steps for r in self._results.get(st.key, [])]
+            raise
+        self.report.steps = [r for st in ran for r in self._results.get(st.key, [])]
+        if isinstance(error, StepFailed):
+            self.report.failure = str(error)
+        elif error is not None:
+            raise error
 
-        by_site: dict[str, list[Step]] = {}
-        for st in steps:
-            by_site.setdefault(st.site, []).append(st)
-        results: dict[str, list[StepResult]] = {}
-        errors: list[BaseException] = []
-
-        def one_site(site_id: str) -> None:
-            mine: list[StepResult] = []
-            results[site_id] = mine
-            self._local.results = mine
-            try:
-                for st in by_site[site_id]:
-                    self._do(st)
-            except BaseException as exc:  # noqa: BLE001 - re-raised below, in order
-                errors.append(exc)
-
-        with ThreadPoolExecutor(max_workers=len(by_site)) as pool:
-            list(pool.map(one_site, by_site))
-        for site_id in by_site:
-            self.report.steps.extend(results.get(site_id, []))
-        self._local.results = None
-        if errors:
-            raise errors[0]
+    def _emit(self, step: Step) -> None:
+        for line in self._lines.get(step.key, []):
+            self.progress(line)
 
     # -- one runbook step -------------------------------------------------------------------------
     def _do(self, step: Step) -> None:
@@ -141,17 +155,47 @@ class Rehearsal:
             "rucio-setup": self._step_rucio_setup,
             "job": self._step_job, "register": self._step_register, "wait": self._step_wait,
             "verify": self._step_verify, "archive": self._step_archive,
+            "inputs": self._step_inputs, "crosscheck": self._step_crosscheck,
         }
-        self.progress(f"[{step.site}] {step.key}")
+        if step.kind not in handlers:
+            raise NotImplementedError(f"the rehearsal cannot run {step.key}: no handler for "
+                                      f"steps of kind {step.kind!r}")
+        self._local.key = step.key
+        self._results[step.key] = []
+        self._lines[step.key] = [f"[{step.site}] {step.key}"]
         handlers[step.kind](step)
 
     def _record(self, result: StepResult) -> StepResult:
-        target = getattr(self._local, "results", None)
-        (target if target is not None else self.report.steps).append(result)
+        """A report row of the step this thread runs (and its progress line)."""
+        key = self._local.key
+        self._results[key].append(result)
         mark = "ok" if result.status in ("ok", "replaced", "simulated") else result.status
-        self.progress(f"    {mark} ({result.seconds:.1f} s)"
-                      f"{'  ' + result.note if result.note else ''}")
+        self._lines[key].append(f"    {mark} ({result.seconds:.1f} s)"
+                                f"{'  ' + result.note if result.note else ''}")
         return result
+
+    def _run(self, argv: list[str], *, env: dict[str, str],
+             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """A script or tool, in its own process group so that an interrupted rehearsal stops
+        it and what it started (:meth:`_stop_children`)."""
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        with self._children_lock:
+            self._children.add(proc)
+        try:
+            out, err = proc.communicate()
+        finally:
+            with self._children_lock:
+                self._children.discard(proc)
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+    def _stop_children(self) -> None:
+        with self._children_lock:
+            children = list(self._children)
+        for proc in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
 
     def site_env(self, site_id: str) -> dict[str, str]:
         svc_env = self.svc.env()
@@ -198,12 +242,14 @@ class Rehearsal:
         return path
 
     def script(self, site_id: str, rel: str, *, extra_env: dict[str, str] | None = None,
-               key: str, expected: int | None = None) -> StepResult:
+               key: str, expected: int | None = None, args: Sequence[str] = ()) -> StepResult:
         env = self.site_env(site_id)
         env.update(extra_env or {})
         t = time.monotonic()
-        proc = subprocess.run(["bash", str(self.tree / rel)], cwd=self.tree, env=env,
-                              capture_output=True, text=True)
+        # a generated Python script (inputs.py, crosscheck.py) runs with the stack's Python
+        argv = ([sys.executable, str(self.tree / rel), *args] if rel.endswith(".py")
+                else ["bash", str(self.tree / rel), *args])
+        proc = self._run(argv, cwd=self.tree, env=env)
         log = self.work / "logs" / (key.replace(":", "_").replace("/", "_") + ".log")
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(f"$ {rel}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
@@ -234,9 +280,30 @@ class Rehearsal:
         first.note = (f"SKIP_STEPS={skip}: replaced by dimension records; {len(held)} visits "
                       f"defined, {raws} raws ingested")
         self._record(first)
-        again = self.script(site, rel, key=step.key + ":again")
-        again.note = "second run: completes the defaults chain, changes nothing else"
+        again = self.script(site, rel, key=step.key + ":again", extra_env={"SKIP_STEPS": skip})
+        again.note = "second run: changes nothing"
         self._record(again)
+
+    def _step_inputs(self, step: Step) -> None:
+        """inputs.py for real: at the central site over stand-in inputs (its real ones are there
+        before a campaign), elsewhere over what arrived."""
+        from .inputs import make_inputs
+
+        t = time.monotonic()
+        made = (make_inputs(str(self.repo(step.site)), self.plan)
+                if step.site == self.plan.central_site else {})
+        result = self.script(step.site, paths.inputs_script(step.site), key=step.key)
+        result.seconds += time.monotonic() - t
+        result.note = (f"{sum(made.values())} stand-in input dataset(s) of {len(made)} type(s) "
+                       "first" if made else "certified and chained what arrived")
+        self._record(result)
+
+    def _step_crosscheck(self, step: Step) -> None:
+        """crosscheck.py for real on the two sites' returned results."""
+        result = self.script(step.site, paths.crosscheck_script(step.site), key=step.key,
+                             args=("--json", str(self.work / "crosscheck-result.json")))
+        result.note = f"{len(self.plan.crosschecks)} comparison(s)"
+        self._record(result)
 
     def _step_ingestd(self, step: Step) -> None:
         from .ingest import IngestConsumer, load_ingestd_config
@@ -317,20 +384,22 @@ class Rehearsal:
         if move.is_raw:  # the whole-visit selection runs for real; the Rucio part is replaced
             t = time.monotonic()
             script = self.tree / paths.select_script(move.source)
-            proc = subprocess.run([sys.executable, str(script), "raws", move.destination],
-                                  env=self.site_env(move.source), capture_output=True, text=True)
+            proc = self._run([sys.executable, str(script), "raws", move.destination],
+                             env=self.site_env(move.source))
             if proc.returncode != 0:
                 raise StepFailed(f"{paths.select_script(move.source)} raws {move.destination} "
                                  f"exited {proc.returncode}:\n{proc.stderr[-2000:]}")
-            self._record(StepResult(step.site, step.key, paths.register_script(move), "replaced",
-                                    time.monotonic() - t,
-                                    note=f"{proc.stdout.strip()}; raws reach the destination "
-                                         "in its setup (no raw files through Rucio)"))
-            return
-        result = self.script(step.site, paths.register_script(move), key=step.key,
-                             expected=self.expected_count(move))
-        manifest = self._manifest(move)
-        result.source = _manifest_count(manifest)
+            result = StepResult(step.site, step.key, paths.register_script(move), "replaced",
+                                time.monotonic() - t,
+                                note=f"{proc.stdout.strip()}; raws reach the destination "
+                                     "in its setup (no raw files through Rucio)")
+        else:
+            result = self.script(step.site, paths.register_script(move), key=step.key,
+                                 expected=self.expected_count(move))
+            result.source = _manifest_count(self._manifest(move))
+        t = time.monotonic()
+        self.transfers.registered(move, self._rule_id(move))
+        result.seconds += time.monotonic() - t
         self._record(result)
 
     def _rule_id(self, move: Move) -> str:
@@ -340,70 +409,32 @@ class Rehearsal:
                              "did apply-rules.sh run?")
         return str(rules[0])
 
-    def _first_data_move(self, move: Move) -> bool:
-        if self.injected is not None or move.is_raw:
-            return False
-        return bool(self.svc.rucio.dataset_files(move.rucio_scope, move.rucio_name))
+    def _inject_target(self) -> Move | None:
+        """The move `--inject` goes into: the campaign's first move of a stage's outputs (not
+        raws, not inputs) that carries datasets."""
+        return next((st.move for st in self.plan.schedule.steps
+                     if st.kind == "register" and st.move is not None
+                     and st.move.stage is not None and self.expected_count(st.move) > 0), None)
 
     def _step_wait(self, step: Step) -> None:
         move = step.move
         assert move is not None
-        rule_id = self._rule_id(move)
         t = time.monotonic()
-        note = ""
-        if self.inject == "stuck" and self._first_data_move(move):
-            from .conveyor import evaluate_rules
-
-            self.injected = move.id
-            evaluate_rules(self.svc.rucio)  # the files' locks exist, REPLICATING
-            self.svc.make_stuck(rule_id)
-            note = f"injected: rule {rule_id} made STUCK"
-        else:
-            lose: list[str] = []
-            if self.inject == "loss" and self._first_data_move(move):
-                names = self.svc.rucio.dataset_files(move.rucio_scope, move.rucio_name)
-                lose = [f"{move.rucio_scope}:{names[0]}"]
-                self.injected = move.id
-                note = f"injected: {names[0]} lost in transit"
-            states, cycles = self.svc.run_until_settled([rule_id], lose=lose)
-            events = self.svc.hermes_step()
-            ingested = self._ingest(events)
-            note = note or (f"{len(cycles)} conveyor cycle(s), rule {states.get(rule_id)}, "
-                            f"{sum(events.values())} event(s) to Kafka{ingested}")
+        self.transfers.settle(move)  # its files moved, their events ingested at the destination
+        rule_id = self.transfers.rule_ids[move.id]
         prep = time.monotonic() - t
         try:
             result = self.script(step.site, paths.wait_script(move), key=step.key,
                                  extra_env={"RULE_ID": rule_id})
         except StepFailed:
-            if self.inject == "stuck" and self.injected == move.id:
+            if self.inject == "stuck" and self.transfers.injected == move.id:
                 raise StepFailed(f"injected fault found: {paths.wait_script(move)} exited 1 on the "
                                  f"STUCK rule {rule_id} of {move.id} and named its stuck "
                                  "locks") from None
             raise
         result.seconds += prep
-        result.note = note
+        result.note = self.transfers.note(move)
         self._record(result)
-
-    def _ingest(self, events: dict[str, int]) -> str:
-        """Each destination's consumer reads the events Hermes produced on its topics."""
-        done = []
-        for site_id, consumer in sorted(self.consumers.items()):
-            topics = {ingestd_topic(a.rse, a.scope) for a in self.plan.arrivals(site_id)}
-            expect = sum(n for topic, n in events.items() if topic in topics)
-            if not expect:
-                continue
-            stats = consumer.drain(expect=expect, timeout=60.0)
-            # ctrl_ingestd logs a failed ingest and goes on; the verify script is what must catch it
-            problems = []
-            if stats.errors:
-                problems.append(f"{stats.errors} ingest error(s)")
-            if stats.outside_root:
-                problems.append(f"{stats.outside_root} file(s) outside the datastore root")
-            if stats.consumed < expect:
-                problems.append(f"{expect - stats.consumed} event(s) not consumed")
-            done.append(f"{site_id} {stats.ingested}"
-                        + (f" ({', '.join(problems)})" if problems else ""))
-        return f", ingested at {', '.join(done)}" if done else ""
 
     def _step_verify(self, step: Step) -> None:
         move = step.move
@@ -417,10 +448,10 @@ class Rehearsal:
         except StepFailed as exc:
             if not raw:  # the counts of the failed verify belong in the report too
                 manifest = self._manifest(move)
-                failed = self.report.steps[-1]
+                failed = self._results[step.key][-1]
                 failed.source, failed.destination = (_manifest_count(manifest),
                                                      self._arrived(move, manifest))
-            if self.inject == "loss" and self.injected == move.id:
+            if self.inject == "loss" and self.transfers.injected == move.id:
                 raise StepFailed(f"injected fault found: {paths.verify_script(move)} exited 1 and "
                                  f"named the lost dataset:\n{exc}") from None
             raise
@@ -470,6 +501,10 @@ class Rehearsal:
         """How many datasets the move must carry, from the plan and the synthesized visits."""
         from . import butlers
 
+        if move.is_input:  # drpc_rehearsal.inputs' stand-ins; the manifest is one dataset
+            from .inputs import stand_in_count
+
+            return stand_in_count(self.plan, move.dataset_type)
         dims = set(move.dimensions)
         tracts = set(move.tracts)  # the plan's: whose datasets (or overlapping visits) it carries
         if "visit" in dims:
@@ -477,6 +512,35 @@ class Rehearsal:
         if "tract" in dims:
             return len(tracts)
         return 1
+
+
+#: Step kinds of which consecutive steps at one site, in one phase, are moves between different
+#: sites: they do not wait for each other (the schedule lists them one after the other).
+SIDE_BY_SIDE = ("register", "verify")
+
+
+def step_needs(steps: Sequence[Step]) -> dict[str, set[str]]:
+    """The steps each step waits for: its `deps` and, at its site, the steps before it (the
+    runbook's order: a step follows the last blocking one), except that consecutive
+    :data:`SIDE_BY_SIDE` steps of one kind and phase at a site wait only for what came before
+    them all, and what follows waits for all of them. A wait also waits for every register of
+    its phase, so that one batch of Rucio's daemons carries the whole phase (transfers.py)."""
+    keys = {st.key for st in steps}
+    run: dict[str, tuple[tuple[str, int], set[str], set[str]]] = {}  # site -> its last blocking
+    # run: (kind, phase), its steps, and what they wait for
+    needs: dict[str, set[str]] = {}
+    for st in steps:
+        kind, members, before = run.get(st.site, (("", 0), set(), set()))
+        together = st.blocking and st.kind in SIDE_BY_SIDE and kind == (st.kind, st.phase)
+        needs[st.key] = {d for d in st.deps if d in keys} | (before if together else members)
+        if together:
+            members.add(st.key)
+        elif st.blocking:
+            run[st.site] = ((st.kind, st.phase), {st.key}, set(members))
+    for st in steps:
+        if st.kind == "wait":
+            needs[st.key] |= {r.key for r in steps if r.kind == "register" and r.phase == st.phase}
+    return needs
 
 
 def _manifest_count(manifest: dict[str, Any]) -> int:

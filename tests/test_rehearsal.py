@@ -29,10 +29,15 @@ KEPT = {"isolated_star_presources", "visitSummary", "fgcmPhotoCalibCatalog", "ob
 
 
 def campaign(tmp_path: Path) -> Path:
-    """3x2 with its moved dataset types cut to KEPT."""
+    """3x2 with its moved dataset types cut to KEPT and its inputs to two types."""
     yaml = YAML()
     doc = yaml.load((CAMPAIGNS / "3x2.yaml").read_text())
     doc["datasets"] = [d for d in doc["datasets"] if d["type"] in KEPT]
+    # the inputs cut to one calibration type (certified) and one refcat (a chain): with the
+    # inputs' manifest, three moves per destination (tests/test_inputs.py covers the rest)
+    doc["inputs"]["calibrations"]["types"] = ["bias"]
+    doc["inputs"]["refcats"][0]["types"] = doc["inputs"]["refcats"][0]["types"][:1]
+    del doc["inputs"]["ancillary"]
     bring_site_files(tmp_path)
     path = tmp_path / "3x2.yaml"
     with path.open("w") as f:
@@ -65,12 +70,23 @@ def test_rehearsal_of_3x2_loses_nothing(tmp_path: Path) -> None:
     assert len(visits) == len(plan.sites) and all(s["status"] == "ok" for s in visits), visits
     for step in verifies:
         assert step["expected"] == step["sent"] == step["arrived"] and step["expected"] > 0, step
+    # each move's wait tells its own transfer, whichever batch of Rucio's daemons carried it
+    waits = {s["key"].split(":", 1)[1]: s for s in report["steps"] if s["key"].startswith("wait:")}
+    for step in verifies:
+        move = step["key"].split(":", 1)[1]
+        n, dest = step["expected"], step["site"]
+        assert waits[move]["note"] == f"rule OK, {n} event(s) to Kafka, {n} ingested at {dest}"
     assert sum(s["sent"] for s in verifies) == report["sent"]
     # what was real and what was simulated is part of the report
     assert "simulated PanDA jobs" in out.replace("  ", " ")
     assert "ingest    at the destinations: drpc stand-in" in out
-    # progress lines went to stderr, one per step
+    # progress lines went to stderr, one per step, in the schedule's order (though independent
+    # steps ran side by side), and the report's rows are in the same order
+    started = re.findall(r"^\[(\S+)\] (\S+)$", result.stderr, re.MULTILINE)
+    assert started == [(s.site, s.key) for s in plan.schedule.steps]
     assert "[usdf] setup-repo:usdf" in result.stderr and "[frdf] verify:step2c" in result.stderr
+    keys = [s["key"] for s in report["steps"] if not s["key"].endswith(":again")]
+    assert keys == [s.key for s in plan.schedule.steps]
     # nothing left running: no process of the rehearsal's services survives
     assert _leftovers(tmp_path) == []
 
@@ -82,6 +98,8 @@ def test_injected_loss_fails_at_that_transfers_verify(tmp_path: Path) -> None:
     assert "REHEARSAL FAILED: injected fault found: sites/usdf/verify/" in out
     assert re.search(r"  missing: HSC/runs/drp-3x2/DM-48353/step2a-visits/\S+", out)
     assert out.strip().splitlines()[-1].endswith(", 1 lost")
+    # the run stopped there: what it tells is the schedule up to that verify, in order
+    assert _started(tmp_path, result)[-1].startswith("verify:step2a-visits.")
     assert _leftovers(tmp_path) == []
 
 
@@ -93,7 +111,16 @@ def test_injected_stuck_rule_stops_at_its_wait_script(tmp_path: Path) -> None:
     assert m, out[-3000:]
     log = next((tmp_path / "work" / "logs").glob(f"wait_{m.group(2)}.log")).read_text()
     assert f"rule {m.group(1)}" in log and "is STUCK" in log and "STUCK Requests:" in log
+    assert _started(tmp_path, result)[-1] == f"wait:{m.group(2)}"
     assert _leftovers(tmp_path) == []
+
+
+def _started(tmp_path: Path, result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The steps the progress lines name; checked to be the schedule's first ones, in order."""
+    started = re.findall(r"^\[\S+\] (\S+)$", result.stderr, re.MULTILINE)
+    keys = [s.key for s in compile_campaign(tmp_path / "3x2.yaml", render=False).plan.schedule.steps]
+    assert started == keys[:len(started)], started
+    return started
 
 
 def _leftovers(tmp_path: Path) -> list[str]:
