@@ -64,7 +64,9 @@ def test_rehearsal_of_3x2_loses_nothing(tmp_path: Path) -> None:
     assert report["ok"] and report["lost"] == 0
     verifies = [s for s in report["steps"] if s["key"].startswith("verify:") and not s["key"].startswith("verify:raw.")]
     plan = compile_campaign(tmp_path / "3x2.yaml", render=False).plan
-    assert len(verifies) == len(plan.transfers) == 8  # gathers and scatters
+    # 8 gathers and scatters, and 6 input moves (bias, the refcat and the manifest to 2 sites)
+    assert len(verifies) == len(plan.transfers) == 14
+    assert sum(s["key"].startswith("verify:inputs.") for s in verifies) == 6
     # the whole-visit selections ran for real at every site
     visits = [s for s in report["steps"] if s["key"].startswith("visits:")]
     assert len(visits) == len(plan.sites) and all(s["status"] == "ok" for s in visits), visits
