@@ -135,6 +135,10 @@ REFCAT_TYPES: Mapping[str, tuple[tuple[str, ...], str]] = MappingProxyType({
 ANCILLARY_TYPES: Mapping[str, tuple[tuple[str, ...], str]] = MappingProxyType({
     "fgcmLookUpTable": (("instrument",), "Catalog"),
 })
+# The table of each kind of input (`inputs.calibrations`, `.refcats`, `.ancillary`).
+INPUT_TYPE_TABLES: Mapping[str, Mapping[str, tuple[tuple[str, ...], str]]] = MappingProxyType({
+    "calibrations": CALIBRATION_TYPES, "refcats": REFCAT_TYPES, "ancillary": ANCILLARY_TYPES})
+
 # What the central site sent of the inputs (the RUN collections of each input collection, the
 # calibrations' validity ranges) travels as a dataset of its own: written by `butler/inputs.py`
 # at the central site, moved like any other, read by it at each destination.

@@ -13,16 +13,14 @@ from typing import Literal
 
 from . import __version__
 from .defaults import (
-    ANCILLARY_TYPES,
-    CALIBRATION_TYPES,
     DEFAULT_CALIBRATIONS,
+    INPUT_TYPE_TABLES,
     INPUTS_MANIFEST_STORAGE_CLASS,
     INPUTS_MANIFEST_TYPE,
     INSTRUMENT_CLASSES,
     PANDA_GENERIC_CONFIG,
     PANDA_REMOTE_BUILD_CONFIG,
     PANDA_SITE_CONFIGS,
-    REFCAT_TYPES,
     STORAGE_CLASSES,
 )
 from .estimates import (
@@ -368,9 +366,7 @@ def input_type(ref: InputTypeRef, kind: InputKind, listed: bool) -> InputTypePla
     if isinstance(ref, InputType):
         return InputTypePlan(ref.type, tuple(ref.dimensions), ref.storage_class,
                              kind == "calibrations", listed)
-    table = {"calibrations": CALIBRATION_TYPES, "refcats": REFCAT_TYPES,
-             "ancillary": ANCILLARY_TYPES}[kind]
-    known = table.get(ref)
+    known = INPUT_TYPE_TABLES[kind].get(ref)
     if known is None:
         return None
     return InputTypePlan(ref, known[0], known[1], kind == "calibrations", listed)

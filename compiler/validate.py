@@ -13,11 +13,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .defaults import (
-    ANCILLARY_TYPES,
-    CALIBRATION_TYPES,
     DEFAULT_CALIBRATIONS,
+    INPUT_TYPE_TABLES,
     INPUTS_MANIFEST_TYPE,
-    REFCAT_TYPES,
     RUCIO_SCOPE_MAX,
     SHARE_SUM_TOLERANCE,
     SHARE_WARNING,
@@ -582,9 +580,8 @@ def semantic(spec: Campaign, out: Collector) -> None:
                       "also_at names a second site, other than the owner")
 
 
-_INPUT_TABLES = {"calibrations": (CALIBRATION_TYPES, "calibration"),
-                 "refcats": (REFCAT_TYPES, "reference catalog"),
-                 "ancillary": (ANCILLARY_TYPES, "ancillary")}
+_INPUT_WORDS = {"calibrations": "calibration", "refcats": "reference catalog",
+                "ancillary": "ancillary"}
 
 
 def _check_inputs(spec: Campaign, out: Collector, dataset_types: Mapping[str, int]) -> None:
@@ -612,7 +609,7 @@ def _check_inputs(spec: Campaign, out: Collector, dataset_types: Mapping[str, in
             groups.append((kind, ("inputs", kind, i, "types"), item.types))
     seen: dict[str, str] = {}
     for kind, base, refs in groups:
-        table, words = _INPUT_TABLES[kind]
+        table, words = INPUT_TYPE_TABLES[kind], _INPUT_WORDS[kind]
         for j, ref in enumerate(refs):
             path = base + (j,)
             name = ref if isinstance(ref, str) else ref.type

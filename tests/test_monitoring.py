@@ -49,7 +49,7 @@ from compiler.render.monitoring import (
     monitoring_dir,
     unit_name,
 )
-from tests.helpers import compile_data, example_data
+from tests.helpers import bring_site_files, compile_data, example_data
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGNS = ROOT / "campaigns"
@@ -738,3 +738,29 @@ def test_rules_read_what_drpc_status_prints(tmp_path: Path) -> None:
     ]
     result = promtool_test(rules, tests, tmp_path)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+
+def test_exporter_runs_the_real_drpc_status(tmp_path: Path) -> None:
+    """The exporter with the real `drpc status` (registered in the CLI): with no service
+    reachable from here, every source is `unknown`, and the file node_exporter reads still holds
+    the timestamp and the sources' up series, which promtool accepts."""
+    plan, files = compiled_example("3x2.yaml")
+    site = plan.sites[1].id
+    bring_site_files(tmp_path)
+    shutil.copy(CAMPAIGNS / "3x2.yaml", tmp_path / "campaign.yaml")
+    textfile = tmp_path / "textfile"
+    textfile.mkdir()
+    script = tmp_path / EXPORTER_SCRIPT
+    script.write_bytes(site_files(files, site)[EXPORTER_SCRIPT])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUCIO")}
+    result = subprocess.run(
+        ["bash", str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**env, "DRPC": str(ROOT / ".venv" / "bin" / "drpc"), "TEXTFILE_DIR": str(textfile),
+             "CAMPAIGN_FILE": str(tmp_path / "campaign.yaml"), "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = (textfile / metrics_file(plan, site)).read_text()
+    assert f'drpc_status_timestamp_seconds{{campaign="drp-3x2",site="{site}"}}' in text
+    assert 'drpc_status_source_up{' in text and 'source="rucio"' in text
+    check = subprocess.run([PROMTOOL, "check", "metrics"], input=text,
+                           capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr

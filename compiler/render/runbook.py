@@ -307,7 +307,7 @@ def _inputs(plan: Plan, step: Step) -> StepText:
                   f"then it creates {defaults}"]
     expect.append("run again, it reports `0 changes`")
     return StepText(
-        step, what if not plan.input_moves else what,
+        step, what,
         f"python3 {paths.inputs_script(site.id)}", how=how, expect=expect,
         if_fails=[("it names what is wrong (a collection missing or of the wrong type, a "
                    "calibration certified with another range, a defaults chain holding other "
