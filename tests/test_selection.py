@@ -236,3 +236,18 @@ def test_the_central_site_ingests_raws_from_the_spec_location(central: dict[str,
     assert "already; skipping ingest-raws" in there.stderr and "ingest-raws" not in there.stdout
     forced = visits_sh(tree, central["repo"], DRY_RUN="1", FORCE_INGEST="1")
     assert "butler ingest-raws" in forced.stdout
+
+
+def test_define_visits_is_the_obs_command_under_dry_run(central: dict[str, Any]) -> None:
+    """define-visits needs the instrument's obs package (not on PyPI): its exact command."""
+    for site in ("usdf", "frdf"):
+        script = central["tree"] / "sites" / site / "butler" / "visits.sh"
+        env = {k: v for k, v in os.environ.items() if k not in ("BUTLER_REPO", "SKIP_STEPS")}
+        proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=300,
+                              env={**env, "DRY_RUN": "1", "BUTLER_REPO": central["repo"],
+                                   "BUTLER_PYTHON": sys.executable,
+                                   "SKIP_STEPS": ("raws " if site == "usdf" else "")
+                                   + "select check"})
+        assert proc.returncode == 0, proc.stderr
+        assert (f"butler define-visits {central['repo']} HSC --collections HSC/raw/all"
+                in proc.stdout.splitlines()), proc.stdout
