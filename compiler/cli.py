@@ -92,11 +92,22 @@ fmt_opt = click.option("--format", "fmt", type=FORMATS, default="text", show_def
 @check_pipeline_opt
 @guarded
 def validate(campaigns: tuple[Path, ...], strict: bool, fmt: str, check_pipeline: bool) -> None:
-    """Load and validate campaigns; print every problem."""
+    """Load and validate campaigns (and include fragments such as sites/*.yaml, each on its
+    own); print every problem."""
+    from .fragment import is_fragment, validate_fragment
+    from .loader import load_campaign
+
     diags: list[Diagnostic] = []
     failed = False
+    fragments = 0
     for path in campaigns:
         try:
+            loaded = load_campaign(path)
+            if is_fragment(loaded.data):
+                fragments += 1
+                report = validate_fragment(loaded)
+                click.echo(f"{path}: {report.summary}", err=True)
+                continue
             compiled = compile_campaign(path, render=False, check_pipeline=check_pipeline)
             diags.extend(compiled.warnings)
             failed = failed or (strict and bool(compiled.warnings))
@@ -104,15 +115,22 @@ def validate(campaigns: tuple[Path, ...], strict: bool, fmt: str, check_pipeline
             diags.extend(exc.diagnostics)
             failed = True
     emit_diagnostics(diags, fmt)
+    files = _counted(len(campaigns) - fragments, fragments)
     if not failed:
-        click.echo(f"{len(campaigns)} campaign(s) valid"
-                   + (f", {len(diags)} warning(s)" if diags else ""), err=True)
+        click.echo(f"{files} valid" + (f", {len(diags)} warning(s)" if diags else ""), err=True)
     else:
         errors = sum(d.severity == "error" for d in diags)
-        click.echo(f"{len(campaigns)} campaign(s): {errors} error(s)"
+        click.echo(f"{files}: {errors} error(s)"
                    + (", and --strict fails on warnings" if strict and not errors else ""),
                    err=True)
         raise click.exceptions.Exit(int(ExitCode.INVALID))
+
+
+def _counted(campaigns: int, fragments: int) -> str:
+    """`2 campaign(s)`, `4 fragment(s)` or `2 campaign(s) and 4 fragment(s)`."""
+    parts = ([f"{campaigns} campaign(s)"] if campaigns or not fragments else []) \
+        + ([f"{fragments} fragment(s)"] if fragments else [])
+    return " and ".join(parts)
 
 
 @cli.command("compile")

@@ -75,10 +75,14 @@ def _read_reports(paths: tuple[Path, ...], campaign: str, sha256: str) -> list[S
 @click.option("--timeout", type=click.FloatRange(0.1, 600), default=20.0, show_default=True,
               help="Seconds to wait for an answer of Rucio or of a Kafka broker (the sites' "
                    "brokers are asked at once).")
+@click.option("--crosscheck", "crosscheck", metavar="FILE",
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The cross-check result that the central site's crosscheck.py --json wrote "
+                   "(its runbook's cross-check step).")
 @guarded
 def status_command(campaign: Path, reports: tuple[Path, ...], out: Path | None,
                    site: str | None, fmt: str, merge: bool, wms_service: str | None,
-                   lag_interval: float, timeout: float) -> None:
+                   lag_interval: float, timeout: float, crosscheck: Path | None) -> None:
     """Show where CAMPAIGN is: jobs, transfers, arrivals, ingest lag, and what can start next.
 
     With --merge, REPORTS are `drpc status --site ID --format json` outputs of the sites.
@@ -87,6 +91,7 @@ def status_command(campaign: Path, reports: tuple[Path, ...], out: Path | None,
     from .status import Options, collect, render
     from .status import merge as merge_reports
     from .status.bps import wms_service_class
+    from .status.crosscheck_result import read_result
 
     if reports and not merge:
         raise UsageError("report files are only read with --merge")
@@ -94,14 +99,19 @@ def status_command(campaign: Path, reports: tuple[Path, ...], out: Path | None,
         raise UsageError("--merge needs the JSON reports to combine")
     if merge and site:
         raise UsageError("--merge combines every site's view: leave out --site")
+    if merge and crosscheck:
+        raise UsageError("--merge takes the cross-check from the central site's report: "
+                         "leave out --crosscheck")
     plan = compile_campaign(campaign, site=site, render=False).plan
+    result = read_result(plan, crosscheck) if crosscheck is not None else None
     if merge:
         loaded = _read_reports(reports, plan.campaign, plan.spec_sha256)
         report = merge_reports(plan, loaded, [p.name for p in reports])
     else:
         env = dict(os.environ)
         report = collect(plan, Options(site=site, wms_service=wms_service_class(wms_service, env),
-                                       lag_interval=lag_interval, timeout=timeout), env)
+                                       lag_interval=lag_interval, timeout=timeout,
+                                       crosscheck=result), env)
     text = render(report, fmt)
     if out is None:
         click.echo(text, nl=False)

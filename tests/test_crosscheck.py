@@ -114,7 +114,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from lsst.daf.butler import Butler, CollectionType, DatasetType
 
     tmp = tmp_path_factory.mktemp("crosscheck")
-    compiled = compile_campaign(crosscheck_campaign(tmp))
+    campaign = crosscheck_campaign(tmp)
+    compiled = compile_campaign(campaign)
     plan = compiled.plan
     tree = tmp / "tree"
     write_tree(tree, compiled.files)
@@ -154,7 +155,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             butler.collections.register(chain, CollectionType.CHAINED)
         for chain in STAGE_CHAINS:
             butler.collections.redefine_chain(chain, ["xc/usdf/good"])
-    return {"plan": plan, "tree": tree, "repo": repo, "tmp": tmp}
+    return {"plan": plan, "tree": tree, "repo": repo, "tmp": tmp, "campaign": campaign}
 
 
 def show(world: dict[str, Any], frdf: list[str], ukdf: list[str]) -> None:
@@ -214,6 +215,20 @@ def assert_lines(found: list[str], expected: list[str]) -> None:
         assert re.fullmatch(pattern, line), (line, want)
 
 
+def status_of(world: dict[str, Any], result: Path, fmt: str = "json") -> tuple[int, str]:
+    """`drpc status --site usdf --crosscheck RESULT` of the world's campaign: its real Butler,
+    no Rucio or Kafka here (unknown cells, which change no exit status)."""
+    from click.testing import CliRunner
+
+    from compiler.cli import cli
+
+    env = {"RUCIO_CONFIG": str(world["tmp"] / "no-rucio.cfg"), "HOME": str(world["tmp"])}
+    got = CliRunner().invoke(cli, ["status", str(world["campaign"]), "--site", CENTRAL,
+                                   "--crosscheck", str(result), "--format", fmt,
+                                   "--timeout", "1", "--lag-interval", "0"], env=env)
+    return got.exit_code, got.output
+
+
 def test_agreeing_sites_pass(world: dict[str, Any]) -> None:
     show(world, GOOD_FRDF, GOOD_UKDF)
     report = world["tmp"] / "good.json"
@@ -236,6 +251,17 @@ def test_agreeing_sites_pass(world: dict[str, Any]) -> None:
                             {"site": "frdf", "collection": CHAINS["frdf"], "datasets": 1}]
     assert obj["catalog"]["matched"] == ROWS and obj["catalog"]["mag_column"] == "g_psfFlux"
     assert obj["catalog"]["mag_mad"] == pytest.approx(0.005)
+    # drpc status reads the result: the comparison OK, its runbook step done, nothing to do
+    code, out = status_of(world, report)
+    status = json.loads(out)
+    assert code == 0 and status["attention"] == [], out
+    xc = status["crosscheck"]
+    assert xc["known"] and xc["ok"] and xc["counts"]["ok"] == 14 and xc["file"] == str(report)
+    step = next(st for s in status["sites"] if s["site"] == CENTRAL for st in s["steps"]
+                if st["key"] == f"crosscheck:{CENTRAL}")
+    assert step["state"] == "done" and step["observed"]
+    assert "drpc_crosscheck_ok{campaign=\"drp-3x2\",site=\"usdf\"} 1" in status_of(
+        world, report, "prometheus")[1]
 
 
 def test_shifted_photometry_positions_and_rows_differ(world: dict[str, Any]) -> None:
@@ -271,6 +297,13 @@ def test_shifted_photometry_positions_and_rows_differ(world: dict[str, Any]) -> 
     obj = next(c for c in doc["comparisons"]
                if c["tract"] == 9948 and c["dataset_type"] == "objectTable_tract")
     assert obj["catalog"]["mag_offset"] == pytest.approx(-0.1)
+    # drpc status: exit 5, each comparison outside the tolerances named, the step failed
+    code, out = status_of(world, report, "table")
+    assert code == 5, out
+    assert "Cross-check at usdf: 3 of 14 comparison(s) not OK" in out
+    assert ("  - cross-check at usdf: objectTable_tract of tract 9948 DIFFERS: r_psfFlux: "
+            "median |mag difference| 0.1000 > mag_mad 0.02") in out
+    assert "; FAILED " in out and "cross-check tracts" in out.split("; FAILED ")[1]
 
 
 def test_a_data_id_at_one_site_only_differs(world: dict[str, Any]) -> None:

@@ -74,7 +74,14 @@ def test_failure_stops_later_steps_and_the_outcome_is_as_if_in_order() -> None:
     # run meanwhile but does not count; d (needs c) never starts.
     steps = [S("a", 0.3), S("b", 0.0, fails=True), S("c", 0.0), S("d", 0.0)]
     rec, emitted = Recorder(), []
-    ran, error = run_steps(steps, {"d": ["c"]}, rec.run, workers=3,
+
+    def run(step: S) -> None:
+        # c ends after b, whatever the machine's load: b's failure is known before c passes
+        while step.key == "c" and "b" not in rec.ended:
+            time.sleep(0.01)
+        rec.run(S(step.key, 0.05, step.fails) if step.key == "c" else step)
+
+    ran, error = run_steps(steps, {"d": ["c"]}, run, workers=3,
                            emit=lambda s: emitted.append(s.key), abort=lambda: None)
     assert [s.key for s in ran] == ["a", "b"] and emitted == ["a", "b"]
     assert isinstance(error, RuntimeError) and str(error) == "b failed"

@@ -10,7 +10,15 @@ import datetime
 from dataclasses import dataclass
 from typing import Literal
 
-from .model import JobStatus, LagStatus, StatusReport, StepStatus, TransferStatus
+from .model import (
+    ComparisonStatus,
+    CrosscheckStatus,
+    JobStatus,
+    LagStatus,
+    StatusReport,
+    StepStatus,
+    TransferStatus,
+)
 
 Tone = Literal["ok", "running", "failed", "waiting", "unknown", "none"]
 
@@ -108,6 +116,26 @@ def lag_cell(x: LagStatus) -> Cell:
     return Cell(f"{x.lag} ({trend}, was {x.lag_before})", "running" if x.falling else "failed")
 
 
+_COMPARISON_TONES: dict[str, Tone] = {"OK": "ok", "DIFFERS": "failed", "EMPTY": "failed",
+                                      "ERROR": "failed"}
+
+
+def crosscheck_cell(result: CrosscheckStatus) -> Cell:
+    """The whole comparison in one cell: OK, or how many are outside the tolerances."""
+    if not result.known:
+        return Cell("unknown", "unknown", result.reason)
+    total = len(result.comparisons)
+    if result.ok:
+        return Cell(f"OK ({total} comparison(s) within the tolerances)", "ok", result.file)
+    bad = total - result.counts.get("ok", 0)
+    return Cell(f"{bad} of {total} comparison(s) not OK", "failed", result.file)
+
+
+def comparison_cell(item: ComparisonStatus) -> Cell:
+    return Cell(item.status, _COMPARISON_TONES[item.status],
+                "; ".join(item.problems) or None)
+
+
 def step_cell(step: StepStatus) -> Cell:
     note = ("waits for " + ", ".join(step.blocked_by)) if step.blocked_by else None
     how = "" if step.observed or step.state in ("ready", "blocked") else " (inferred)"
@@ -125,5 +153,6 @@ def ranges(numbers: list[int]) -> str:
     return ", ".join(out)
 
 
-__all__ = ["Cell", "Tone", "arrived_cell", "job_cell", "lag_cell", "ranges", "rule_cell",
-           "sent_cell", "stage_grid", "step_cell", "view", "when"]
+__all__ = ["Cell", "Tone", "arrived_cell", "comparison_cell", "crosscheck_cell", "job_cell",
+           "lag_cell", "ranges", "rule_cell", "sent_cell", "stage_grid", "step_cell", "view",
+           "when"]

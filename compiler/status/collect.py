@@ -17,9 +17,11 @@ from ..plan import Plan
 from ..plan_model import Job, Move
 from .bps import DEFAULT_WMS_SERVICE, collect_jobs, expand_link_path
 from .butler_counts import collect_site
+from .crosscheck_result import attention_lines, not_read
 from .kafka_lag import collect_lag
 from .model import (
     ArrivalStatus,
+    CrosscheckStatus,
     JobStatus,
     LagStatus,
     RepoStatus,
@@ -38,6 +40,7 @@ class Options:
     wms_service: str = DEFAULT_WMS_SERVICE
     lag_interval: float = 10.0
     timeout: float = 20.0
+    crosscheck: CrosscheckStatus | None = None  # read from --crosscheck FILE
 
 
 def _transfer(move: Move, rule: RuleStatus, arrival: ArrivalStatus) -> TransferStatus:
@@ -56,7 +59,8 @@ def _elsewhere(job: Job, env: Mapping[str, str]) -> JobStatus:
 
 
 def attention(jobs: Sequence[JobStatus], transfers: Sequence[TransferStatus],
-              lag: Sequence[LagStatus]) -> list[str]:
+              lag: Sequence[LagStatus], crosscheck: CrosscheckStatus | None = None
+              ) -> list[str]:
     """Everything that makes `drpc status` exit 5, one line each."""
     out = []
     for j in jobs:
@@ -79,20 +83,21 @@ def attention(jobs: Sequence[JobStatus], transfers: Sequence[TransferStatus],
         if x.known and x.lag and x.lag_before is not None and not x.falling:
             out.append(f"ctrl_ingestd of {x.site} ({x.group_id}) on {x.topic}: {x.lag} "
                        f"message(s) behind and not falling (was {x.lag_before})")
-    return out
+    return out + attention_lines(crosscheck)
 
 
 def assemble(plan: Plan, *, site: str | None, generated_at: float, sources: list[SourceStatus],
              jobs: list[JobStatus], transfers: list[TransferStatus], lag: list[LagStatus],
-             repos: list[RepoStatus], merged_from: Sequence[str] = ()) -> StatusReport:
-    seen = observe(plan, jobs, transfers, repos)
+             repos: list[RepoStatus], crosscheck: CrosscheckStatus | None = None,
+             merged_from: Sequence[str] = ()) -> StatusReport:
+    seen = observe(plan, jobs, transfers, repos, crosscheck)
     steps = [s for s in site_steps(plan, seen) if site is None or s.site == site]
     return StatusReport(
         campaign=plan.campaign, spec_sha256=plan.spec_sha256, drpc_version=__version__,
         generated_at=generated_at, site=site, merged_from=list(merged_from),
         sources=sorted(sources, key=lambda s: (s.source, s.site or "")), jobs=jobs,
-        transfers=transfers, lag=lag, repos=repos, sites=steps,
-        attention=attention(jobs, transfers, lag))
+        transfers=transfers, lag=lag, repos=repos, crosscheck=crosscheck, sites=steps,
+        attention=attention(jobs, transfers, lag, crosscheck))
 
 
 def collect(plan: Plan, options: Options, env: Mapping[str, str]) -> StatusReport:
@@ -122,12 +127,14 @@ def collect(plan: Plan, options: Options, env: Mapping[str, str]) -> StatusRepor
         for m in moves]
     return assemble(plan, site=only, generated_at=started,
                     sources=[*sources, *rucio.sources, *kafka_sources], jobs=job_status,
-                    transfers=transfers, lag=lag, repos=repos)
+                    transfers=transfers, lag=lag, repos=repos,
+                    crosscheck=options.crosscheck or not_read(plan, only))
 
 
 # -- --merge --------------------------------------------------------------------------------------
 
-Known = TypeVar("Known", JobStatus, RuleStatus, ArrivalStatus, LagStatus, RepoStatus)
+Known = TypeVar("Known", JobStatus, RuleStatus, ArrivalStatus, LagStatus, RepoStatus,
+                CrosscheckStatus)
 
 
 def _pick(values: Sequence[tuple[float, Known]]) -> Known:
@@ -144,8 +151,11 @@ def merge(plan: Plan, reports: Sequence[StatusReport], names: Sequence[str]) -> 
     lags: dict[tuple[str, str], list[tuple[float, LagStatus]]] = {}
     repos: dict[str, list[tuple[float, RepoStatus]]] = {}
     sources: dict[tuple[str, str | None], SourceStatus] = {}
+    crosschecks: list[tuple[float, CrosscheckStatus]] = []
     for rep in reports:
         at = rep.generated_at
+        if rep.crosscheck is not None:
+            crosschecks.append((at, rep.crosscheck))
         for j in rep.jobs:
             jobs.setdefault((j.stage, j.site), []).append((at, j))
         for t in rep.transfers:
@@ -172,6 +182,7 @@ def merge(plan: Plan, reports: Sequence[StatusReport], names: Sequence[str]) -> 
                                          key=lambda kv: (site_order.get(kv[0][0], 0), kv[0][1]))],
         repos=[_pick(v) for _, v in sorted(repos.items(),
                                            key=lambda kv: site_order.get(kv[0], 0))],
+        crosscheck=_pick(crosschecks) if crosschecks else not_read(plan, None),
         merged_from=names)
 
 

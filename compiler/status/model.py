@@ -146,6 +146,30 @@ class SiteSteps(Frozen):
     steps: list[StepStatus]
 
 
+class ComparisonStatus(Frozen):
+    """One (tract, dataset type) of the cross-check comparison."""
+
+    tract: int
+    dataset_type: str
+    status: Literal["OK", "DIFFERS", "EMPTY", "ERROR"]
+    problems: list[str] = Field(default_factory=list,
+                                description="What is outside the tolerances, or the error.")
+
+
+class CrosscheckStatus(Frozen):
+    """The central site's comparison of the cross-check tracts (`crosscheck.py --json`)."""
+
+    known: bool
+    central: str
+    file: str | None = Field(None, description="The result file read (--crosscheck).")
+    ok: bool | None = Field(None, description="Every comparison within the tolerances.")
+    counts: dict[str, int] = Field(default_factory=dict,
+                                   description="Comparisons by outcome (ok, differs, empty, "
+                                   "error).")
+    comparisons: list[ComparisonStatus] = Field(default_factory=list)
+    reason: str | None = None
+
+
 class StatusReport(Frozen):
     """`drpc status`: the whole campaign as the sources could see it."""
 
@@ -161,6 +185,8 @@ class StatusReport(Frozen):
     transfers: list[TransferStatus]
     lag: list[LagStatus]
     repos: list[RepoStatus]
+    crosscheck: CrosscheckStatus | None = Field(None, description=(
+        "The cross-check comparison's result (None: the campaign has no cross-check tract)."))
     sites: list[SiteSteps] = Field(description="Each site's runbook steps (with --site: that "
                                    "site's only).")
     attention: list[str] = Field(description="Why the status exits 5; empty: all well.")
@@ -185,7 +211,8 @@ def schema_text() -> str:
 
 
 __all__ = ["NEEDS_ATTENTION", "SCHEMA_VERSION", "SOURCES", "STATUS_SCHEMA_FILE",
-           "ArrivalStatus", "JobStatus", "LagStatus", "LockCounts", "RepoStatus", "RuleState",
-           "RuleStatus", "SiteSteps", "Source", "SourceStatus", "StatusReport", "StepState",
-           "StepStatus", "TransferStatus", "WmsState", "schema_dict", "schema_text"]
+           "ArrivalStatus", "ComparisonStatus", "CrosscheckStatus", "JobStatus", "LagStatus",
+           "LockCounts", "RepoStatus", "RuleState", "RuleStatus", "SiteSteps", "Source",
+           "SourceStatus", "StatusReport", "StepState", "StepStatus", "TransferStatus", "WmsState",
+           "schema_dict", "schema_text"]
 

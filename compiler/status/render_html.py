@@ -14,6 +14,8 @@ import jinja2
 from ..render.common import GENERATED, templates_dir
 from .cells import (
     arrived_cell,
+    comparison_cell,
+    crosscheck_cell,
     lag_cell,
     ranges,
     rule_cell,
@@ -41,6 +43,9 @@ def render_html(report: StatusReport) -> str:
         report=report, view=view(report), when=when(report), sites=sites, grid=grid,
         transfers=[(t, rule_cell(t), sent_cell(t), arrived_cell(t)) for t in report.transfers],
         lag=[(x, lag_cell(x)) for x in report.lag],
+        crosscheck=(None if report.crosscheck is None else
+                    (report.crosscheck, crosscheck_cell(report.crosscheck),
+                     [(c, comparison_cell(c)) for c in report.crosscheck.comparisons])),
         steps=[(s, [(st, step_cell(st)) for st in s.steps]) for s in report.sites],
         ranges=ranges)
 

@@ -24,6 +24,9 @@ METRICS: dict[str, tuple[str, str]] = {
                                      "Butler."),
     "drpc_ingestd_consumer_lag": ("gauge", "Messages the site's ctrl_ingestd group is behind "
                                   "on the topic."),
+    "drpc_crosscheck_ok": ("gauge", "1 if every cross-check comparison at the central site is "
+                           "within the tolerances, else 0."),
+    "drpc_crosscheck_comparisons": ("gauge", "Cross-check comparisons by outcome."),
 }
 
 
@@ -80,6 +83,14 @@ def render_prometheus(report: StatusReport) -> str:
             lines["drpc_ingestd_consumer_lag"].append(_series(
                 "drpc_ingestd_consumer_lag", [("campaign", c), ("site", x.site),
                                               ("topic", x.topic)], x.lag))
+    xc = report.crosscheck
+    if xc is not None and xc.known:
+        lines["drpc_crosscheck_ok"].append(_series(
+            "drpc_crosscheck_ok", [("campaign", c), ("site", xc.central)], int(bool(xc.ok))))
+        for outcome, count in sorted(xc.counts.items()):
+            lines["drpc_crosscheck_comparisons"].append(_series(
+                "drpc_crosscheck_comparisons", [("campaign", c), ("site", xc.central),
+                                                ("outcome", outcome)], count))
     out: list[str] = []
     for name, (kind, help_text) in METRICS.items():
         out += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *lines[name]]

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from .cells import (
     Cell,
     arrived_cell,
+    comparison_cell,
+    crosscheck_cell,
     lag_cell,
     ranges,
     rule_cell,
@@ -57,6 +59,13 @@ def render_table(report: StatusReport) -> str:
     rows = [[x.site, x.topic, x.group_id, notes.text(lag_cell(x))] for x in report.lag]
     out += _columns(["site", "topic", "group", "lag"], rows) if rows else ["  none"]
     out.append("")
+    if report.crosscheck is not None:
+        x = report.crosscheck
+        out.append(f"Cross-check at {x.central}: {notes.text(crosscheck_cell(x))}")
+        rows = [[str(c.tract), c.dataset_type, comparison_cell(c).text,
+                 comparison_cell(c).note or ""] for c in x.comparisons]
+        out += _columns(["tract", "dataset type", "result", "why"], rows) if rows else []
+        out.append("")
     out.append("Next steps (numbers of sites/<site>/RUNBOOK.md)")
     for s in report.sites:
         ready = [st for st in s.steps if st.state == "ready"]

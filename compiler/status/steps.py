@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from ..plan import Plan
 from ..schedule import Step
 from .model import (
+    CrosscheckStatus,
     JobStatus,
     RepoStatus,
     SiteSteps,
@@ -35,7 +36,8 @@ def plain(title: str) -> str:
 
 
 def observe(plan: Plan, jobs: Sequence[JobStatus], transfers: Sequence[TransferStatus],
-            repos: Sequence[RepoStatus]) -> dict[str, StepState]:
+            repos: Sequence[RepoStatus], crosscheck: CrosscheckStatus | None = None
+            ) -> dict[str, StepState]:
     """Step key -> what the sources show of it (only steps a source shows)."""
     seen: dict[str, StepState] = {}
     for j in jobs:
@@ -69,6 +71,8 @@ def observe(plan: Plan, jobs: Sequence[JobStatus], transfers: Sequence[TransferS
     for r in repos:
         if r.known and r.ready:
             seen[f"setup-repo:{r.site}"] = "done"
+    if crosscheck is not None and crosscheck.known:
+        seen[f"crosscheck:{crosscheck.central}"] = "done" if crosscheck.ok else "failed"
     return seen
 
 
