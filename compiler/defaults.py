@@ -58,6 +58,8 @@ PANDA_SITE_CONFIGS: Mapping[str, str] = MappingProxyType({
     "CC-IN2P3": "${CTRL_BPS_PANDA_DIR}/config/bps_frdf.yaml",
     "LANCS": "${CTRL_BPS_PANDA_DIR}/config/bps_ukdf.yaml",
 })
+#: The PrometheusRule's namespace when the site gives none and runs no ctrl_ingestd.
+DEFAULT_MONITORING_NAMESPACE = "drpc-monitoring"
 PANDA_GENERIC_CONFIG = "${CTRL_BPS_PANDA_DIR}/config/bps_panda_DF.yaml"
 # ctrl_bps_panda's remote build: the QuantumGraph is built at the compute site, so a job for
 # another site can be submitted from the central one (`bps submit --compute-site`).

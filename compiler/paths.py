@@ -94,6 +94,33 @@ def ingestd_file(site: str, name: str) -> str:
     return f"{ingestd_dir(site)}/{name}"
 
 
+#: The cross-check step's result (`crosscheck.py --json`), at the tree's root where the runbook
+#: runs it; `drpc status --crosscheck` and the central site's status exporter read it.
+CROSSCHECK_RESULT = "crosscheck-result.json"
+MONITORING_RULES_FILE = "drpc-alerts.rules.yaml"
+PROMETHEUS_RULE_FILE = "prometheusrule.yaml"
+STATUS_EXPORTER_SCRIPT = "status-exporter.sh"
+
+
+def monitoring_dir(site: str) -> str:
+    return f"{site_dir(site)}/monitoring"
+
+
+def monitoring_file(site: str, name: str) -> str:
+    return f"{monitoring_dir(site)}/{name}"
+
+
+def status_unit(campaign: str, site: str) -> str:
+    """The status exporter's systemd unit name (service and timer): one per campaign and site
+    on a host."""
+    return f"drpc-status-{campaign}-{site}"
+
+
+def status_metrics_file(campaign: str, site: str) -> str:
+    """The exporter's file in node_exporter's textfile folder (it reads `*.prom` only)."""
+    return f"drpc-status-{campaign}-{site}.prom"
+
+
 def relative(script: str, target: str) -> str:
     """`target` as a script in the same site folder names it (`../butler/selection.py`)."""
     here, there = script.split("/"), target.split("/")

@@ -14,6 +14,7 @@ from typing import Literal
 from . import __version__
 from .defaults import (
     DEFAULT_CALIBRATIONS,
+    DEFAULT_MONITORING_NAMESPACE,
     INPUT_TYPE_TABLES,
     INPUTS_MANIFEST_STORAGE_CLASS,
     INPUTS_MANIFEST_TYPE,
@@ -304,7 +305,9 @@ def _site(spec: Campaign, sid: str, central: str, ownership: Ownership,
         raw_rse_root=s.rucio.raw_rse_root or (file_path(s.rucio.raw_fs_prefix)
                                               if s.rucio.raw_fs_prefix else rse_root),
         rucio_account=s.rucio.account, dataset_file_limit=s.rucio.dataset_file_limit,
-        ingestd=s.ingestd, monitoring=s.monitoring,
+        ingestd=s.ingestd,
+        monitoring=s.monitoring.model_copy(update={"namespace": s.monitoring.namespace or (
+            s.ingestd.namespace if s.ingestd is not None else DEFAULT_MONITORING_NAMESPACE)}),
         bps_site_config=s.bps.site_config or PANDA_SITE_CONFIGS.get(s.panda_site,
                                                                     PANDA_GENERIC_CONFIG),
         merge_queue=s.bps.merge_queue or f"{s.panda_site}_Rubin_Merge",

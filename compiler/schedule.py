@@ -23,7 +23,7 @@ from typing import Literal
 from .plan_model import Job, Move, SitePlan, StagePlan
 
 StepKind = Literal["setup-repo", "visits", "rucio-setup", "ingestd", "datastore", "apply-rules",
-                   "inputs", "register", "crosscheck",
+                   "monitoring", "inputs", "register", "crosscheck",
                    "wait", "verify", "submit", "job", "archive", "wait-for"]
 PhaseKind = Literal["setup", "inputs", "raws", "stage", "gather", "scatter", "return", "crosscheck",
                     "archive"]
@@ -114,7 +114,7 @@ def visits_key(site: str) -> str:
 def setup_steps(site: SitePlan, moves: Sequence[Move]) -> list[Step]:
     """A site's setup (phase 1): its repository; at the central site, which holds every raw,
     its visits and whole-visit selection; ctrl_ingestd where files arrive; the datastore root
-    check where files arrive or leave; the outgoing Rucio datasets and rules."""
+    check where files arrive or leave; the outgoing Rucio datasets and rules; the monitoring."""
     arrives = any(m.destination == site.id for m in moves)
     sends = any(m.source == site.id for m in moves)
     steps = [Step(f"setup-repo:{site.id}", "setup-repo", site.id, 1)]
@@ -128,6 +128,8 @@ def setup_steps(site: SitePlan, moves: Sequence[Move]) -> list[Step]:
         steps.append(Step(f"datastore:{site.id}", "datastore", site.id, 1))
     if sends:
         steps.append(Step(f"apply-rules:{site.id}", "apply-rules", site.id, 1, (RUCIO_SETUP,)))
+    # the alert rules and the status exporter: nothing later at the site needs them
+    steps.append(Step(f"monitoring:{site.id}", "monitoring", site.id, 1, blocking=False))
     return steps
 
 
@@ -144,7 +146,7 @@ def build_schedule(sites: Sequence[SitePlan], stages: Sequence[StagePlan], jobs:
                        for st in setup[s.id]]
     phases.append(Phase(1, "setup", steps=tuple(st.key for st in setup_steps_all)))
     steps_of[1] = setup_steps_all
-    setup_done = {s.id: setup[s.id][-1].key for s in sites}
+    setup_done = {s.id: [st for st in setup[s.id] if st.blocking][-1].key for s in sites}
 
     producer = {m.id: f"job:{m.stage}:{m.source}" for m in moves if m.stage is not None}
     producer |= {m.id: inputs_key(m.source) for m in moves if m.is_input}

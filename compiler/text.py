@@ -176,6 +176,16 @@ def md_code(value: Any, *, in_table: bool = False) -> str:
     return f"{fence}{text}{fence}"
 
 
+def md_fence(value: Any, *, lang: str = "bash", indent: int = 0) -> str:
+    """A fenced code block showing exactly the lines of `value` (a multi-line command), indented
+    by `indent` spaces (inside a list item). The fence is longer than any backtick run inside."""
+    lines = [_one_line(line) for line in str(value).split("\n")]
+    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    pad = " " * indent
+    return "\n".join(f"{pad}{line}".rstrip() for line in [fence + lang, *lines, fence])
+
+
 _SAFE_URL = re.compile(r"^(https?://[^\s<>\"'`]+|mailto:[^\s<>\"'`]+|(?![A-Za-z][A-Za-z0-9+.-]*:)(?!//)[^\s<>\"'`]*)$")
 
 

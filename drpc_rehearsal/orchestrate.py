@@ -156,6 +156,7 @@ class Rehearsal:
             "job": self._step_job, "register": self._step_register, "wait": self._step_wait,
             "verify": self._step_verify, "archive": self._step_archive,
             "inputs": self._step_inputs, "crosscheck": self._step_crosscheck,
+            "monitoring": self._step_monitoring,
         }
         if step.kind not in handlers:
             raise NotImplementedError(f"the rehearsal cannot run {step.key}: no handler for "
@@ -303,6 +304,16 @@ class Rehearsal:
         result = self.script(step.site, paths.crosscheck_script(step.site), key=step.key,
                              args=("--json", str(self.work / "crosscheck-result.json")))
         result.note = f"{len(self.plan.crosschecks)} comparison(s)"
+        self._record(result)
+
+    def _step_monitoring(self, step: Step) -> None:
+        """No Prometheus or systemd here: the exporter's own dry run shows what it would run."""
+        rel = paths.monitoring_file(step.site, paths.STATUS_EXPORTER_SCRIPT)
+        result = self.script(step.site, rel, key=step.key,
+                             extra_env={"DRY_RUN": "1", "DRPC": "drpc",
+                                        "TEXTFILE_DIR": str(self.work / "textfile")})
+        result.status = "replaced"
+        result.note = "kubectl apply and systemctl replaced; the exporter's DRY_RUN=1 ran"
         self._record(result)
 
     def _step_ingestd(self, step: Step) -> None:

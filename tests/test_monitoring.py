@@ -37,7 +37,7 @@ from markdown_it import MarkdownIt
 
 from compiler.pipeline import compile_campaign
 from compiler.plan import Plan
-from compiler.render import monitoring
+from compiler.render import monitoring, runbook
 from compiler.render.monitoring import (
     ALERTS,
     EXPORTER_SCRIPT,
@@ -474,12 +474,10 @@ def test_runbook_urls_point_at_runbook_steps(example: tuple[Plan, dict[str, byte
         for alert in alerts(plan, site.id):
             path, _, anchor = alert.runbook_url.partition("#")
             assert path == runbook_path
-            if alert.name in ("StatusExporterStale", "StatusSourceDown"):
-                assert anchor == ""  # the runbook has no step for the exporter (yet)
-                continue
             assert anchor in anchors, (alert.name, alert.runbook_url)
             number = int(anchor.split("-", 1)[0])
-            kind = {"RucioRuleStuck": "wait", "TransferNotIngested": "verify"}.get(
+            kind = {"RucioRuleStuck": "wait", "TransferNotIngested": "verify",
+                    "StatusExporterStale": "monitoring", "StatusSourceDown": "monitoring"}.get(
                 alert.name, "ingestd")
             step = next(s for s in plan.schedule.sites[site.id] if s.number == number)
             assert step.kind == kind, (alert.name, anchor)
@@ -619,8 +617,9 @@ def test_hostile_site_settings_stay_literal(tmp_path: Path) -> None:
     rules.write_bytes(mine[RULES_FILE])
     stale = next(a for a in alerts(plan, site) if a.name == "StatusExporterStale")
     never = cases(plan, stale)[1]
+    step = next(s for s in runbook.build(plan).sites[site] if s.kind == "monitoring")
     never["alert_rule_test"][0]["exp_alerts"][0]["exp_annotations"]["runbook_url"] = (
-        f"{url}/sites/{site}/RUNBOOK.md")
+        f"{url}/sites/{site}/RUNBOOK.md#{runbook.step_anchor(step)}")
     result = promtool_test(rules, [never], tmp_path)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     # systemd: no warning, and the value is written as systemd reads it back

@@ -105,7 +105,7 @@ def test_schedule_steps_have_kinds_and_files(tmp_path: Path) -> None:
     sched = compiled.plan.schedule
     kinds = {s.kind for s in sched.steps}
     assert kinds == {"setup-repo", "visits", "rucio-setup", "ingestd", "datastore", "apply-rules",
-                     "inputs", "register", "wait", "verify", "submit", "job", "archive"}
+                     "monitoring", "inputs", "register", "wait", "verify", "submit", "job", "archive"}
     for site, steps in sched.sites.items():
         assert [s.number for s in steps] == list(range(1, len(steps) + 1)), site
         assert all(s.site == site for s in steps)

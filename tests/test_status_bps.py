@@ -141,8 +141,11 @@ def test_failed_job_needs_attention_exit_5(campaign: Path, tmp_path: Path) -> No
     from compiler.pipeline import compile_campaign
     steps = compile_campaign(campaign, render=False).plan.schedule.sites["frdf"]
     number = next(s.number for s in steps if s.key == "job:step1:frdf")
-    # the step, by the number the site's runbook gives it
-    assert f"  frdf: nothing can start; FAILED {number} Run stage 1 step1" in result.output
+    monitoring = next(s.number for s in steps if s.kind == "monitoring")
+    # the step, by the number the site's runbook gives it; only the monitoring can start (no
+    # source shows it installed, nothing waits for it)
+    assert (f"  frdf: can start {monitoring} Install the monitoring: the alert rules and the "
+            f"status exporter; FAILED {number} Run stage 1 step1") in result.output
 
 
 def test_wms_that_does_not_answer_is_unknown_with_its_reason(campaign: Path,

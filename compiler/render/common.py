@@ -21,6 +21,7 @@ from ..text import (
     comment_line,
     json_text,
     md_code,
+    md_fence,
     md_text,
     safe_file_name,
     sh_quote,
@@ -57,6 +58,7 @@ def environment() -> jinja2.Environment:
     env.filters["json"] = json_text
     env.filters["md"] = md_text
     env.filters["mdcode"] = md_code
+    env.filters["mdfence"] = md_fence
     # BPS values (text.bps_value): refused if BPS would expand them or a job's shell read them
     env.filters["bps"] = bps_value  # pasted unquoted into pipetask command lines
     # ... and ${NAME} is meant (pipelineYaml)

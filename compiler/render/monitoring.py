@@ -38,25 +38,19 @@ from .common import EnvVar, comment_header, render_template, shell_prelude
 
 # -- where the files go ----------------------------------------------------------------------------
 
-RULES_FILE = "drpc-alerts.rules.yaml"
-PROMETHEUS_RULE_FILE = "prometheusrule.yaml"
-EXPORTER_SCRIPT = "status-exporter.sh"
-DEFAULT_NAMESPACE = "drpc-monitoring"
+RULES_FILE = paths.MONITORING_RULES_FILE
+PROMETHEUS_RULE_FILE = paths.PROMETHEUS_RULE_FILE
+EXPORTER_SCRIPT = paths.STATUS_EXPORTER_SCRIPT
 DEFAULT_TREE_DIR = "/opt/drpc"  # the unit's WorkingDirectory: <this>/<campaign>, or a drop-in
-
-
-def monitoring_dir(site: str) -> str:
-    return f"{paths.site_dir(site)}/monitoring"
+monitoring_dir = paths.monitoring_dir
 
 
 def unit_name(plan: Plan, site: str) -> str:
-    """The systemd unit name (service and timer): one per campaign and site on a host."""
-    return f"drpc-status-{plan.campaign}-{site}"
+    return paths.status_unit(plan.campaign, site)
 
 
 def metrics_file(plan: Plan, site: str) -> str:
-    """The exporter's file in the textfile folder (node_exporter reads `*.prom` only)."""
-    return f"drpc-status-{plan.campaign}-{site}.prom"
+    return paths.status_metrics_file(plan.campaign, site)
 
 
 # -- thresholds ------------------------------------------------------------------------------------
@@ -126,18 +120,6 @@ def systemd_value(value: str, *, exec_line: bool = False) -> str:
     return f'"{text}"'
 
 
-def github_anchor(heading: str) -> str:
-    """The anchor GitHub (and GitLab) give a Markdown heading: lowercase, punctuation but `-`
-    and `_` dropped, spaces made `-`."""
-    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
-    return text.replace(" ", "-")
-
-
-def step_anchor(step: runbook.StepText) -> str:
-    """The anchor of a step's heading in the site runbook (`### <N>. <title>`)."""
-    return github_anchor(f"{step.number}. {step.title}")
-
-
 # -- the alerts ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -172,10 +154,10 @@ def runbook_base(site: SitePlan) -> str:
 
 
 def namespace(site: SitePlan) -> str:
-    """Of the PrometheusRule: the spec's, else ctrl_ingestd's, else drpc-monitoring."""
-    if site.monitoring.namespace:
-        return site.monitoring.namespace
-    return site.ingestd.namespace if site.ingestd is not None else DEFAULT_NAMESPACE
+    """Of the PrometheusRule: the spec's, else ctrl_ingestd's, else drpc-monitoring (the plan
+    resolves it)."""
+    assert site.monitoring.namespace is not None
+    return site.monitoring.namespace
 
 
 def _steps(plan: Plan, site_id: str) -> dict[str, runbook.StepText]:
@@ -183,7 +165,7 @@ def _steps(plan: Plan, site_id: str) -> dict[str, runbook.StepText]:
 
 
 def _url(base: str, step: runbook.StepText | None) -> str:
-    return f"{base}#{step_anchor(step)}" if step is not None else base
+    return f"{base}#{runbook.step_anchor(step)}" if step is not None else base
 
 
 def ingestd_alerts(plan: Plan, site: SitePlan, steps: dict[str, runbook.StepText]
@@ -259,7 +241,7 @@ def not_ingested_alert(plan: Plan, site: SitePlan, move: Move,
         {"campaign": plan.campaign, "site": site.id, "transfer": move.id})
 
 
-def exporter_alert(plan: Plan, site: SitePlan) -> Alert:
+def exporter_alert(plan: Plan, site: SitePlan, steps: dict[str, runbook.StepText]) -> Alert:
     """The newest status run is too old, or none ever ran. `max by`: a file left by an older
     host or a previous run elsewhere must not keep it firing once a fresh one is scraped."""
     stamp = selector("drpc_status_timestamp_seconds", campaign=plan.campaign, site=site.id)
@@ -273,7 +255,8 @@ def exporter_alert(plan: Plan, site: SitePlan) -> Alert:
          f"{EXPORT_INTERVAL_MINUTES} minutes) has written no metrics for over {minutes} minutes, "
          "or never: the other drpc alerts of this site see old data or none. "
          f"`systemctl status {unit_name(plan, site.id)}.service` shows why."),
-        runbook_base(site), {"campaign": plan.campaign, "site": site.id})
+        _url(runbook_base(site), steps.get(f"monitoring:{site.id}")),
+        {"campaign": plan.campaign, "site": site.id})
 
 
 def watched_sources(plan: Plan, site: SitePlan) -> list[str]:
@@ -289,7 +272,8 @@ def watched_sources(plan: Plan, site: SitePlan) -> list[str]:
     return out
 
 
-def source_alert(plan: Plan, site: SitePlan) -> Alert | None:
+def source_alert(plan: Plan, site: SitePlan, steps: dict[str, runbook.StepText]
+                 ) -> Alert | None:
     """A source drpc status could not read: the alerts built on it would stay silent."""
     sources = watched_sources(plan, site)
     if not sources:
@@ -303,7 +287,8 @@ def source_alert(plan: Plan, site: SitePlan) -> Alert | None:
          f"{SOURCE_DOWN_FOR}: the alerts that read it (rucio: RucioRuleStuck and "
          "TransferNotIngested; butler: TransferNotIngested; kafka: IngestdLagStalled) cannot "
          f"fire. `drpc status <campaign file> --site {site.id}` says why."),
-        runbook_base(site), {"campaign": plan.campaign, "site": site.id})
+        _url(runbook_base(site), steps.get(f"monitoring:{site.id}")),
+        {"campaign": plan.campaign, "site": site.id})
 
 
 def alerts(plan: Plan, site_id: str) -> list[Alert]:
@@ -313,8 +298,8 @@ def alerts(plan: Plan, site_id: str) -> list[Alert]:
     out = ingestd_alerts(plan, site, steps)
     out += [rule_stuck_alert(plan, site, m, steps) for m in plan.outgoing(site_id)]
     out += [not_ingested_alert(plan, site, m, steps) for m in plan.incoming(site_id)]
-    out.append(exporter_alert(plan, site))
-    source = source_alert(plan, site)
+    out.append(exporter_alert(plan, site, steps))
+    source = source_alert(plan, site, steps)
     return out + ([source] if source is not None else [])
 
 
@@ -338,10 +323,15 @@ def _exporter(plan: Plan, site: SitePlan) -> bytes:
            EnvVar("DRPC", "drpc", "the drpc command"),
            EnvVar("TEXTFILE_DIR", file_path(site.monitoring.textfile_dir),
                   "node_exporter's textfile collector folder")]
+    reads_crosscheck = site.is_central and bool(plan.crosschecks)
+    if reads_crosscheck:
+        env.append(EnvVar("CROSSCHECK_RESULT", paths.CROSSCHECK_RESULT,
+                          "the cross-check step's result, read once it exists"))
     prelude = shell_prelude(plan, f"drpc status exporter for {site.id} ({site.facility})", env)
     return render_template("monitoring/status-exporter.sh.j2", prelude=prelude, plan=plan,
                            site=site, metrics_file=metrics_file(plan, site.id),
-                           interval=EXPORT_INTERVAL_MINUTES, unit=unit_name(plan, site.id))
+                           interval=EXPORT_INTERVAL_MINUTES, unit=unit_name(plan, site.id),
+                           reads_crosscheck=reads_crosscheck)
 
 
 def render_site(plan: Plan, site_id: str) -> dict[str, bytes]:
@@ -394,6 +384,6 @@ def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
     return dict(sorted(files.items()))
 
 
-__all__ = ["ALERTS", "Alert", "alerts", "github_anchor", "metrics_file", "monitoring_dir",
-           "namespace", "promql_string", "render", "render_site", "rule_groups", "step_anchor",
+__all__ = ["ALERTS", "Alert", "alerts", "metrics_file", "monitoring_dir",
+           "namespace", "promql_string", "render", "render_site", "rule_groups",
            "unit_name"]

@@ -40,6 +40,13 @@ def sink_text(plan: Plan, move: Move) -> str:
     return f"`{move.sink.stage or plan.stages[0].name}`"
 
 
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub (and GitLab) give a Markdown heading: lowercase, punctuation but `-`
+    and `_` dropped, spaces made `-`."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
 def has_ingestd(plan: Plan, site_id: str) -> bool:
     """The site has an `ingestd/` kustomize base: files arrive and it has an ingestd section."""
     return bool(plan.arrivals(site_id)) and plan.site(site_id).ingestd is not None
@@ -387,7 +394,7 @@ def _crosscheck(plan: Plan, step: Step) -> StepText:
     tracts = sorted({c.tract for c in plan.crosschecks})
     return StepText(
         step, "Compare the cross-check tracts' results of both sites",
-        f"python3 {paths.crosscheck_script(plan.central_site)} --json crosscheck-result.json",
+        f"python3 {paths.crosscheck_script(plan.central_site)} --json {paths.CROSSCHECK_RESULT}",
         how=(f"Once every cross-check return is verified here: tract(s) "
              f"{', '.join(map(str, tracts))}, {len({c.dataset_type for c in plan.crosschecks})} "
              "dataset type(s)."),
@@ -395,7 +402,9 @@ def _crosscheck(plan: Plan, step: Step) -> StepText:
                  f"within {tol.count_fraction:g}); for catalogs, at least "
                  f"{tol.matched_fraction:.0%} of the rows matched within "
                  f"{tol.match_arcsec:g} arcsec and their median absolute magnitude difference "
-                 f"at most {tol.mag_mad:g} mag; `crosscheck-result.json` holds every comparison")],
+                 f"at most {tol.mag_mad:g} mag; `{paths.CROSSCHECK_RESULT}` holds every "
+                 f"comparison, and `drpc status <campaign file> --site {plan.central_site} "
+                 f"--crosscheck {paths.CROSSCHECK_RESULT}` shows it")],
         if_fails=[("exit 1 lists every type and tract outside the tolerances "
                    "(`sky.cross_check_tolerance`; `EMPTY`: neither site returned the type for the "
                    "tract): the two sites' results differ; compare their software stacks and "
@@ -405,8 +414,52 @@ def _crosscheck(plan: Plan, step: Step) -> StepText:
                    "cross-check verify scripts first (they chain what arrived)")])
 
 
-_WORDS = {"setup-repo": _setup_repo, "visits": _visits, "rucio-setup": _rucio_setup,
-          "ingestd": _ingestd, "inputs": _inputs, "crosscheck": _crosscheck,
+def _monitoring(plan: Plan, step: Step) -> StepText:
+    site = plan.site(step.site)
+    unit = paths.status_unit(plan.campaign, site.id)
+    rules = paths.monitoring_file(site.id, paths.PROMETHEUS_RULE_FILE)
+    plain_rules = paths.monitoring_file(site.id, paths.MONITORING_RULES_FILE)
+    exporter = paths.monitoring_file(site.id, paths.STATUS_EXPORTER_SCRIPT)
+    folder = site.monitoring.textfile_dir.removeprefix("file://")
+    metrics = paths.status_metrics_file(plan.campaign, site.id)
+    crosscheck = (f" At this site the exporter also reads `{paths.CROSSCHECK_RESULT}` (the "
+                  "cross-check step's) once it exists." if site.is_central and plan.crosschecks
+                  else "")
+    return StepText(
+        step, "Install the monitoring: the alert rules and the status exporter",
+        (f"kubectl apply -f {rules}\n"
+         f"DRY_RUN=1 bash {exporter}\n"
+         f"sudo install -m 0644 {paths.monitoring_dir(site.id)}/{unit}.service "
+         f"{paths.monitoring_dir(site.id)}/{unit}.timer /etc/systemd/system/\n"
+         f"sudo systemctl edit {unit}.service\n"
+         f"sudo systemctl daemon-reload && sudo systemctl enable --now {unit}.timer"),
+        how=("Where the site's Prometheus runs (prometheus-operator selects the "
+             "`PrometheusRule` by its labels, `sites.<id>.monitoring.rule_labels`; a plain "
+             f"Prometheus loads `{plain_rules}` through `rule_files:` instead), and on the host "
+             "of node_exporter's textfile collector, which needs drpc, the stack's clients and "
+             "this site's credentials. The drop-in (`systemctl edit`) names the account, the "
+             "compiled tree (`WorkingDirectory=`) and the campaign file (`CAMPAIGN_FILE=`)."
+             + crosscheck + " Nothing later waits for this step."),
+        expect=[f"`kubectl get prometheusrule -n {site.monitoring.namespace} "
+                f"drpc-{plan.campaign}-{site.id}` lists the rules",
+                f"`systemctl list-timers {unit}.timer` shows its next run; after it, "
+                f"`{folder}/{metrics}` exists and its `drpc_status_timestamp_seconds` is recent"],
+        if_fails=[f"`journalctl -u {unit}.service`: drpc status exited 1, 2 or 4 (the campaign "
+                  "file or the tree not where the drop-in says, drpc not on PATH); exit 5 is "
+                  "success here (the metrics say what needs attention)",
+                  "the rule object is refused: `promtool check rules` of "
+                  f"`{plain_rules}` names the rule"])
+
+
+def step_anchor(text: StepText) -> str:
+    """The anchor of a step's heading in its site runbook (`### <N>. <title>`, see
+    templates/runbook/site.md.j2): what an alert's runbook_url points at."""
+    return github_anchor(f"{text.number}. {text.title}")
+
+
+_WORDS = {"setup-repo": _setup_repo, "monitoring": _monitoring, "visits": _visits,
+          "rucio-setup": _rucio_setup, "ingestd": _ingestd, "inputs": _inputs,
+          "crosscheck": _crosscheck,
           "datastore": _datastore, "apply-rules": _apply_rules, "register": _register,
           "wait": _wait, "verify": _verify, "submit": _submit, "job": _job, "archive": _archive}
 

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .. import paths
 from ..errors import UsageError
 from ..plan import Plan
 from .model import ComparisonStatus, CrosscheckStatus
@@ -26,10 +27,10 @@ def not_read(plan: Plan, site: str | None) -> CrosscheckStatus | None:
     central = plan.central_site
     if site not in (None, central):
         reason = (f"compared at {central} (drpc status --site {central} --crosscheck "
-                  "crosscheck-result.json)")
+                  f"{paths.CROSSCHECK_RESULT})")
     else:
         reason = (f"pass --crosscheck FILE: the JSON of {central}'s cross-check step "
-                  f"(python3 sites/{central}/butler/crosscheck.py --json FILE)")
+                  f"(python3 {paths.crosscheck_script(central)} --json FILE)")
     return CrosscheckStatus(known=False, central=central, reason=reason)
 
 

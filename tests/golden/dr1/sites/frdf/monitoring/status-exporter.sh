@@ -51,10 +51,11 @@ trap on_exit EXIT
 
 SITE=frdf
 TARGET="$TEXTFILE_DIR"/drpc-status-dr1-frdf.prom
+ARGS=(--site "$SITE" --format prometheus)
 
 step "drpc status --site $SITE"
 if [ "$DRY_RUN" = 1 ]; then
-  run "$DRPC" status "$CAMPAIGN_FILE" --site "$SITE" --format prometheus
+  run "$DRPC" status "$CAMPAIGN_FILE" "${ARGS[@]}"
   printf 'then: rename the output into %s\n' "$TARGET"
   exit 0
 fi
@@ -69,7 +70,7 @@ cleanup() {
 trap cleanup EXIT
 
 rc=0
-"$DRPC" status "$CAMPAIGN_FILE" --site "$SITE" --format prometheus >"$TMP" || rc=$?
+"$DRPC" status "$CAMPAIGN_FILE" "${ARGS[@]}" >"$TMP" || rc=$?
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then
   printf '%s: drpc status exited %s; %s left as it was\n' "$0" "$rc" "$TARGET" >&2
   exit "$rc"

@@ -7,12 +7,14 @@
 #   CAMPAIGN_FILE: the campaign file this tree was compiled from, as drpc status reads it (default: dr1.yaml)
 #   DRPC: the drpc command (default: drpc)
 #   TEXTFILE_DIR: node_exporter's textfile collector folder (default: /var/lib/node_exporter/textfile_collector)
+#   CROSSCHECK_RESULT: the cross-check step's result, read once it exists (default: crosscheck-result.json)
 #   DRY_RUN: 1 prints every command instead of running it (default: 0)
 set -euo pipefail
 
 if [ -z "${CAMPAIGN_FILE+x}" ]; then CAMPAIGN_FILE=dr1.yaml; fi
 if [ -z "${DRPC+x}" ]; then DRPC=drpc; fi
 if [ -z "${TEXTFILE_DIR+x}" ]; then TEXTFILE_DIR=/var/lib/node_exporter/textfile_collector; fi
+if [ -z "${CROSSCHECK_RESULT+x}" ]; then CROSSCHECK_RESULT=crosscheck-result.json; fi
 DRY_RUN="${DRY_RUN:-0}"
 CURRENT_STEP="start"
 
@@ -51,10 +53,15 @@ trap on_exit EXIT
 
 SITE=usdf
 TARGET="$TEXTFILE_DIR"/drpc-status-dr1-usdf.prom
+ARGS=(--site "$SITE" --format prometheus)
+# The cross-check comparison's result, once the runbook's cross-check step wrote it.
+if [ -f "$CROSSCHECK_RESULT" ]; then
+  ARGS+=(--crosscheck "$CROSSCHECK_RESULT")
+fi
 
 step "drpc status --site $SITE"
 if [ "$DRY_RUN" = 1 ]; then
-  run "$DRPC" status "$CAMPAIGN_FILE" --site "$SITE" --format prometheus
+  run "$DRPC" status "$CAMPAIGN_FILE" "${ARGS[@]}"
   printf 'then: rename the output into %s\n' "$TARGET"
   exit 0
 fi
@@ -69,7 +76,7 @@ cleanup() {
 trap cleanup EXIT
 
 rc=0
-"$DRPC" status "$CAMPAIGN_FILE" --site "$SITE" --format prometheus >"$TMP" || rc=$?
+"$DRPC" status "$CAMPAIGN_FILE" "${ARGS[@]}" >"$TMP" || rc=$?
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; then
   printf '%s: drpc status exited %s; %s left as it was\n' "$0" "$rc" "$TARGET" >&2
   exit "$rc"
