@@ -46,6 +46,7 @@ class DrpcGroup(click.Group):
     """
 
     LAZY = {
+        "init": "compiler.cli_init:init_command",
         "plan": "compiler.cli_plan:plan_command",
         "plot": "compiler.cli_plan:plot_command",
         "rehearse": "drpc_rehearsal.cli:rehearse_command",
@@ -70,6 +71,27 @@ class DrpcGroup(click.Group):
 @click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
 def cli(debug: bool) -> None:
     """Compile Rubin multisite DRP campaigns into what every data facility needs."""
+
+
+def complete_site_ids(ctx: click.Context, param: click.Parameter,
+                      incomplete: str) -> list[click.shell_completion.CompletionItem]:
+    """`--site <TAB>`: the site ids of the campaign already on the command line (includes
+    merged); nothing when it is not given yet or does not load."""
+    from .loader import load_campaign
+
+    # click leaves CAMPAIGN unassigned when the option being completed is the last word (its
+    # value is missing, so parsing stops before the positional arguments): it is in ctx.args
+    campaign = ctx.params.get("campaign") or next(iter(ctx.args), None)
+    if campaign is None:
+        return []
+    try:
+        sites = load_campaign(campaign).data.get("sites")
+    except Exception:  # noqa: BLE001 - completion never fails the shell over a broken file
+        return []
+    if not isinstance(sites, dict):
+        return []
+    return [click.shell_completion.CompletionItem(site) for site in sites
+            if isinstance(site, str) and site.startswith(incomplete)]
 
 
 campaign_arg = click.argument("campaign", type=click.Path(dir_okay=False, path_type=Path))
@@ -136,7 +158,8 @@ def _counted(campaigns: int, fragments: int) -> str:
 @cli.command("compile")
 @campaign_arg
 @out_opt
-@click.option("--site", help="Write only this site's part of the tree.")
+@click.option("--site", help="Write only this site's part of the tree.",
+              shell_complete=complete_site_ids)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (and write nothing).")
 @fmt_opt
 @check_pipeline_opt
@@ -157,7 +180,8 @@ def compile_cmd(campaign: Path, out: Path, site: str | None, strict: bool, fmt: 
 @cli.command()
 @campaign_arg
 @out_opt
-@click.option("--site", help="Compare only this site's part of the tree.")
+@click.option("--site", help="Compare only this site's part of the tree.",
+              shell_complete=complete_site_ids)
 @guarded
 def check(campaign: Path, out: Path, site: str | None) -> None:
     """Compile in memory and list files of OUT that are missing, stale or extra."""
@@ -176,7 +200,8 @@ def check(campaign: Path, out: Path, site: str | None) -> None:
 @cli.command()
 @campaign_arg
 @out_opt
-@click.option("--site", help="Compare only this site's part of the tree.")
+@click.option("--site", help="Compare only this site's part of the tree.",
+              shell_complete=complete_site_ids)
 @guarded
 def diff(campaign: Path, out: Path, site: str | None) -> None:
     """Print a unified diff from OUT to a fresh compile; write nothing."""
@@ -228,6 +253,26 @@ def schema() -> None:
     """Print the JSON Schema of the campaign file."""
     from .schema import schema_text
     click.echo(schema_text(), nl=False)
+
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(SHELLS))
+@guarded
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL (bash, zsh or fish).
+
+    The same script as `_DRPC_COMPLETE=<shell>_source drpc`; e.g. for bash, in ~/.bashrc:
+    eval "$(drpc completion bash)".
+    """
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # click ships all three
+    root = click.get_current_context().find_root().command
+    click.echo(completer(root, {}, "drpc", "_DRPC_COMPLETE").source(), nl=False)
 
 
 def main() -> None:

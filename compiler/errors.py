@@ -57,10 +57,14 @@ class Diagnostic:
         return msg
 
     def github(self) -> str:
+        """One GitHub Actions workflow command (`::error file=F,line=L,col=C,title=T::MESSAGE`),
+        escaped as the runner unescapes them (actions/runner ActionCommand.cs): `%`, CR and LF
+        in the message; those and `:` and `,` in every property, the file name too (a `,` in it
+        would end the property early, a `:` could end the command)."""
         props = []
         if self.position:
             props = [
-                f"file={self.position.file}",
+                f"file={_gh_escape_prop(self.position.file)}",
                 f"line={self.position.line}",
                 f"col={self.position.column}",
             ]

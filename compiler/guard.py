@@ -20,28 +20,9 @@ from . import __version__
 from .errors import Diagnostic, DrpcError, ExitCode, SpecError, format_diagnostics
 
 
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
 def github_annotation(diag: Diagnostic) -> str:
-    """One GitHub Actions workflow command (`::error file=F,line=L,col=C,title=T::MESSAGE`).
-
-    Escaped as the runner unescapes them (actions/runner ActionCommand.cs, and the toolkit's
-    command.ts): `%`, CR and LF in the message; those and `:` and `,` in every property, the
-    file name too (a `,` in it would end the property early, a `:` could end the command).
-    """
-    props = []
-    if diag.position:
-        props = [f"file={_escape_property(diag.position.file)}",
-                 f"line={diag.position.line}", f"col={diag.position.column}"]
-    props.append(f"title={_escape_property(diag.path or 'campaign')}")
-    body = diag.message + (f" ({diag.hint})" if diag.hint else "")
-    return f"::{diag.severity} {','.join(props)}::{_escape_data(body)}"
+    """One GitHub Actions workflow command for `diag` (see `Diagnostic.github`)."""
+    return diag.github()
 
 
 def emit_diagnostics(diags: list[Diagnostic], fmt: str) -> None:
@@ -49,10 +30,7 @@ def emit_diagnostics(diags: list[Diagnostic], fmt: str) -> None:
     so `drpc validate --format json x.yaml > diags.json` keeps them."""
     if not diags:
         return
-    if fmt == "github":
-        click.echo("\n".join(github_annotation(d) for d in diags))
-    else:
-        click.echo(format_diagnostics(diags, fmt), err=fmt == "text")
+    click.echo(format_diagnostics(diags, fmt), err=fmt == "text")
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
