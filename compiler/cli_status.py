@@ -79,10 +79,18 @@ def _read_reports(paths: tuple[Path, ...], campaign: str, sha256: str) -> list[S
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The cross-check result that the central site's crosscheck.py --json wrote "
                    "(its runbook's cross-check step).")
+@click.option("--butler-repo", metavar="REPO",
+              help="With --site: the site's Butler repository as this host reaches it, instead "
+                   "of the campaign's sites.<id>.butler.repo (as BUTLER_REPO does for its "
+                   "scripts).")
+@click.option("--kafka-brokers", metavar="HOST:PORT,...",
+              help="With --site: the site's Kafka bootstrap servers as this host reaches them "
+                   "(e.g. a port-forward), instead of sites.<id>.ingestd.kafka_brokers.")
 @guarded
 def status_command(campaign: Path, reports: tuple[Path, ...], out: Path | None,
                    site: str | None, fmt: str, merge: bool, wms_service: str | None,
-                   lag_interval: float, timeout: float, crosscheck: Path | None) -> None:
+                   lag_interval: float, timeout: float, crosscheck: Path | None,
+                   butler_repo: str | None, kafka_brokers: str | None) -> None:
     """Show where CAMPAIGN is: jobs, transfers, arrivals, ingest lag, and what can start next.
 
     With --merge, REPORTS are `drpc status --site ID --format json` outputs of the sites.
@@ -91,6 +99,7 @@ def status_command(campaign: Path, reports: tuple[Path, ...], out: Path | None,
     from .status import Options, collect, render
     from .status import merge as merge_reports
     from .status.bps import wms_service_class
+    from .status.collect import reached_as
     from .status.crosscheck_result import read_result
 
     if reports and not merge:
@@ -102,7 +111,15 @@ def status_command(campaign: Path, reports: tuple[Path, ...], out: Path | None,
     if merge and crosscheck:
         raise UsageError("--merge takes the cross-check from the central site's report: "
                          "leave out --crosscheck")
+    if (butler_repo or kafka_brokers) and not site:
+        raise UsageError("--butler-repo and --kafka-brokers name one site's services: give "
+                         "--site too")
+    brokers = [b.strip() for b in (kafka_brokers or "").split(",") if b.strip()]
+    if kafka_brokers is not None and not brokers:
+        raise UsageError("--kafka-brokers: give HOST:PORT, comma-separated")
     plan = compile_campaign(campaign, site=site, render=False).plan
+    if site and (butler_repo or brokers):
+        plan = reached_as(plan, site, butler_repo=butler_repo, kafka_brokers=brokers)
     result = read_result(plan, crosscheck) if crosscheck is not None else None
     if merge:
         loaded = _read_reports(reports, plan.campaign, plan.spec_sha256)

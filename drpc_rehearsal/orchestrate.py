@@ -37,6 +37,7 @@ from compiler.pipeline import compile_campaign
 from compiler.plan import Move
 from compiler.schedule import Step
 
+from .bps_runs import RunRecorder
 from .report import Report, StepResult
 from .runner import run_steps
 from .transfers import Transfers
@@ -91,6 +92,8 @@ class Rehearsal:
                 self.rse_roots[rse] = self.work / "rses" / rse
         scopes = sorted({s.scope for s in plan.sites})
         self.visits = butlers.synthesize_visits(plan, per_tract=self.visits_per_tract)
+        self.home = self.work / "home"  # the submit host's $HOME: where BPS links the runs
+        self.runs = RunRecorder(self.home, self.work / "wms-runs.json")
         try:
             with Services(self.work / "services", rses=self.rse_roots, scopes=scopes) as svc:
                 self.svc = svc
@@ -111,7 +114,8 @@ class Rehearsal:
                     self._run_schedule(plan.schedule.steps)
                 finally:
                     for consumer in self.consumers.values():
-                        consumer.close()
+                        consumer.close()  # commits the offsets: the lag the status reads
+                self._final_status()
         except Terminated as exc:
             report.failure = f"interrupted ({exc})"
         report.seconds = time.monotonic() - t0
@@ -124,6 +128,28 @@ class Rehearsal:
                         or s.destination not in (None, s.expected))]
             report.failure = f"counts differ from the plan at {', '.join(bad)}"
         return report
+
+    def _final_status(self) -> None:
+        """`drpc status` of every site, merged: all green after a clean run, or the fault."""
+        from .bps_runs import RUNS_ENV
+        from .final_status import final_status
+
+        def env_of(site: str) -> dict[str, str]:
+            return {**self.site_env(site), "HOME": str(self.home),
+                    RUNS_ENV: str(self.runs.runs_file)}
+
+        self.progress("[all] drpc status --site <each> --format json, then --merge")
+        outcome = final_status(self.campaign, self.plan, self.work / "status",
+                               repos={s.id: self.repo(s.id) for s in self.plan.sites},
+                               brokers=self.svc.broker.bootstrap, env_of=env_of,
+                               crosscheck=self.work / paths.CROSSCHECK_RESULT)
+        self.report.status = outcome.not_green
+        self.report.status_files = {k: str(v) for k, v in outcome.files.items()}
+        self.progress(f"    {'all green' if not outcome.not_green else 'NOT green'} "
+                      f"({outcome.seconds:.1f} s)")
+        if not self.report.failure and outcome.not_green:
+            self.report.failure = ("drpc status is not all green after the run: "
+                                   + "; ".join(outcome.not_green[:5]))
 
     def _run_schedule(self, steps: Sequence[Step]) -> None:
         """Every step once the steps it needs passed (:func:`step_needs`), independent ones side
@@ -302,7 +328,7 @@ class Rehearsal:
     def _step_crosscheck(self, step: Step) -> None:
         """crosscheck.py for real on the two sites' returned results."""
         result = self.script(step.site, paths.crosscheck_script(step.site), key=step.key,
-                             args=("--json", str(self.work / "crosscheck-result.json")))
+                             args=("--json", str(self.work / paths.CROSSCHECK_RESULT)))
         result.note = f"{len(self.plan.crosschecks)} comparison(s)"
         self._record(result)
 
@@ -385,8 +411,10 @@ class Rehearsal:
             self._record(StepResult(job.site, step.key, command, "FAILED", time.monotonic() - t))
             raise StepFailed(f"{command} at {job.site} cannot start: {exc}") from None
         total = sum(result.produced.values())
+        run_id = self.runs.record(job, self.work / "submit" / step.key.replace(":", "_"),
+                                  "SUCCEEDED", max(1, total))
         self._record(StepResult(job.site, step.key, command, "simulated", time.monotonic() - t,
-                                note=f"{total} datasets into {result.run}"))
+                                note=f"{total} datasets into {result.run} (run {run_id})"))
 
     # -- moves ------------------------------------------------------------------------------------
     def _step_register(self, step: Step) -> None:

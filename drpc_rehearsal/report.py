@@ -59,6 +59,8 @@ class Report:
     sent: int = 0
     arrived: int = 0
     seconds: float = 0.0
+    status: list[str] | None = None  # what drpc status at the end shows short of done
+    status_files: dict[str, str] = field(default_factory=dict)  # format -> file
 
     @property
     def lost(self) -> int:
@@ -81,6 +83,8 @@ class Report:
                        "expected": s.expected, "sent": s.source, "arrived": s.destination,
                        "note": s.note} for s in self.steps],
             "real_and_simulated": [list(x) for x in REAL_AND_SIMULATED],
+            "status": {"green": self.status == [], "not_green": self.status,
+                       "files": self.status_files},
         }
 
     def table(self) -> str:
@@ -98,6 +102,11 @@ class Report:
         parts = [self.table(), "", "What ran for real and what was simulated:"]
         parts += [f"  {kind:<9} {what}" for kind, what in REAL_AND_SIMULATED]
         parts.append(f"  ingest    at the destinations: {self.ingest}")
+        if self.status is not None:
+            where = self.status_files.get("table", "")
+            parts += ["", f"drpc status of every site, merged ({where}): "
+                      + ("all green" if not self.status else "needs attention")]
+            parts += [f"  - {line}" for line in self.status[:20]]
         if self.failure:
             parts += ["", f"REHEARSAL FAILED: {self.failure}"]
         parts += ["",

@@ -12,11 +12,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
+import yaml
 from ruamel.yaml import YAML
 
 from compiler.pipeline import compile_campaign
+from compiler.render.monitoring import RULES_FILE, alerts
 from tests.helpers import CAMPAIGNS, ROOT, bring_site_files
+from tests.test_monitoring import expected, one_rule_files, promtool_test
 
 pytestmark = [pytest.mark.rehearsal, pytest.mark.services]
 
@@ -38,6 +42,8 @@ def campaign(tmp_path: Path) -> Path:
     doc["inputs"]["calibrations"]["types"] = ["bias"]
     doc["inputs"]["refcats"][0]["types"] = doc["inputs"]["refcats"][0]["types"][:1]
     del doc["inputs"]["ancillary"]
+    # one cross-check tract: processed at ukdf-lancs too, both results compared at usdf
+    doc["sky"]["cross_check"] = [{"tract": 9948, "also_at": "ukdf-lancs"}]
     bring_site_files(tmp_path)
     path = tmp_path / "3x2.yaml"
     with path.open("w") as f:
@@ -64,9 +70,13 @@ def test_rehearsal_of_3x2_loses_nothing(tmp_path: Path) -> None:
     assert report["ok"] and report["lost"] == 0
     verifies = [s for s in report["steps"] if s["key"].startswith("verify:") and not s["key"].startswith("verify:raw.")]
     plan = compile_campaign(tmp_path / "3x2.yaml", render=False).plan
-    # 8 gathers and scatters, and 6 input moves (bias, the refcat and the manifest to 2 sites)
-    assert len(verifies) == len(plan.transfers) == 14
+    # 8 gathers and scatters, 6 input moves (bias, the refcat and the manifest to 2 sites) and
+    # 4 cross-check returns (2 tract-level types from the owner frdf and from ukdf-lancs)
+    assert len(verifies) == len(plan.transfers) == 18
     assert sum(s["key"].startswith("verify:inputs.") for s in verifies) == 6
+    assert sum(s["key"].startswith("verify:crosscheck.") for s in verifies) == 4
+    compare = next(s for s in report["steps"] if s["key"] == "crosscheck:usdf")
+    assert compare["status"] == "ok" and compare["note"] == "2 comparison(s)"
     # the whole-visit selections ran for real at every site
     visits = [s for s in report["steps"] if s["key"].startswith("visits:")]
     assert len(visits) == len(plan.sites) and all(s["status"] == "ok" for s in visits), visits
@@ -89,6 +99,21 @@ def test_rehearsal_of_3x2_loses_nothing(tmp_path: Path) -> None:
     assert "[usdf] setup-repo:usdf" in result.stderr and "[frdf] verify:step2c" in result.stderr
     keys = [s["key"] for s in report["steps"] if not s["key"].endswith(":again")]
     assert keys == [s.key for s in plan.schedule.steps]
+    # it ends with drpc status of every site, merged: all green, read from the real services
+    assert report["status"]["green"] and report["status"]["not_green"] == []
+    assert "drpc status of every site, merged (" in out and "): all green" in out
+    status = json.loads(Path(report["status"]["files"]["json"]).read_text())
+    jsonschema.validate(status, json.loads((ROOT / "schema" / "status.schema.json").read_text()))
+    assert status["merged_from"] == [f"{s.id}.json" for s in plan.sites]
+    assert status["attention"] == [] and all(s["up"] for s in status["sources"])
+    assert {(j["stage"], j["site"]) for j in status["jobs"]} == {(j.stage, j.site)
+                                                                for j in plan.jobs}
+    assert all(j["state"] == "SUCCEEDED" and j["run_ids"] for j in status["jobs"])
+    assert len(status["transfers"]) == len(plan.moves)
+    for t in status["transfers"]:
+        assert t["rule"]["state"] == "OK" and t["arrival"]["ingested"] == t["rule"]["files_sent"]
+    assert status["lag"] and all(x["known"] and x["lag"] == 0 for x in status["lag"])
+    assert status["crosscheck"]["ok"] and status["crosscheck"]["counts"]["ok"] == 2
     # nothing left running: no process of the rehearsal's services survives
     assert _leftovers(tmp_path) == []
 
@@ -114,6 +139,36 @@ def test_injected_stuck_rule_stops_at_its_wait_script(tmp_path: Path) -> None:
     log = next((tmp_path / "work" / "logs").glob(f"wait_{m.group(2)}.log")).read_text()
     assert f"rule {m.group(1)}" in log and "is STUCK" in log and "STUCK Requests:" in log
     assert _started(tmp_path, result)[-1] == f"wait:{m.group(2)}"
+    # drpc status at the end shows it: the rule STUCK, exit-5 attention, and the metric that
+    # makes the source site's RucioRuleStuck alert fire (promtool, with the generated rule)
+    report = json.loads((tmp_path / "work" / "report.json").read_text())
+    move = m.group(2)
+    assert any(line.startswith(f"transfer {move}: rule {m.group(1)} STUCK")
+               for line in report["status"]["not_green"]), report["status"]
+    status = json.loads(Path(report["status"]["files"]["json"]).read_text())
+    stuck = next(t for t in status["transfers"] if t["id"] == move)
+    assert stuck["rule"]["state"] == "STUCK" and stuck["rule"]["locks"]["stuck"] > 0
+    prom = Path(report["status"]["files"]["prometheus"]).read_text()
+    metric = next(line for line in prom.splitlines()
+                  if line.startswith("drpc_rule_stuck{") and f'transfer="{move}"' in line)
+    assert metric.endswith("} 1"), metric
+    plan = compile_campaign(tmp_path / "3x2.yaml", render=False).plan
+    source = next(mv.source for mv in plan.moves if mv.id == move)
+    alert = next(a for a in alerts(plan, source)
+                 if a.name == "RucioRuleStuck" and a.labels["transfer"] == move)
+    labels = dict(re.findall(r'(\w+)="([^"]*)"', metric))
+    rules = one_rule_files(
+        (tmp_path / "work" / "tree" / "sites" / source / "monitoring" / RULES_FILE).read_bytes(),
+        tmp_path)
+    rule = next(p for p in rules
+                if (r := yaml.safe_load(p.read_text())["groups"][0]["rules"][0])["alert"]
+                == "RucioRuleStuck" and r["labels"].get("transfer") == move)
+    test = {"name": "the rehearsal's stuck rule", "interval": "1m",
+            "input_series": [{"series": metric.rsplit(" ", 1)[0], "values": "1x40"}],
+            "alert_rule_test": [{"eval_time": "30m", "alertname": "RucioRuleStuck",
+                                 "exp_alerts": [expected(alert, labels, "1")]}]}
+    fired = promtool_test(rule, [test], tmp_path)
+    assert fired.returncode == 0, fired.stdout + fired.stderr
     assert _leftovers(tmp_path) == []
 
 

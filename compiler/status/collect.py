@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from .. import __version__
 from ..plan import Plan
-from ..plan_model import Job, Move
+from ..plan_model import Job, Move, SitePlan
 from .bps import DEFAULT_WMS_SERVICE, collect_jobs, expand_link_path
 from .butler_counts import collect_site
 from .crosscheck_result import attention_lines, not_read
@@ -41,6 +41,21 @@ class Options:
     lag_interval: float = 10.0
     timeout: float = 20.0
     crosscheck: CrosscheckStatus | None = None  # read from --crosscheck FILE
+
+
+def reached_as(plan: Plan, site_id: str, *, butler_repo: str | None = None,
+               kafka_brokers: Sequence[str] = ()) -> Plan:
+    """The plan with one site's Butler repository and ctrl_ingestd brokers as this host reaches
+    them (`--butler-repo`, `--kafka-brokers`: a port-forward, a local alias of the repository),
+    in place of the campaign's."""
+    def reached(site: SitePlan) -> SitePlan:
+        if site.id != site_id:
+            return site
+        ingestd = site.ingestd
+        if kafka_brokers and ingestd is not None:
+            ingestd = ingestd.model_copy(update={"kafka_brokers": list(kafka_brokers)})
+        return replace(site, butler_repo=butler_repo or site.butler_repo, ingestd=ingestd)
+    return replace(plan, sites=tuple(reached(s) for s in plan.sites))
 
 
 def _transfer(move: Move, rule: RuleStatus, arrival: ArrivalStatus) -> TransferStatus:
@@ -186,4 +201,4 @@ def merge(plan: Plan, reports: Sequence[StatusReport], names: Sequence[str]) -> 
         merged_from=names)
 
 
-__all__ = ["Options", "assemble", "attention", "collect", "merge"]
+__all__ = ["Options", "assemble", "attention", "collect", "merge", "reached_as"]
