@@ -274,11 +274,16 @@ def _write_locked(out: Path, files: dict[str, bytes], say: Note) -> Comparison:
             f"{out} holds {len(theirs)} file(s) drpc did not write (not in its manifest) where "
             f"this compile writes: {', '.join(theirs[:5])}{' ...' if len(theirs) > 5 else ''}; "
             "drpc never overwrites them: move them away and compile again")
+    changed = _changed_since_written(out, state, set(tgt.files) | tgt.kept)
+    for path in changed:
+        say(f"kept {out / path}: drpc wrote it once, but it changed since (its digest is not "
+            "the manifest's) and this compile no longer writes it; remove it by hand if it is "
+            "not yours")
     tmp = fs.new_tree_dir(out)
     try:
         if state.exists:
             _carry_over(out, tmp, keep=set(cmp.unchanged) | tgt.kept,
-                        drop=state.manifest_files | set(tgt.files))
+                        drop=(state.manifest_files - set(changed)) | set(tgt.files))
         for path, content in tgt.files.items():
             dest = tmp / path
             if dest.exists():
@@ -291,6 +296,21 @@ def _write_locked(out: Path, files: dict[str, bytes], say: Note) -> Comparison:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return cmp
+
+
+def _changed_since_written(out: Path, state: TreeState, written: set[str]) -> list[str]:
+    """Files of the old manifest that this compile would remove (it no longer writes them) but
+    whose content is not what the manifest recorded: someone else's now (edited by hand, or
+    named by a manifest drpc did not write), so they stay."""
+    digests: dict[str, str] = state.manifest.get("files", {})
+    out_of_date = []
+    for path in sorted(state.manifest_files - written):
+        target = out / path
+        if target.is_symlink() or not target.is_file():
+            continue
+        if sha256(target.read_bytes()) != digests.get(path):
+            out_of_date.append(path)
+    return out_of_date
 
 
 def _carry_over(out: Path, tmp: Path, keep: set[str], drop: set[str]) -> None:

@@ -129,3 +129,30 @@ def test_a_manifest_drpc_cannot_have_written_is_refused(out: Path, doc: str) -> 
     (out / "manifest.json").write_bytes(doc.encode("latin-1"))
     result = drpc("compile", THREE, "-o", out)
     assert result.returncode == 2 and "is not a drpc manifest" in result.stderr
+
+
+def test_a_forged_manifest_cannot_remove_a_users_file_inside(out: Path) -> None:
+    """A manifest naming a file drpc never wrote (here: the user's notes) with some digest: the
+    compile that no longer writes it keeps it, because it is not what the manifest recorded."""
+    (out / "NOTES.md").write_text("mine\n")
+    doc = json.loads((out / "manifest.json").read_text())
+    doc["files"]["NOTES.md"] = "0" * 64
+    (out / "manifest.json").write_text(json.dumps(doc))
+    result = drpc("compile", THREE, "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert (out / "NOTES.md").read_text() == "mine\n"
+    assert f"kept {out / 'NOTES.md'}: drpc wrote it once, but it changed since" in result.stderr
+    assert "NOTES.md" not in json.loads((out / "manifest.json").read_text())["files"]
+
+
+def test_a_file_drpc_wrote_and_no_longer_writes_is_removed(out: Path) -> None:
+    """The same manifest entry with the file's true digest: drpc's own leftover, removed."""
+    import hashlib
+
+    (out / "old-plan.md").write_text("from an older compile\n")
+    doc = json.loads((out / "manifest.json").read_text())
+    doc["files"]["old-plan.md"] = hashlib.sha256(b"from an older compile\n").hexdigest()
+    (out / "manifest.json").write_text(json.dumps(doc))
+    result = drpc("compile", THREE, "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert not (out / "old-plan.md").exists() and "kept" not in result.stderr
