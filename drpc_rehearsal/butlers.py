@@ -33,7 +33,7 @@ import datetime
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,7 +110,8 @@ def _needs_patches(plan: Plan) -> bool:
 
 
 def insert_stack_records(repo: str | Path, plan: Plan, site_id: str, *,
-                         n_detectors: int = N_DETECTORS) -> dict[str, int]:
+                         n_detectors: int = N_DETECTORS,
+                         tracts: Sequence[int] | None = None) -> dict[str, int]:
     """What setup-repo.sh's stack steps would have produced, written with the daf_butler API:
 
     * instrument: the instrument record (class name from the plan), its physical_filter/band
@@ -118,8 +119,10 @@ def insert_stack_records(repo: str | Path, plan: Plan, site_id: str, *,
     * calibrations: the calibration collection (``plan.calib_collection``), an empty
       CALIBRATION collection;
     * skymap: the ``skymaps`` RUN collection, the skymap record and a tract record with its
-      region for every campaign tract (and patch records when a campaign dataset has a patch
-      dimension), plus the ``skyMap`` dataset register-skymap puts there (a stand-in file).
+      region for every campaign tract (of ``tracts`` only, a sample: the Butler then knows no
+      other tract, so every query of the generated scripts selects the sample's data alone),
+      and patch records when a campaign dataset has a patch dimension, plus the ``skyMap``
+      dataset register-skymap puts there (a stand-in file).
 
     Idempotent. Returns counts of what it inserted or found, by kind."""
     from lsst.daf.butler import CollectionType, DatasetRef, DatasetType  # type: ignore[attr-defined]
@@ -151,7 +154,7 @@ def insert_stack_records(repo: str | Path, plan: Plan, site_id: str, *,
         reg.syncDimensionData("skymap", {
             "name": skymap.name, "hash": digest, "tract_max": skymap.tract_count(),
             "patch_nx_max": grid, "patch_ny_max": grid})
-        tracts = plan.all_tracts
+        tracts = sorted(tracts) if tracts is not None else plan.all_tracts
         reg.insertDimensionData("tract", *[
             {"skymap": skymap.name, "id": t, "region": tract_region(skymap, t)} for t in tracts],
             skip_existing=True)
@@ -419,7 +422,8 @@ def _data_ids(butler: Butler, dtype: DatasetType, where: str) -> list[Any]:
 
 
 def simulate_job(repo: str | Path, plan: Plan, job: Job, visits: Sequence[Visit] | None = None, *,
-                 require_inputs: bool = True) -> JobResult:
+                 require_inputs: bool = True, sample: Collection[int] | None = None
+                 ) -> JobResult:
     """Run one stage at one site, as far as the Butler can tell: for every dataset type the spec
     says ``job.stage`` produces, one small file per data ID of the type's dimensions matching
     ``job.data_query`` (the Butler's own query, as quantum-graph generation does: per visit
@@ -431,8 +435,11 @@ def simulate_job(repo: str | Path, plan: Plan, job: Job, visits: Sequence[Visit]
     consumes (``consumed_by``) must be found (find-first in ``job.in_collections``) for every
     data ID of the job; with ``visits``, the visits the site defines must include every visit
     overlapping the job's tracts. A problem raises :class:`JobInputError` (``require_inputs``)
-    or is listed in the result."""
+    or is listed in the result. ``sample``: the tracts the rehearsal samples (only theirs are
+    in the Butler); the job's other tracts are left out."""
     from lsst.daf.butler import CollectionType, DatasetRef, MissingCollectionError  # type: ignore[attr-defined]
+
+    job_tracts = [t for t in job.tracts if sample is None or t in sample]
 
     problems: list[str] = []
     inputs: dict[str, tuple[int, int]] = {}
@@ -440,7 +447,7 @@ def simulate_job(repo: str | Path, plan: Plan, job: Job, visits: Sequence[Visit]
     files: list[Path] = []
     # the site's TAGGED raw selection: the visits overlapping the job's tracts (also at the
     # central site, which holds every raw but selects its own visits)
-    held = ([v.id for v in visits_overlapping(plan, job.tracts, visits)]
+    held = ([v.id for v in visits_overlapping(plan, job_tracts, visits)]
             if visits is not None and job.select == "visits" else None)
 
     def where_for(dtype: DatasetType) -> str:
@@ -453,7 +460,7 @@ def simulate_job(repo: str | Path, plan: Plan, job: Job, visits: Sequence[Visit]
             ids = ", ".join(str(v) for v in held) or "-1"
             return f"{job.data_query} AND visit IN ({ids})"
         if "tract" in dtype.dimensions.names:
-            return f"{job.data_query} AND {tract_predicate(job.tracts)}"
+            return f"{job.data_query} AND {tract_predicate(job_tracts or [-1])}"
         return job.data_query
 
     with _butler(repo) as butler:
@@ -466,7 +473,7 @@ def simulate_job(repo: str | Path, plan: Plan, job: Job, visits: Sequence[Visit]
         if missing_collections:
             problems.append(f"input collection(s) missing: {', '.join(missing_collections)}")
         if visits is not None:
-            expected = {v.id for v in visits_overlapping(plan, job.tracts, visits)}
+            expected = {v.id for v in visits_overlapping(plan, job_tracts, visits)}
             where = tract_query(plan.instrument, plan.skymap.name, job.tracts)  # no extra_query
             found = {d["visit"] for d in butler.query_data_ids(
                 ["instrument", "visit"], where=where, limit=None, explain=False)}

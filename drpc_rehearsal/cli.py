@@ -19,15 +19,20 @@ from .errors import MissingDependencyError
 @click.option("--keep", is_flag=True, help="Keep the temporary work directory (repos, logs, tree).")
 @click.option("--inject", type=click.Choice(["loss", "stuck"]),
               help="Inject a fault: lose one file in transit, or make one rule STUCK.")
-def rehearse_command(campaign: Path, work: Path | None, keep: bool, inject: str | None) -> None:
+@click.option("--sample", type=click.IntRange(min=1), metavar="N",
+              help="Every site, stage and move on N tracts per site (those bordering another "
+                   "site's first, and the cross-check tracts), for a large campaign.")
+def rehearse_command(campaign: Path, work: Path | None, keep: bool, inject: str | None,
+                     sample: int | None) -> None:
     """Run CAMPAIGN's compiled scripts in the runbook's order against local stand-ins of every site.
 
     Exit 0 only when every verify passed and every count matches the plan.
     """
-    guarded(_rehearse)(campaign=campaign, work=work, keep=keep, inject=inject)
+    guarded(_rehearse)(campaign=campaign, work=work, keep=keep, inject=inject, sample=sample)
 
 
-def _rehearse(campaign: Path, work: Path | None, keep: bool, inject: str | None) -> None:
+def _rehearse(campaign: Path, work: Path | None, keep: bool, inject: str | None,
+              sample: int | None) -> None:
     try:
         import confluent_kafka  # noqa: F401
         import lsst.daf.butler  # noqa: F401
@@ -39,7 +44,7 @@ def _rehearse(campaign: Path, work: Path | None, keep: bool, inject: str | None)
     def progress(line: str) -> None:
         click.echo(line, err=True)
 
-    report = rehearse(campaign, work, keep=keep, inject=inject, progress=progress)
+    report = rehearse(campaign, work, keep=keep, inject=inject, progress=progress, sample=sample)
     click.echo(report.text(), nl=False)
     if not report.ok or report.failure:
         sys.exit(1)

@@ -56,7 +56,7 @@ class Rehearsal:
 
     def __init__(self, campaign: Path, work: Path, *, inject: str | None = None,
                  progress: Callable[[str], None] = lambda line: None, visits_per_tract: int = 2,
-                 wait_timeout: int = 30) -> None:
+                 wait_timeout: int = 30, sample: int | None = None) -> None:
         if inject not in (None, "loss", "stuck"):
             raise ValueError(f"--inject takes loss or stuck, not {inject!r}")
         self.campaign = Path(campaign)
@@ -65,6 +65,8 @@ class Rehearsal:
         self.progress = progress
         self.visits_per_tract = visits_per_tract
         self.wait_timeout = wait_timeout
+        self.sample_size = sample
+        self.sample: frozenset[int] | None = None  # the sampled tracts (None: every tract)
         self._local = threading.local()  # the step a worker thread runs (its results and lines)
         self._results: dict[str, list[StepResult]] = {}  # step key -> its report rows
         self._lines: dict[str, list[str]] = {}  # step key -> its progress lines
@@ -91,7 +93,16 @@ class Rehearsal:
             for rse in (site.rse, site.raw_rse):
                 self.rse_roots[rse] = self.work / "rses" / rse
         scopes = sorted({s.scope for s in plan.sites})
-        self.visits = butlers.synthesize_visits(plan, per_tract=self.visits_per_tract)
+        if self.sample_size is not None:
+            from .sample import choose_sample
+
+            chosen = choose_sample(plan, self.sample_size)
+            self.sample = chosen.tracts
+            report.sample = chosen.describe()
+            self.progress(report.sample)
+        self.visits = butlers.synthesize_visits(
+            plan, per_tract=self.visits_per_tract,
+            tracts=sorted(self.sample) if self.sample is not None else None)
         self.home = self.work / "home"  # the submit host's $HOME: where BPS links the runs
         self.runs = RunRecorder(self.home, self.work / "wms-runs.json")
         try:
@@ -297,8 +308,9 @@ class Rehearsal:
         skip = " ".join(butlers.replaced_setup_steps(self.plan))
         first = self.script(site, rel, key=step.key, extra_env={"SKIP_STEPS": skip})
         t = time.monotonic()
-        butlers.insert_stack_records(str(self.repo(site)), self.plan, site)
-        held = butlers.visits_held_by(self.plan, site, self.visits)
+        butlers.insert_stack_records(str(self.repo(site)), self.plan, site,
+                                     tracts=sorted(self.sample) if self.sample else None)
+        held = butlers.visits_held_by(self.plan, site, self.visits, sample=self.sample)
         butlers.define_visits(str(self.repo(site)), self.plan, site, held)
         # The raws: the central site's from the summit (ingest-raws); another site's stand for
         # the raw transfer, whose Rucio part is replaced (see _step_register).
@@ -406,7 +418,8 @@ class Rehearsal:
         command = f"bps submit {paths.bps_submit(job)}"
         t = time.monotonic()
         try:
-            result = butlers.simulate_job(str(self.repo(job.site)), self.plan, job, self.visits)
+            result = butlers.simulate_job(str(self.repo(job.site)), self.plan, job, self.visits,
+                                          sample=self.sample)
         except butlers.JobInputError as exc:
             self._record(StepResult(job.site, step.key, command, "FAILED", time.monotonic() - t))
             raise StepFailed(f"{command} at {job.site} cannot start: {exc}") from None
@@ -545,7 +558,8 @@ class Rehearsal:
 
             return stand_in_count(self.plan, move.dataset_type)
         dims = set(move.dimensions)
-        tracts = set(move.tracts)  # the plan's: whose datasets (or overlapping visits) it carries
+        # the plan's: whose datasets (or overlapping visits) it carries; of the sample only
+        tracts = {t for t in move.tracts if self.sample is None or t in self.sample}
         if "visit" in dims:
             return len(butlers.visits_overlapping(self.plan, sorted(tracts), self.visits))
         if "tract" in dims:
@@ -591,7 +605,7 @@ def _manifest_count(manifest: dict[str, Any]) -> int:
 
 
 def rehearse(campaign: Path, work: Path | None, *, keep: bool, inject: str | None,
-             progress: Callable[[str], None]) -> Report:
+             progress: Callable[[str], None], sample: int | None = None) -> Report:
     """Run a rehearsal; remove its work directory afterwards unless `keep` (or it was given)."""
     import tempfile
 
@@ -599,7 +613,8 @@ def rehearse(campaign: Path, work: Path | None, *, keep: bool, inject: str | Non
     root = Path(work) if work is not None else Path(tempfile.mkdtemp(prefix="drpc-rehearsal-"))
     root.mkdir(parents=True, exist_ok=True)
     try:
-        report = Rehearsal(campaign, root, inject=inject, progress=progress).run()
+        report = Rehearsal(campaign, root, inject=inject, progress=progress,
+                           sample=sample).run()
         (root / "report.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
         return report
     finally:

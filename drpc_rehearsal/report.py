@@ -59,6 +59,7 @@ class Report:
     sent: int = 0
     arrived: int = 0
     seconds: float = 0.0
+    sample: str | None = None  # --sample: what was sampled
     status: list[str] | None = None  # what drpc status at the end shows short of done
     status_files: dict[str, str] = field(default_factory=dict)  # format -> file
 
@@ -77,7 +78,7 @@ class Report:
         return {
             "campaign": self.campaign, "ok": self.ok and not self.failure, "failure": self.failure,
             "sent": self.sent, "arrived": self.arrived, "lost": self.lost, "ingest": self.ingest,
-            "seconds": round(self.seconds, 1),
+            "seconds": round(self.seconds, 1), "sample": self.sample,
             "steps": [{"site": s.site, "key": s.key, "script": s.script, "status": s.status,
                        "exit_code": s.exit_code, "seconds": round(s.seconds, 2),
                        "expected": s.expected, "sent": s.source, "arrived": s.destination,
@@ -102,6 +103,8 @@ class Report:
         parts = [self.table(), "", "What ran for real and what was simulated:"]
         parts += [f"  {kind:<9} {what}" for kind, what in REAL_AND_SIMULATED]
         parts.append(f"  ingest    at the destinations: {self.ingest}")
+        if self.sample:
+            parts.append(f"  sample    {self.sample}")
         if self.status is not None:
             where = self.status_files.get("table", "")
             parts += ["", f"drpc status of every site, merged ({where}): "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -216,11 +216,13 @@ def _visit_half_size(plan: Plan) -> float:
 
 
 def synthesize_visits(plan: Plan, per_tract: int = 3, *,
-                      per_boundary: int | None = None) -> list[Visit]:
-    """Deterministic visits: ``per_tract`` dithered around every campaign tract's centre, and
-    ``per_boundary`` (default ``per_tract``) along the common edge of every pair of neighbouring
-    tracts that different sites own (boundary visits). Ids, filters and nights follow the
-    order: tracts ascending, then the pairs ascending. Pure: no I/O."""
+                      per_boundary: int | None = None,
+                      tracts: Sequence[int] | None = None) -> list[Visit]:
+    """Deterministic visits: ``per_tract`` dithered around every campaign tract's centre (or
+    those of ``tracts``, a sample), and ``per_boundary`` (default ``per_tract``) along the
+    common edge of every pair of neighbouring tracts that different sites own (boundary
+    visits). Ids, filters and nights follow the order: tracts ascending, then the pairs
+    ascending. Pure: no I/O."""
     if per_tract < 0 or (per_boundary is not None and per_boundary < 0):
         raise ValueError("visit counts must be >= 0")
     per_boundary = per_tract if per_boundary is None else per_boundary
@@ -228,7 +230,7 @@ def synthesize_visits(plan: Plan, per_tract: int = 3, *,
     half = _visit_half_size(plan)
     filters = filters_of(plan.instrument)
     owner = plan.ownership.owner
-    tracts = plan.all_tracts
+    tracts = sorted(tracts) if tracts is not None else plan.all_tracts
     out: list[Visit] = []
 
     def add(ra: float, dec: float, kind: Literal["tract", "boundary"], on: tuple[int, ...]) -> None:
@@ -293,13 +295,16 @@ def visits_overlapping(plan: Plan, tracts: Iterable[int], visits: Sequence[Visit
     return out
 
 
-def visits_held_by(plan: Plan, site_id: str, visits: Sequence[Visit]) -> list[Visit]:
-    """What a site holds: every visit overlapping one of its processing tracts; the central site
-    (which receives every raw) holds all."""
+def visits_held_by(plan: Plan, site_id: str, visits: Sequence[Visit], *,
+                   sample: Collection[int] | None = None) -> list[Visit]:
+    """What a site holds: every visit overlapping one of its processing tracts (of the
+    ``sample`` only, when the rehearsal samples tracts); the central site (which receives every
+    raw) holds all."""
     site = plan.site(site_id)
     if site.is_central:
         return list(visits)
-    return visits_overlapping(plan, site.processing_tracts, visits)
+    return visits_overlapping(plan, [t for t in site.processing_tracts
+                                     if sample is None or t in sample], visits)
 
 
 @dataclass(frozen=True)

@@ -119,9 +119,13 @@ def test_rehearsal_of_3x2_loses_nothing(tmp_path: Path) -> None:
 
 
 def test_injected_loss_fails_at_that_transfers_verify(tmp_path: Path) -> None:
-    result = rehearse(tmp_path, "--inject", "loss")
+    # on a sample of one tract per site: every count before the loss still matches the plan's
+    result = rehearse(tmp_path, "--inject", "loss", "--sample", "1")
     assert result.returncode == 1
     out = result.stdout
+    # one tract per site, and the cross-check tract 9948 at both of its sites
+    assert ("  sample    sampled 3 of 6 tracts (usdf 9469; frdf 9948; ukdf-lancs 9941, 9948), "
+            "0 boundary pair(s) between sites") in out, out[-3000:]
     assert "REHEARSAL FAILED: injected fault found: sites/usdf/verify/" in out
     assert re.search(r"  missing: HSC/runs/drp-3x2/DM-48353/step2a-visits/\S+", out)
     assert out.strip().splitlines()[-1].endswith(", 1 lost")
