@@ -7,25 +7,63 @@ No command prints a Python traceback unless `--debug` is given.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
-from .errors import Diagnostic, ExitCode, SpecError, UsageError
-from .guard import emit_diagnostics, guarded
-from .pipeline import Compiled, compile_campaign
+
+if TYPE_CHECKING:
+    from .errors import Diagnostic
+    from .pipeline import Compiled
 
 FORMATS = click.Choice(["text", "github", "json"])
 
+# What `drpc --version` and `drpc --help` load is this module, click and the standard library:
+# everything else (the pipeline, the diagnostics and the guard around each command, the commands
+# of other modules) is imported by the command that runs.
 
-def _finish_warnings(compiled: Compiled, strict: bool, fmt: str) -> None:
-    emit_diagnostics(list(compiled.warnings), fmt)
-    if strict and compiled.warnings:
-        click.echo(f"drpc: error: --strict: {len(compiled.warnings)} warning(s) fail the run; "
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`compiler.guard.guarded` (every failure to its exit code, never a traceback), imported
+    when the command runs."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from .guard import guarded as guard
+
+        return guard(fn)(*args, **kwargs)
+
+    return run
+
+
+def emit_diagnostics(diags: list[Diagnostic], fmt: str) -> None:
+    """`compiler.guard.emit_diagnostics`, imported when there is something to print."""
+    from .guard import emit_diagnostics as emit
+
+    emit(diags, fmt)
+
+
+def compile_campaign(path: str | Path, **options: Any) -> Compiled:
+    """`compiler.pipeline.compile_campaign`, imported by the first command that compiles: the
+    pipeline (pydantic models, Jinja2, the renderers) is most of drpc's start-up time, and
+    `drpc --version`, `--help` and a no-op compile or check never need it."""
+    from .pipeline import compile_campaign as compile_
+
+    return compile_(path, **options)
+
+
+def _finish_warnings(warnings: Sequence[Diagnostic], strict: bool, fmt: str) -> None:
+    from .errors import ExitCode
+
+    emit_diagnostics(list(warnings), fmt)
+    if strict and warnings:
+        click.echo(f"drpc: error: --strict: {len(warnings)} warning(s) fail the run; "
                    "nothing was written", err=True)
         raise click.exceptions.Exit(int(ExitCode.INVALID))
 
@@ -42,15 +80,29 @@ class DrpcGroup(click.Group):
     """The `drpc` group: commands of other modules are imported only when they are used.
 
     `drpc rehearse` lives in the separate `drpc_rehearsal` package, so the compiler never
-    imports the rehearsal (nor the LSST stack it needs); plan and plot need more than the core.
+    imports the rehearsal (nor the LSST stack it needs); plan, plot, init and status need more
+    than the core. `drpc --help` lists them from LAZY (where and the first sentence of each
+    command's help, which tests/test_speed_paths.py keeps equal to the command's), so that
+    listing them imports none of them.
     """
 
-    LAZY = {
-        "init": "compiler.cli_init:init_command",
-        "plan": "compiler.cli_plan:plan_command",
-        "plot": "compiler.cli_plan:plot_command",
-        "rehearse": "drpc_rehearsal.cli:rehearse_command",
-        "status": "compiler.cli_status:status_command",
+    LAZY: dict[str, tuple[str, str]] = {
+        "init": ("compiler.cli_init:init_command",
+                 "Write a commented starter campaign at PATH (default campaign.yaml) and the "
+                 "site fragments it includes (sites/<id>.yaml beside it; one already there is "
+                 "kept)."),
+        "plan": ("compiler.cli_plan:plan_command",
+                 "Print the plan: per-site tracts, visits, core-hours, storage, days; "
+                 "bottleneck; warnings."),
+        "plot": ("compiler.cli_plan:plot_command",
+                 "Draw the sky with every tract coloured by the site that owns it, and the ring "
+                 "boundaries."),
+        "rehearse": ("drpc_rehearsal.cli:rehearse_command",
+                     "Run CAMPAIGN's compiled scripts in the runbook's order against local "
+                     "stand-ins of every site."),
+        "status": ("compiler.cli_status:status_command",
+                   "Show where CAMPAIGN is: jobs, transfers, arrivals, ingest lag, and what can "
+                   "start next."),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -59,11 +111,22 @@ class DrpcGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.LAZY:
-            module, name = self.LAZY[cmd_name].split(":")
+            module, name = self.LAZY[cmd_name][0].split(":")
             command = getattr(importlib.import_module(module), name)
             assert isinstance(command, click.Command)
             return command
         return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's listing of the commands (name, short help), a lazy command's row from
+        LAZY instead of from the imported command."""
+        commands = [(name, click.Command(name, help=self.LAZY[name][1]) if name in self.LAZY
+                     else self.get_command(ctx, name)) for name in self.list_commands(ctx)]
+        shown = [(name, cmd) for name, cmd in commands if cmd is not None and not cmd.hidden]
+        if shown:
+            limit = formatter.width - 6 - max(len(name) for name, _ in shown)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in shown])
 
 
 @click.group(cls=DrpcGroup, context_settings={"help_option_names": ["-h", "--help"],
@@ -117,6 +180,7 @@ fmt_opt = click.option("--format", "fmt", type=FORMATS, default="text", show_def
 def validate(campaigns: tuple[Path, ...], strict: bool, fmt: str, check_pipeline: bool) -> None:
     """Load and validate campaigns (and include fragments such as sites/*.yaml, each on its
     own); print every problem."""
+    from .errors import ExitCode, SpecError
     from .fragment import is_fragment, validate_fragment
     from .loader import load_campaign
 
@@ -168,13 +232,22 @@ def _counted(campaigns: int, fragments: int) -> str:
 def compile_cmd(campaign: Path, out: Path, site: str | None, strict: bool, fmt: str,
                 check_pipeline: bool) -> None:
     """Validate CAMPAIGN and write the compiled tree into OUT."""
-    from .emit import write_tree
-    compiled = compile_campaign(campaign, site=site, check_pipeline=check_pipeline)
-    _finish_warnings(compiled, strict, fmt)
-    cmp = write_tree(out, compiled.files, note=_note)
+    from .emit import Comparison, remember_up_to_date, up_to_date, write_tree
+    same = None if check_pipeline else up_to_date(campaign, out, site)
+    if same is not None:  # the no-op fast path: OUT is what this compile would write
+        _finish_warnings(same.warnings, strict, fmt)
+        cmp = Comparison([], [], [], list(same.files))
+        files = len(same.files)
+    else:
+        compiled = compile_campaign(campaign, site=site, check_pipeline=check_pipeline)
+        _finish_warnings(compiled.warnings, strict, fmt)
+        cmp = write_tree(out, compiled.files, note=_note)
+        files = len(compiled.files)
+        if not check_pipeline:
+            remember_up_to_date(campaign, site, compiled.files, compiled.warnings)
     changed = len(cmp.missing) + len(cmp.stale)
     kept = f", {len(cmp.kept)} of the rest of the tree kept" if cmp.kept else ""
-    click.echo(f"{out}: {len(compiled.files)} files, {changed} written, {len(cmp.extra)} removed, "
+    click.echo(f"{out}: {files} files, {changed} written, {len(cmp.extra)} removed, "
                f"{len(cmp.unchanged)} unchanged{kept}", err=True)
 
 
@@ -186,9 +259,15 @@ def compile_cmd(campaign: Path, out: Path, site: str | None, strict: bool, fmt: 
 @guarded
 def check(campaign: Path, out: Path, site: str | None) -> None:
     """Compile in memory and list files of OUT that are missing, stale or extra."""
-    from .emit import check_tree
-    compiled = compile_campaign(campaign, site=site)
-    cmp = check_tree(out, compiled.files, note=_note)
+    from .emit import Comparison, check_tree, remember_up_to_date, up_to_date
+    from .errors import ExitCode
+    same = up_to_date(campaign, out, site)
+    if same is not None:  # the no-op fast path: OUT is what a compile would write
+        cmp = Comparison([], [], [], list(same.files))
+    else:
+        compiled = compile_campaign(campaign, site=site)
+        cmp = check_tree(out, compiled.files, note=_note)
+        remember_up_to_date(campaign, site, compiled.files, compiled.warnings)
     for label, paths in (("missing", cmp.missing), ("stale", cmp.stale), ("extra", cmp.extra)):
         for p in paths:
             click.echo(f"{label}: {p}")
@@ -207,6 +286,7 @@ def check(campaign: Path, out: Path, site: str | None) -> None:
 def diff(campaign: Path, out: Path, site: str | None) -> None:
     """Print a unified diff from OUT to a fresh compile; write nothing."""
     from .emit import diff_tree
+    from .errors import ExitCode
     compiled = compile_campaign(campaign, site=site)
     text = diff_tree(out, compiled.files, note=_note)
     if text:
@@ -221,6 +301,7 @@ def diff(campaign: Path, out: Path, site: str | None) -> None:
 @guarded
 def explain(campaign: Path, what: str, values: tuple[str, ...]) -> None:
     """Say which site owns a tract (`tract N`) or a sky position (`radec RA DEC`), and why."""
+    from .errors import UsageError
     from .report import explain_radec, explain_tract
     if what == "tract":
         if len(values) != 1:
@@ -242,6 +323,8 @@ def explain(campaign: Path, what: str, values: tuple[str, ...]) -> None:
 
 
 def _number(text: str, kind: type[int] | type[float], what: str) -> Any:
+    from .errors import UsageError
+
     try:
         return kind(text)
     except ValueError:
@@ -282,5 +365,7 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception:  # pragma: no cover - click's own failures
+        from .errors import ExitCode
+
         click.echo("drpc: internal error in the command line parser", err=True)
         sys.exit(int(ExitCode.INTERNAL))

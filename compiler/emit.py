@@ -8,6 +8,10 @@ swap. Any error before the swap leaves OUT exactly as it was.
 A `--site` compile into a tree of the whole campaign replaces only `sites/<site>/`: the
 manifest goes on listing every other file drpc wrote there, with the digest it had, so a later
 full compile, check or diff sees the whole tree.
+
+The no-op fast path (`up_to_date`) answers "OUT is what this compile would write" without the
+plan or the templates, from the manifest (see its docstring). This module imports no part of
+the pipeline, so that answer costs little more than reading OUT.
 """
 
 from __future__ import annotations
@@ -16,15 +20,21 @@ import difflib
 import hashlib
 import json
 import os
-import shutil
+import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import emit_fs as fs
-from .emit_fs import Note
-from .errors import OutputError
-from .plan import Plan
+from . import __version__, build_digest, user_cache_dir
+from .errors import Diagnostic, DrpcError, OutputError, Position
+
+if TYPE_CHECKING:
+    from .emit_fs import Note
+    from .plan import Plan
+
+# compiler/emit_fs.py (locks, recovery, the swap) is imported by the functions that write or
+# compare OUT, not here: the no-op fast path never needs it (it is a tenth of that path's time).
 
 MANIFEST = "manifest.json"
 PROVENANCE = ("drpc_version", "spec", "inputs")  # what a manifest says its files came from
@@ -211,6 +221,8 @@ def compare(out: Path, files: dict[str, bytes], state: TreeState,
 def inspect(out: Path, files: dict[str, bytes],
             note: Note | None = None) -> tuple[Path, TreeState, Target]:
     """Read OUT (links resolved) and work out what a compile of `files` makes of it."""
+    from . import emit_fs as fs
+
     out = fs.resolve_out(out)
     aside = fs.moved_aside(out)
     if aside is not None and note is not None:
@@ -221,6 +233,8 @@ def inspect(out: Path, files: dict[str, bytes],
 
 
 def _target_checked(out: Path, state: TreeState, files: dict[str, bytes]) -> Target:
+    from . import emit_fs as fs
+
     tgt = target(out, state, files)
     fs.refuse_links(out, tgt.files, state.manifest_files)
     return tgt
@@ -228,6 +242,8 @@ def _target_checked(out: Path, state: TreeState, files: dict[str, bytes]) -> Tar
 
 def check_tree(out: Path, files: dict[str, bytes], note: Note | None = None) -> Comparison:
     """What a compile of `files` would change in OUT; reads only."""
+    from . import emit_fs as fs
+
     with fs.os_errors("read", out):
         real, state, tgt = inspect(out, files, note)
         return compare(real, tgt.files, state, tgt.kept)
@@ -235,6 +251,8 @@ def check_tree(out: Path, files: dict[str, bytes], note: Note | None = None) -> 
 
 def diff_tree(out: Path, files: dict[str, bytes], note: Note | None = None) -> str:
     """A unified diff from OUT to what a compile of `files` would write; reads only."""
+    from . import emit_fs as fs
+
     with fs.os_errors("read", out):
         real, state, tgt = inspect(out, files, note)
         return unified_diff(real, tgt.files, state, tgt.kept)
@@ -246,6 +264,8 @@ def write_tree(out: Path, files: dict[str, bytes], note: Note | None = None) -> 
     `note` hears what drpc did besides (a symlinked OUT, an interrupted compile put right,
     a site's part updated in a whole tree).
     """
+    from . import emit_fs as fs
+
     say: Note = note or (lambda _message: None)
     real = fs.resolve_out(out)
     if out.is_symlink():
@@ -258,6 +278,10 @@ def write_tree(out: Path, files: dict[str, bytes], note: Note | None = None) -> 
 
 
 def _write_locked(out: Path, files: dict[str, bytes], say: Note) -> Comparison:
+    import shutil
+
+    from . import emit_fs as fs
+
     state = read_state(out)
     if state.exists and state.nonempty and not state.has_manifest:
         raise OutputError(f"{out} is not empty and has no drpc manifest; refusing to write into "
@@ -366,3 +390,135 @@ def unified_diff(out: Path, files: dict[str, bytes], state: TreeState,
             chunks.append(line if line.endswith("\n")
                           else line + "\n\\ No newline at end of file\n")
     return "".join(chunks)
+
+
+# -- the no-op fast path ----------------------------------------------------------------------
+#
+# A compile is a pure function of (drpc's build, the campaign's path as given, --site, the
+# bytes of the campaign and its includes). Its manifest records the inputs' digests and every
+# file's digest. A "stamp" in the user's cache, named by a digest of (build, path, site, the
+# manifest's sha256), records that this build compiled exactly that manifest, with the
+# warnings it gave; it is written after every full compile or check. A later compile or check
+# whose OUT holds that manifest, whose inputs on disk have the manifest's digests and whose
+# generated files all have theirs (and their modes) is up to date: nothing to build.
+
+STAMPS_FOLDER = "up-to-date"
+MAX_STAMPS = 256  # the oldest go first when there are more
+
+
+@dataclass(frozen=True)
+class UpToDate:
+    """What an up-to-date OUT holds: every file of the manifest (itself included), and the
+    warnings the compile that wrote it gave."""
+
+    files: tuple[str, ...]
+    warnings: tuple[Diagnostic, ...]
+
+
+def _stamp_path(folder: Path, campaign: Path, site: str | None, manifest: bytes) -> Path:
+    key = json.dumps([build_digest(), os.fspath(campaign), site, sha256(manifest)])
+    return folder / f"{sha256(key.encode())}.json"
+
+
+def remember_up_to_date(campaign: Path, site: str | None, files: dict[str, bytes],
+                        warnings: Sequence[Diagnostic]) -> None:
+    """Record that this build compiles `campaign` (as spelled) for `site` into exactly these
+    files, with these warnings. Best effort: a cache that cannot be written only means the
+    next run takes the full path."""
+    folder = user_cache_dir(STAMPS_FOLDER)
+    if folder is None or MANIFEST not in files:
+        return
+    doc = {"drpc_version": __version__, "warnings": [d.as_dict() for d in warnings]}
+    path = _stamp_path(folder, campaign, site, files[MANIFEST])
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(_dump(doc))
+        os.replace(tmp, path)
+        stamps = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        for old in stamps[:-MAX_STAMPS]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def up_to_date(campaign: Path, out: Path, site: str | None) -> UpToDate | None:
+    """OUT's files when it is exactly what compiling `campaign` for `site` writes, known
+    without compiling; None whenever that is not certain (then the full path decides, and says
+    why). Certain means: OUT is a real folder with no interrupted compile beside it; a stamp
+    says this build compiled this campaign path and site into OUT's manifest; the campaign and
+    its includes, as the loader finds them now, have the manifest's digests; and every file the
+    manifest lists is a regular file (in real folders) with its digest and mode."""
+    folder = user_cache_dir(STAMPS_FOLDER)
+    if folder is None:
+        return None
+    try:
+        return _up_to_date(folder, campaign, out, site)
+    except (DrpcError, OSError, ValueError):
+        return None  # unreadable, invalid, refused: the full path reports it properly
+
+
+def _up_to_date(folder: Path, campaign: Path, out: Path, site: str | None) -> UpToDate | None:
+    if out.is_symlink() or not out.is_dir():
+        return None
+    real = Path(os.path.realpath(out))
+    prefix = f".{real.name}.drpc-"
+    if any(entry.startswith(prefix) for entry in os.listdir(real.parent)):
+        return None  # a lock, or an interrupted compile's tree: the full path deals with it
+    manifest, mode = _regular_file(real, MANIFEST)
+    if mode != file_mode(MANIFEST):
+        return None
+    stamp_path = _stamp_path(folder, campaign, site, manifest)
+    if not stamp_path.is_file():
+        return None
+    stamp = json.loads(stamp_path.read_bytes())
+    doc = json.loads(manifest)
+    digests = doc.get("files") if isinstance(doc, dict) else None
+    if not (isinstance(digests, dict) and doc.get("generator") == "drpc"
+            and doc.get("site") == site and "site_updates" not in doc
+            and doc.get("drpc_version") == __version__
+            and isinstance(stamp, dict) and stamp.get("drpc_version") == __version__
+            and isinstance(stamp.get("warnings"), list)
+            and all(isinstance(p, str) and _inside(p) and p != MANIFEST
+                    and isinstance(v, str) for p, v in digests.items())):
+        return None
+    from .loader import load_campaign
+
+    loaded = load_campaign(campaign)
+    if (doc.get("spec") != {"file": loaded.name, "sha256": loaded.sha256}
+            or doc.get("inputs") != loaded.inputs):
+        return None
+    folders = {str(a) for p in digests for a in PurePosixPath(p).parents} - {"."}
+    for parent in sorted(folders):
+        if not stat.S_ISDIR(os.lstat(real / parent).st_mode):
+            return None  # a generated folder replaced by a link
+    for path, digest in digests.items():
+        content, mode = _regular_file(real, path)
+        if mode != file_mode(path) or sha256(content) != digest:
+            return None
+    os.utime(stamp_path)
+    return UpToDate(tuple(sorted([*digests, MANIFEST])),
+                    tuple(_diagnostic(d) for d in stamp["warnings"]))
+
+
+def _regular_file(out: Path, path: str) -> tuple[bytes, int]:
+    """The bytes and permission bits of OUT/path; OSError (ELOOP) for a link, ValueError for
+    anything else that is not a regular file."""
+    fd = os.open(out / path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{out / path} is not a regular file")
+        return f.read(), st.st_mode & 0o777
+
+
+def _diagnostic(d: Any) -> Diagnostic:
+    """A warning as the stamp keeps it (Diagnostic.as_dict); ValueError for anything else."""
+    try:
+        if d["severity"] != "warning":
+            raise ValueError("not a warning")
+        where = (Position(str(d["file"]), int(d["line"]), int(d["column"]))
+                 if d["file"] is not None else None)
+        return Diagnostic("warning", str(d["path"]), str(d["message"]), where,
+                          None if d["hint"] is None else str(d["hint"]))
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a warning: {exc}") from None

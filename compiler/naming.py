@@ -6,11 +6,11 @@ tests spell a name the same way.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 
 from .defaults import RUCIO_CONTAINER_MAX
-from .skymap import compress_ranges
 
 # lsst.skymap.BaseSkyMap.SKYMAP_RUN_COLLECTION_NAME: where register-skymap puts the skyMap dataset.
 SKYMAPS_COLLECTION = "skymaps"
@@ -123,16 +123,48 @@ def rucio_dataset_name(campaign: str, transfer_id: str, limit: int = RUCIO_CONTA
 
 
 def tract_predicate(tracts: tuple[int, ...] | list[int]) -> str:
-    """The shorter of an `IN` list and compact id ranges, as one parenthesised predicate."""
+    """The shorter of an `IN` list and compact id ranges, as one parenthesised predicate.
+
+    The ids are sorted once; the `IN` list's length is counted from their digits (it is
+    written only when it is the shorter form, which for a site's tracts it rarely is).
+    """
     ids = sorted(set(tracts))
-    in_list = f"tract IN ({', '.join(str(t) for t in ids)})"
-    parts = [f"tract = {a}" if a == b else f"tract >= {a} AND tract <= {b}"
-             for a, b in compress_ranges(ids)]
-    ranges = (parts[0] if len(parts) == 1
-              else "(" + " OR ".join(f"({p})" if " AND " in p else p for p in parts) + ")")
     if len(ids) == 1:
         return f"tract = {ids[0]}"
-    return ranges if len(ranges) < len(in_list) else in_list
+    parts = [f"tract = {a}" if a == b else f"tract >= {a} AND tract <= {b}"
+             for a, b in _runs(ids)]
+    ranges = (parts[0] if len(parts) == 1
+              else "(" + " OR ".join(f"({p})" if " AND " in p else p for p in parts) + ")")
+    if len(ranges) < _in_list_length(ids):
+        return ranges
+    return f"tract IN ({', '.join(str(t) for t in ids)})"
+
+
+def _runs(ids: list[int]) -> list[tuple[int, int]]:
+    """Inclusive (first, last) runs of consecutive ids, from ids sorted without duplicates."""
+    runs: list[tuple[int, int]] = []
+    start = prev = ids[0] if ids else 0
+    for value in ids[1:]:
+        if value != prev + 1:
+            runs.append((start, prev))
+            start = value
+        prev = value
+    if ids:
+        runs.append((start, prev))
+    return runs
+
+
+def _in_list_length(ids: list[int]) -> int:
+    """len(f"tract IN ({', '.join(map(str, ids))})") for sorted ids, without writing it: the
+    ids of each number of digits are found by bisection."""
+    negatives = bisect.bisect_left(ids, 0)
+    digits = sum(len(str(t)) for t in ids[:negatives])  # rare: only the rehearsal's [-1]
+    width, low = 1, negatives
+    while low < len(ids):
+        high = bisect.bisect_left(ids, 10 ** width, low)
+        digits += (high - low) * width
+        width, low = width + 1, high
+    return len("tract IN ()") + digits + 2 * max(len(ids) - 1, 0)
 
 
 def instrument_query(instrument: str, skymap: str) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Literal
 
 from .plan_model import Job, Move, SitePlan, StagePlan
@@ -70,8 +71,18 @@ class Schedule:
 
     def waited_by(self, key: str) -> list[tuple[str, int]]:
         """(site, step number) of every wait-for step that waits for `key`."""
-        return [(site, s.number) for site, steps in self.sites.items() for s in steps
-                if any(key in keys for _, keys in s.waits)]
+        return list(self._waiters.get(key, ()))
+
+    @cached_property
+    def _waiters(self) -> dict[str, list[tuple[str, int]]]:
+        """Step key -> the wait-for steps that wait for it, in site and step order: built once
+        (the runbooks ask for every step, and a scan per step is quadratic)."""
+        waiters: dict[str, list[tuple[str, int]]] = {}
+        for site, steps in self.sites.items():
+            for s in steps:
+                for key in dict.fromkeys(k for _, keys in s.waits for k in keys):
+                    waiters.setdefault(key, []).append((site, s.number))
+        return waiters
 
 
 def job_key(job: Job) -> str:

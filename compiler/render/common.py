@@ -7,15 +7,18 @@ output language); this module registers them as template filters and re-exports 
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import time
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from ..plan import Plan
+from .. import __version__, templates_path, tree_digest, user_cache_dir
 from ..text import (
     bps_value,
     comment_line,
@@ -28,6 +31,9 @@ from ..text import (
     yaml_scalar,
 )
 
+if TYPE_CHECKING:
+    from ..plan import Plan
+
 __all__ = ["GENERATED", "EnvVar", "comment_header", "environment", "header_lines",
            "render_template", "sh_quote", "shell_prelude", "templates_dir", "yaml_scalar"]
 
@@ -37,10 +43,47 @@ GENERATED = "generated - do not edit"
 def templates_dir() -> Path:
     """Templates ship inside the wheel (compiler/templates); a source checkout has them at the
     root."""
-    packaged = Path(str(resources.files("compiler"))) / "templates"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "templates"
+    return templates_path()
+
+
+# What the compiled templates depend on besides their text: a change here needs new bytecode.
+_OPTIONS: dict[str, Any] = {"autoescape": False, "keep_trailing_newline": True,
+                            "trim_blocks": True, "lstrip_blocks": True}
+_STALE_CACHE_SECONDS = 30 * 24 * 3600  # bytecode of other template versions, unused this long
+
+
+class _QuietBytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Jinja's file cache, but a cache that cannot be written (read-only, full, removed while
+    drpc runs) only costs the time to compile the template again: never an error."""
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates in the user's cache folder (`$XDG_CACHE_HOME/drpc/jinja-<drpc
+    version>-<digest>`), never in the checkout or OUT. The digest covers the templates, the
+    environment's options and the installed Jinja2, so one folder never holds bytecode of other
+    templates (Jinja also checks each template's source checksum before it uses its bytecode).
+    Folders of other template versions unused for a month are removed."""
+    jinja = os.stat(jinja2.__file__)  # another Jinja2 install: another code generator
+    digest = hashlib.sha256(f"{tree_digest(templates_dir())} {sorted(_OPTIONS.items())} "
+                            f"{jinja2.__file__}:{jinja.st_size}:{jinja.st_mtime_ns}"
+                            .encode()).hexdigest()[:16]
+    folder = user_cache_dir(f"jinja-{__version__}-{digest}")
+    if folder is None:
+        return None
+    try:
+        os.utime(folder)
+        for other in folder.parent.glob("jinja-*"):
+            if other != folder and time.time() - other.stat().st_mtime > _STALE_CACHE_SECONDS:
+                shutil.rmtree(other, ignore_errors=True)
+    except OSError:
+        pass
+    return _QuietBytecodeCache(str(folder), "%s.j2c")
 
 
 @lru_cache(maxsize=1)
@@ -48,10 +91,8 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
+        bytecode_cache=_bytecode_cache(),
+        **_OPTIONS,
     )
     env.filters["yq"] = yaml_scalar
     env.filters["sh"] = sh_quote
