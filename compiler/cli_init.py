@@ -39,8 +39,9 @@ class Capacity:
     storage_tb: int
 
 
-# Each Rubin data facility's fragment is templates/init/sites/<id>.yaml.j2 (the same as drpc's
-# campaigns/sites/<id>.yaml); what it gives a campaign is campaigns/dr1.yaml's.
+# Each Rubin data facility's fragment is drpc's own campaigns/sites/<id>.yaml (shipped in the
+# wheel as compiler/presets/sites/, see site_preset); what it gives a campaign is
+# campaigns/dr1.yaml's.
 PRESETS = {
     "usdf": Capacity(6000, 4, 10000),
     "frdf": Capacity(3000, 8, 5000),
@@ -176,6 +177,26 @@ class Fragment:
     preset: bool  # drpc's preset of a Rubin data facility, not placeholders
 
 
+MODELINE = "# yaml-language-server: $schema="
+
+
+def presets_dir() -> Path:
+    """The site fragments drpc ships: compiler/presets/sites in the wheel, campaigns/sites of a
+    source checkout (one copy: the examples' own fragments)."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "presets" / "sites"
+    return packaged if packaged.is_dir() else here.parent / "campaigns" / "sites"
+
+
+def site_preset(site: str, schema: str) -> str:
+    """A preset fragment with its modeline pointing at `schema` (as seen from where it goes)."""
+    text = (presets_dir() / f"{site}.yaml").read_text(encoding="utf-8")
+    first, _, rest = text.partition("\n")
+    if first.startswith(MODELINE):
+        text = rest
+    return f"{MODELINE}{schema}\n{text}"
+
+
 def render_starter(path: Path, name: str, sites: Sequence[str]) -> tuple[str, list[Fragment]]:
     """The campaign's text and each site fragment's."""
     from .render.common import render_template
@@ -187,7 +208,7 @@ def render_starter(path: Path, name: str, sites: Sequence[str]) -> tuple[str, li
     fragments = []
     for site in sites:
         if site in PRESETS:
-            text = render_template(f"init/sites/{site}.yaml.j2", schema=fragment_schema)
+            text = site_preset(site, fragment_schema).encode()
         else:
             text = render_template("init/sites/generic.yaml.j2", schema=fragment_schema, id=site,
                                    facility=site.upper(), panda_site=site.upper(),

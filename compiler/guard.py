@@ -20,11 +20,6 @@ from . import __version__
 from .errors import Diagnostic, DrpcError, ExitCode, SpecError, format_diagnostics
 
 
-def github_annotation(diag: Diagnostic) -> str:
-    """One GitHub Actions workflow command for `diag` (see `Diagnostic.github`)."""
-    return diag.github()
-
-
 def emit_diagnostics(diags: list[Diagnostic], fmt: str) -> None:
     """Text for people on stderr; `github` and `json` for machines on stdout (CONTRACT rev 2),
     so `drpc validate --format json x.yaml > diags.json` keeps them."""

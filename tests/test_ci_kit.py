@@ -35,7 +35,6 @@ from ruamel.yaml import YAML
 from compiler.cli import cli
 from compiler.cli_init import PRESETS, shipped_schema
 from compiler.errors import Diagnostic, Position
-from compiler.guard import github_annotation
 from compiler.loader import load_campaign
 from compiler.pipeline import compile_campaign
 from compiler.schema import FRAGMENT_SCHEMA_ID
@@ -359,7 +358,7 @@ def test_check_step_fails_on_a_stale_tree_with_the_diff_in_the_summary(repo: Pat
 ])
 def test_github_annotations_survive_the_runners_parser(file: str, message: str) -> None:
     diag = Diagnostic("warning", "sites.usdf:x,y", message, Position(file, 12, 7), "a hint")
-    line = github_annotation(diag)
+    line = diag.github()
     assert "\n" not in line and "\r" not in line
     command, props, data = parse_workflow_command(line)
     assert command == "warning"

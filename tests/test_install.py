@@ -36,3 +36,10 @@ def test_wheel_install_compiles_like_the_checkout(tmp_path: Path) -> None:
                               "print(sorted(x.relative_to(p).as_posix() for x in p.rglob('*.j2')))"],
                              check=True, capture_output=True, text=True, cwd=work).stdout
     assert "templates/bps/submit.yaml.j2" in listing
+    # drpc init from the wheel: the site presets are drpc's own campaigns/sites fragments
+    init = subprocess.run([str(env_dir / "bin" / "drpc"), "init", "c.yaml", "--sites", "usdf,frdf"],
+                          capture_output=True, text=True, cwd=work)
+    assert init.returncode == 0, init.stderr
+    for site in ("usdf", "frdf"):
+        written = (work / "sites" / f"{site}.yaml").read_text().split("\n", 1)[1]
+        assert written == (CAMPAIGNS / "sites" / f"{site}.yaml").read_text().split("\n", 1)[1]

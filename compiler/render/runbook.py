@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from .. import paths
-from ..naming import ingestd_selector, ingestd_topic, raw_collection
+from ..naming import file_path, ingestd_selector, ingestd_topic, raw_collection
 from ..plan import Job, Move, Plan, SitePlan, StagePlan
 from ..schedule import Phase, Step, inputs_key
 from .common import header_lines, render_template, sh_quote
@@ -420,7 +420,7 @@ def _monitoring(plan: Plan, step: Step) -> StepText:
     rules = paths.monitoring_file(site.id, paths.PROMETHEUS_RULE_FILE)
     plain_rules = paths.monitoring_file(site.id, paths.MONITORING_RULES_FILE)
     exporter = paths.monitoring_file(site.id, paths.STATUS_EXPORTER_SCRIPT)
-    folder = site.monitoring.textfile_dir.removeprefix("file://")
+    folder = file_path(site.monitoring.textfile_dir)
     metrics = paths.status_metrics_file(plan.campaign, site.id)
     crosscheck = (f" At this site the exporter also reads `{paths.CROSSCHECK_RESULT}` (the "
                   "cross-check step's) once it exists." if site.is_central and plan.crosschecks
