@@ -550,6 +550,30 @@ def test_exporter_writes_the_metrics_atomically(tmp_path: Path, exit_code: int) 
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+def test_central_exporter_passes_the_cross_check_result_once_it_exists(tmp_path: Path) -> None:
+    """dr1 has a cross-check tract: usdf's exporter adds --crosscheck FILE only when the
+    runbook's cross-check step has written it (the real drpc status reads it: see
+    tests/test_crosscheck.py)."""
+    plan, files = compiled_example("dr1.yaml")
+    site = plan.central_site
+    textfile = tmp_path / "textfile"
+    textfile.mkdir()
+    output = METRICS.replace("SITE", site)
+    result = tmp_path / "crosscheck-result.json"
+    for exists in (False, True):
+        if exists:
+            result.write_text("{}")
+        ran = run_exporter(files, plan, site, tmp_path, fake_drpc(tmp_path, 0, output), textfile,
+                           CROSSCHECK_RESULT=str(result))
+        assert ran.returncode == 0, ran.stderr
+        args = ["status", "campaign.yaml", "--site", site, "--format", "prometheus"]
+        assert (tmp_path / "args").read_text().split() == (
+            [*args, "--crosscheck", str(result)] if exists else args)
+    # a site that compares nothing has no such option
+    other = plan.sites[1].id
+    assert b"CROSSCHECK_RESULT" not in site_files(files, other)[EXPORTER_SCRIPT]
+
+
 @pytest.mark.parametrize("exit_code, output", [(1, "drpc_status_timestamp_seconds 1\n"),
                                                 (0, "# nothing\n")])
 def test_exporter_keeps_the_old_file_on_failure(tmp_path: Path, exit_code: int,
