@@ -269,3 +269,20 @@ def test_example_campaigns_pass_against_their_pinned_pipelines(real_env: dict[st
     loaded = load_campaign(CAMPAIGNS / campaign)
     spec, _ = validate_loaded(loaded)
     assert pipeline_problems(spec, loaded, environ=real_env) == []
+
+
+def test_drpc_init_starter_campaign_passes_the_pinned_pipeline(tmp_path: Path,
+                                                               real_env: dict[str, str]) -> None:
+    """What `drpc init` writes names subsets and dataset types that exist in LSSTCam/DRP.yaml
+    at the stack it pins (lsst-pipe-base parses the vendored pipelines)."""
+    import subprocess
+
+    env = {**os.environ, **real_env}
+
+    def drpc(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "compiler", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    assert drpc("init", "c.yaml").returncode == 0
+    checked = drpc("validate", "--strict", "--check-pipeline", "c.yaml")
+    assert checked.returncode == 0, checked.stderr
