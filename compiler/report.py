@@ -312,16 +312,61 @@ def explain_tract(plan: Plan, tract: int) -> str:
             f"(skymap ring {sm.ring_of_tract(tract)})")
     owner = plan.ownership.owner.get(tract)
     if owner is None:
-        return (f"{head}\nnot part of the campaign: no site owns it "
-                "(outside the footprint or not listed)")
+        return f"{head}\nnot part of the campaign: {_why_outside(plan, dec)}"
     lines = [head,
              f"owned by {owner} ({plan.site(owner).facility}): {plan.ownership.reason[tract]}"]
     for s in plan.sites:
         if s.id != owner and tract in s.processing_tracts:
             lines.append(f"also processed at {s.id} as a cross-check tract")
-    lines.append(f"its visits are held by every site whose query matches it: "
-                 f"skymap='{sm.name}' AND {tract_predicate([tract])}")
+    lines.append(_boundary_visits(plan, tract, owner))
+    lines.append(f"selection: each site selects the whole visits that overlap its tracts; "
+                 f"this tract's: skymap='{sm.name}' AND {tract_predicate([tract])}")
     return "\n".join(lines)
+
+
+def _why_outside(plan: Plan, dec: float) -> str:
+    """Why no site owns a tract: not in the explicit lists, outside the footprint, or (a spec
+    that validation would refuse) in no ring."""
+    if plan.assigned_by == "tracts":
+        return (f"not listed under sky.assignment.tracts (the campaign lists "
+                f"{len(plan.ownership.owner)} tracts by id)")
+    fp = plan.footprint
+    if not fp.dec_min <= dec <= fp.dec_max:
+        return (f"its centre Dec {dec:.4f} is outside sky.footprint "
+                f"[{fp.dec_min:g}, {fp.dec_max:g}] (tracts take part by centre declination)")
+    return f"no ring of sky.assignment.rings contains its centre Dec {dec:.4f}"
+
+
+def _boundary_visits(plan: Plan, tract: int, owner: str) -> str:
+    """Which other sites also hold visits of this tract: a visit (a disc of the instrument's
+    field-of-view radius) that overlaps it can overlap any tract within two radii (and the
+    tracts' overlap), and every site whose tract it overlaps selects it."""
+    fov = FOV_RADIUS_DEG.get(plan.instrument, DEFAULT_FOV_RADIUS_DEG)
+    reach = 2 * fov + plan.skymap.tract_overlap_arcmin / 60.0
+    others: dict[str, list[int]] = {}
+    for near in sorted(plan.skymap.tracts_near(tract, reach)):
+        site = plan.ownership.owner.get(near)
+        if site is not None and site != owner:
+            others.setdefault(site, []).append(near)
+    if not others:
+        return (f"boundary visits: none; no other site owns a tract within {reach:.2f} deg "
+                f"(two {plan.instrument} field-of-view radii), so its visits are held at "
+                f"{owner} alone")
+    order = [s.id for s in plan.sites if s.id in others]
+    near_text = "; ".join(f"{site}'s tracts {_few(others[site])}" for site in order)
+    return (f"boundary visits: also held by {', '.join(order)} ({near_text} lie within "
+            f"{reach:.2f} deg, two {plan.instrument} field-of-view radii): a visit overlapping "
+            f"this tract and one of those is selected by {_and([owner, *order])} alike")
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _few(tracts: list[int], most: int = 8) -> str:
+    text = ranges_text(tracts)
+    parts = text.split(", ")
+    return text if len(parts) <= most else ", ".join(parts[:most]) + f", ... ({len(tracts)})"
 
 
 def explain_radec(plan: Plan, ra: float, dec: float) -> str:

@@ -219,6 +219,48 @@ class RingSkyMap:
             index = 0
         return layout.first_ids[ring] + index
 
+    def tract_box(self, tract: int) -> tuple[float, float, float, float] | None:
+        """Inner (ra_centre, ra_half_width, dec_lo, dec_hi) of a ring tract, degrees; None for
+        the polar caps (they have no RA extent)."""
+        ring = self.ring_of_tract(tract)
+        if ring < 0 or ring >= self.num_rings:
+            return None
+        ra, _ = self.tract_center(tract)
+        dec_lo, dec_hi = self.ring_dec_bounds(ring)
+        return ra, 180.0 / self._layout.counts[ring], dec_lo, dec_hi
+
+    def tracts_near(self, tract: int, margin_deg: float) -> set[int]:
+        """Other tracts whose inner region comes within ``margin_deg`` of this tract's box (in
+        RA/Dec, the RA margin widened by 1/cos(dec)): a visit that reaches both may be held by
+        both owners. A polar cap's neighbours are the whole adjacent ring and what lies within
+        the margin of it."""
+        box = self.tract_box(tract)
+        if box is None:
+            ring = self.ring_of_tract(tract)
+            lo, hi = self.ring_dec_bounds(ring)
+            dec_lo, dec_hi = (lo, hi + margin_deg) if ring < 0 else (lo - margin_deg, hi)
+            ra_lo, ra_hi = 0.0, 360.0
+        else:
+            ra, half, dec_lo, dec_hi = box
+            dec_lo, dec_hi = dec_lo - margin_deg, dec_hi + margin_deg
+            widest = min(89.0, max(abs(dec_lo), abs(dec_hi)))
+            reach = half + margin_deg / math.cos(math.radians(widest))
+            ra_lo, ra_hi = (0.0, 360.0) if reach >= 180.0 else (ra - reach, ra + reach)
+        dec_lo, dec_hi = max(-90.0, dec_lo), min(90.0, dec_hi)
+        rows = max(2, math.ceil((dec_hi - dec_lo) / (self.ring_size_deg / 3.0)) + 1)
+        found: set[int] = set()
+        for i in range(rows):
+            dec = dec_lo + (dec_hi - dec_lo) * i / (rows - 1)
+            ring = self.ring_of_tract(self.tract_at(0.0, dec))
+            count = self._layout.counts[ring] if 0 <= ring < self.num_rings else 1
+            step = 360.0 / count / 2.0
+            columns = max(2, math.ceil((ra_hi - ra_lo) / step) + 1)
+            for k in range(columns):
+                ra = ra_lo + (ra_hi - ra_lo) * k / (columns - 1)
+                found.add(self.tract_at(ra % 360.0, dec))
+        found.discard(tract)
+        return found
+
     def tracts_with_center_dec_in(
         self, dec_min: float, dec_max: float, *, include_max: bool = False
     ) -> list[int]:

@@ -82,13 +82,8 @@ def _square(ra: float, dec: float, x0: float, x1: float, y0: float,
 
 
 def _tract_box(skymap: RingSkyMap, tract: int) -> tuple[float, float, float, float] | None:
-    """Inner (ra_centre, ra_half_width, dec_lo, dec_hi) of a ring tract, degrees; None for caps."""
-    ring = skymap.ring_of_tract(tract)
-    if ring < 0 or ring >= skymap.num_rings:
-        return None
-    ra, _ = skymap.tract_center(tract)
-    dec_lo, dec_hi = skymap.ring_dec_bounds(ring)
-    return ra, 180.0 / skymap.ring_tract_counts()[ring], dec_lo, dec_hi
+    """Inner (ra_centre, ra_half_width, dec_lo, dec_hi) of a ring tract; None for caps."""
+    return skymap.tract_box(tract)
 
 
 @functools.lru_cache(maxsize=65536)
