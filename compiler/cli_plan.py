@@ -61,9 +61,10 @@ def plan_command(campaign: Path, fmt: str, balance: bool) -> None:
 @click.argument("campaign", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Image to write (.png, .svg or .pdf).")
-@click.option("--projection", type=click.Choice(["mollweide", "radec"]), default="mollweide",
+@click.option("--projection", type=click.Choice(["auto", "mollweide", "radec"]), default="auto",
               show_default=True,
-              help="Whole sky (mollweide) or plain RA/Dec around the campaign's tracts.")
+              help="Whole sky (mollweide), plain RA/Dec around the campaign's tracts (radec), or "
+                   "auto: mollweide only when the tracts span more than 90 degrees.")
 @click.option("--dpi", type=click.IntRange(50, 600), default=150, show_default=True)
 @guarded
 def plot_command(campaign: Path, out: Path, projection: str, dpi: int) -> None:

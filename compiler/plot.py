@@ -4,9 +4,12 @@ matplotlib is an optional extra (`pip install 'drpc[plot]'`), imported only here
 plot is drawn; without it `plot_sky` raises `MissingPlotExtra` and the command exits 2.
 
 Each tract is drawn as its inner region (a box in RA and Dec: its ring's declination span and
-360 deg / the ring's tract count in RA), filled with its site's colour (report.SITE_COLOURS,
-in the campaign's site order); cross-check tracts get a black outline. RA grows to the left,
-as on the sky.
+360 deg / the ring's tract count in RA), filled with its site's colour (report.site_colours: a site id keeps its colour in every
+campaign); cross-check tracts get a black outline. RA grows to the left, as on the sky.
+`projection="auto"` draws the whole sky (Mollweide) only when the tracts span much of it, and a
+plain RA/Dec window around them otherwise, so a six-tract test is not a speck. Up to
+MAX_LABELS tracts are labelled with their ids; a label that would overlap one already placed
+(or a ring boundary's) is left out, so no two labels collide.
 """
 
 from __future__ import annotations
@@ -20,6 +23,12 @@ from .plan import Plan
 from .report import site_colours
 
 INSTALL_HINT = "pip install 'drpc[plot]'"
+
+#: Tract ids are written on the plot when the campaign has at most this many tracts.
+MAX_LABELS = 60
+
+#: `auto` zooms to RA/Dec when the tracts' window is at most this wide and tall (degrees).
+ZOOM_LIMIT_DEG = 90.0
 
 
 class MissingPlotExtra(UsageError):
@@ -109,6 +118,36 @@ def _radec_window(boxes: list[TractBox]) -> tuple[float, float, float, float, fl
     return centre, half, dec_lo, dec_hi, 0.0
 
 
+def choose_projection(plan: Plan, projection: str) -> str:
+    """`auto`: Mollweide when the tracts span more than ZOOM_LIMIT_DEG in RA or Dec (or there
+    are none), else the plain RA/Dec window."""
+    if projection != "auto":
+        return projection
+    boxes = tract_boxes(plan)
+    if not boxes:
+        return "mollweide"
+    _, half, dec_lo, dec_hi, _ = _radec_window(boxes)
+    return "radec" if 2 * half <= ZOOM_LIMIT_DEG and dec_hi - dec_lo <= ZOOM_LIMIT_DEG \
+        else "mollweide"
+
+
+def _place_without_collisions(texts: list[Any], renderer: Any, kept: list[Any],
+                              inside: Any) -> list[Any]:
+    """Keep each text whose drawn box lies within `inside` (the axes) and overlaps no box kept
+    so far (in order); remove the rest. `kept` grows with every text kept."""
+    placed = []
+    for text in texts:
+        box = text.get_window_extent(renderer).expanded(1.05, 1.1)
+        within = (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0
+                  and box.y1 <= inside.y1)
+        if not within or any(box.overlaps(other) for other in kept):
+            text.remove()
+            continue
+        kept.append(box)
+        placed.append(text)
+    return placed
+
+
 @dataclass(frozen=True)
 class SkyPlot:
     """What `plot_sky` drew: the matplotlib figure and axes, and where a sky position lands."""
@@ -117,6 +156,8 @@ class SkyPlot:
     axes: Any
     centre_ra: float
     mollweide: bool
+    labels: tuple[Any, ...] = ()  # the tract-id texts drawn (none collide)
+    boundary_labels: tuple[Any, ...] = ()  # the ring boundaries' declination texts
 
     def data_xy(self, ra: float, dec: float) -> tuple[float, float]:
         """Data coordinates of (ra, dec) in degrees (radians on the Mollweide axes)."""
@@ -131,7 +172,7 @@ class SkyPlot:
         return round(height - y - 0.5), round(x - 0.5)
 
 
-def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide",
+def plot_sky(plan: Plan, out: str | Path, *, projection: str = "auto",
              dpi: int = 150) -> SkyPlot:
     """Draw the campaign's tracts by site and write `out` (png, svg or pdf)."""
     Figure, FigureCanvasAgg, collections = _import_matplotlib()
@@ -144,7 +185,7 @@ def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide",
     cross = {t for s in plan.sites for t in s.processing_tracts
              if plan.ownership.owner.get(t) != s.id}
     fp = plan.footprint
-    mollweide = projection == "mollweide"
+    mollweide = choose_projection(plan, projection) == "mollweide"
 
     fig = Figure(figsize=(11, 6.2) if mollweide else (10, 6.5), dpi=dpi)
     FigureCanvasAgg(fig)
@@ -207,11 +248,13 @@ def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide",
     # Ring boundaries (dashed) and the footprint's edges (dotted), as lines of constant Dec.
     lons = [-half + 2.0 * half * i / 180 for i in range(181)]
     bounds = ring_boundaries(plan)
+    boundary_texts = []
     for dec in bounds:
         x, y = zip(*(xy(lon, dec) for lon in lons), strict=True)
         ax.plot(x, y, color="black", linestyle="--", linewidth=1.0, zorder=4)
-        ax.annotate(f"{dec:g}°", xy(half, dec) if not mollweide else xy(-180.0, dec),
-                    xytext=(3, 2), textcoords="offset points", fontsize=7, zorder=5)
+        boundary_texts.append(ax.annotate(
+            f"{dec:g}°", xy(half, dec) if not mollweide else xy(-180.0, dec),
+            xytext=(3, 2), textcoords="offset points", fontsize=7, zorder=5))
     for dec in (fp.dec_min, fp.dec_max):
         if -90.0 < dec < 90.0:
             x, y = zip(*(xy(lon, dec) for lon in lons), strict=True)
@@ -224,7 +267,7 @@ def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide",
         ax.set_xticklabels([f"{(centre - t) % 360:g}°" for t in ticks], fontsize=8)
         ax.grid(True, color="white", linewidth=0.4, alpha=0.7)
     else:
-        ax.set_xlim(half, -half)
+        ax.set_xlim(-half, half)
         ax.set_ylim(dec_lo, dec_hi)
         step = next((s for s in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 45, 60, 90)
                      if 2 * half / s <= 10), 90)
@@ -232,11 +275,23 @@ def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide",
         ras = [k * step for k in range(first, math.floor((centre + half) / step) + 1)]
         ax.set_xticks([centre - ra for ra in ras])
         ax.set_xticklabels([f"{ra % 360:g}°" for ra in ras], fontsize=8)
-        ax.set_xlim(half, -half)
+        ax.set_xlim(-half, half)
         ax.set_xlabel("RA")
         ax.set_ylabel("Dec")
         ax.grid(True, color="0.85", linewidth=0.5, zorder=0)
         ax.set_aspect("auto")
+
+    label_texts = []
+    if len(boxes) <= MAX_LABELS:
+        from matplotlib import patheffects
+
+        halo = [patheffects.withStroke(linewidth=1.6, foreground="black")]  # legible off its tract
+        for b in boxes:
+            ra, dec = plan.skymap.tract_center(b.tract)
+            lon = (centre - ra + 180.0) % 360.0 - 180.0
+            label_texts.append(ax.text(*xy(lon, dec), str(b.tract), fontsize=7, ha="center",
+                                       va="center", color="white", zorder=6, clip_on=True,
+                                       path_effects=halo))
 
     counts = {s.id: len(s.owned_tracts) for s in plan.sites}
     handles = [Patch(facecolor=colours[s.id], edgecolor=colours[s.id],
@@ -250,12 +305,19 @@ def plot_sky(plan: Plan, out: str | Path, *, projection: str = "mollweide",
     ax.set_title(f"{plan.campaign}: tracts of {plan.skymap.name} by site"
                  + (", ring boundaries dashed" if bounds else ""), fontsize=10)
     fig.subplots_adjust(bottom=0.2)
+    renderer = fig.canvas.get_renderer()
+    kept: list[Any] = []
+    frame = ax.get_window_extent(renderer)
+    if mollweide:  # boundary labels sit at the ellipse's edge, outside the axes' ellipse
+        frame = fig.bbox
+    boundary_kept = _place_without_collisions(boundary_texts, renderer, kept, frame)
+    labels = _place_without_collisions(label_texts, renderer, kept, ax.get_window_extent(renderer))
     out = Path(out)
     fmt = out.suffix.lower().lstrip(".") or "png"
     metadata = {"Software": None} if fmt == "png" else ({"Creator": None} if fmt == "svg" else {})
     fig.savefig(str(out), format=fmt, dpi=dpi, metadata=metadata)
-    return SkyPlot(fig, ax, centre, mollweide)
+    return SkyPlot(fig, ax, centre, mollweide, tuple(labels), tuple(boundary_kept))
 
 
-__all__ = ["INSTALL_HINT", "MissingPlotExtra", "SkyPlot", "TractBox", "plot_sky", "ring_boundaries",
+__all__ = ["INSTALL_HINT", "MAX_LABELS", "MissingPlotExtra", "choose_projection", "SkyPlot", "TractBox", "plot_sky", "ring_boundaries",
            "tract_boxes"]

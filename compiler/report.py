@@ -16,18 +16,50 @@ from .defaults import DEFAULT_FOV_RADIUS_DEG, FOV_RADIUS_DEG, SHARE_WARNING
 from .plan import Plan, SiteEstimate, tract_predicate
 from .skymap import compress_ranges
 
-# One colour per site, in the campaign's site order (matplotlib's tab10 without its grey, which
-# antialiased text also makes); plot.py and graph.mmd use the same, so a site looks alike
-# everywhere.
+# The palette: matplotlib's tab10 without its grey (antialiased text also makes it), plus a dark
+# blue. plot.py and graph.mmd use `site_colours`, so a site looks alike everywhere.
 SITE_COLOURS: tuple[str, ...] = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
     "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79",
 )
 
+# The data facilities' ids keep these in every campaign: USDF blue, FRDF orange, the UK green
+# (Lancaster) and teal (RAL).
+KNOWN_SITE_COLOURS: dict[str, str] = {
+    "usdf": "#1f77b4", "frdf": "#ff7f0e", "ukdf": "#2ca02c", "ukdf-lancs": "#2ca02c",
+    "ukdf-ral": "#17becf",
+}
+
+
+def preferred_colour(site_id: str) -> str:
+    """A site id's own colour: fixed for the known facilities, else picked by a hash of the id
+    (sha256, not Python's salted hash), so it is the same in every campaign and every run."""
+    import hashlib
+
+    if site_id in KNOWN_SITE_COLOURS:
+        return KNOWN_SITE_COLOURS[site_id]
+    digest = hashlib.sha256(site_id.encode()).digest()
+    return SITE_COLOURS[int.from_bytes(digest[:4], "big") % len(SITE_COLOURS)]
+
 
 def site_colours(plan: Plan) -> dict[str, str]:
-    """Site id -> colour (hex), in the campaign's site order; wraps after ten sites."""
-    return {s.id: SITE_COLOURS[i % len(SITE_COLOURS)] for i, s in enumerate(plan.sites)}
+    """Site id -> colour (hex): each site its preferred colour; where two sites of one campaign
+    prefer the same, the known facilities first and then the ids in sorted order keep theirs and
+    the other takes the next free colour of the palette. Beyond ten sites colours repeat."""
+    ids = [s.id for s in plan.sites]
+    order = sorted(ids, key=lambda i: (i not in KNOWN_SITE_COLOURS, i))
+    taken: dict[str, str] = {}
+    for site_id in order:
+        want = preferred_colour(site_id)
+        free = [c for c in SITE_COLOURS if c not in taken.values()]
+        if want in free or not free:
+            taken[site_id] = want
+        else:
+            start = SITE_COLOURS.index(want)
+            taken[site_id] = next(SITE_COLOURS[(start + k) % len(SITE_COLOURS)]
+                                  for k in range(len(SITE_COLOURS))
+                                  if SITE_COLOURS[(start + k) % len(SITE_COLOURS)] in free)
+    return {site_id: taken[site_id] for site_id in ids}
 
 
 def ranges_text(tracts: tuple[int, ...] | list[int]) -> str:

@@ -148,3 +148,105 @@ def test_tract_boxes_hold_their_centres() -> None:
         assert b.dec_min <= dec <= b.dec_max
         assert b.ra_min <= ra <= b.ra_max or b.ra_max - b.ra_min == 360.0
         assert b.site == plan.ownership.owner[b.tract]
+
+
+def test_auto_projection_zooms_on_small_campaigns(tmp_path: Path) -> None:
+    from compiler.plot import choose_projection, plot_sky
+    three = compile_campaign(THREE, render=False).plan
+    dr1 = compile_campaign(DR1, render=False).plan
+    assert choose_projection(three, "auto") == "radec"
+    assert choose_projection(dr1, "auto") == "mollweide"
+    assert choose_projection(three, "mollweide") == "mollweide"
+    assert not plot_sky(three, tmp_path / "three.png").mollweide
+    assert plot_sky(dr1, tmp_path / "dr1.png").mollweide
+
+
+def boxes_of(sky, texts):
+    renderer = sky.figure.canvas.get_renderer()
+    return [t.get_window_extent(renderer) for t in texts]
+
+
+def test_few_tracts_are_labelled_inside_their_tract(tmp_path: Path) -> None:
+    from compiler.plot import plot_sky
+    plan = compile_campaign(THREE, render=False).plan
+    sky = plot_sky(plan, tmp_path / "sky.png")
+    assert sorted(int(t.get_text()) for t in sky.labels) == sorted(plan.ownership.owner)
+    for text, box in zip(sky.labels, boxes_of(sky, sky.labels), strict=True):
+        tract = int(text.get_text())
+        ra, dec = plan.skymap.tract_center(tract)
+        x, y = sky.axes.transData.transform(sky.data_xy(ra, dec))
+        assert box.x0 < x < box.x1 and box.y0 < y < box.y1, tract  # written on its own tract
+
+
+def test_crowded_labels_never_collide(tmp_path: Path) -> None:
+    from compiler.plot import MAX_LABELS, plot_sky
+    data = example_data("3x2.yaml")
+    row = list(range(9469, 9469 + 48))  # 48 neighbours in one skymap ring: 72 deg of RA
+    data["sky"]["assignment"]["tracts"] = {"usdf": row[:16], "frdf": row[16:32],
+                                           "ukdf-lancs": row[32:]}
+    plan = compile_data(tmp_path, data).plan
+    assert len(plan.ownership.owner) <= MAX_LABELS
+    sky = plot_sky(plan, tmp_path / "sky.png")
+    boxes = boxes_of(sky, sky.labels) + boxes_of(sky, sky.boundary_labels)
+    assert 0 < len(sky.labels) < len(row)  # some fit, the ones that would overlap are left out
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b)
+
+
+def test_many_tracts_are_not_labelled_and_boundary_labels_do_not_collide(tmp_path: Path) -> None:
+    from compiler.plot import plot_sky
+    data = example_data("dr1.yaml")
+    rings = data["sky"]["assignment"]["rings"]
+    rings.insert(1, {"dec_max": rings[0]["dec_max"] + 1.5, "site": rings[1]["site"]})  # close pair
+    plan = compile_data(tmp_path, data).plan
+    sky = plot_sky(plan, tmp_path / "sky.png")
+    assert sky.labels == ()
+    boxes = boxes_of(sky, sky.boundary_labels)
+    assert len(boxes) >= 6
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b)
+
+
+def test_a_site_keeps_its_colour_across_campaigns(tmp_path: Path) -> None:
+    from compiler.report import KNOWN_SITE_COLOURS, preferred_colour
+    three = site_colours(compile_campaign(THREE, render=False).plan)
+    dr1 = site_colours(compile_campaign(DR1, render=False).plan)
+    assert {k: three[k] for k in ("usdf", "frdf", "ukdf-lancs")} == \
+        {k: dr1[k] for k in ("usdf", "frdf", "ukdf-lancs")}
+    assert dr1 == {k: KNOWN_SITE_COLOURS[k] for k in dr1}
+    # the sites' order in the file does not change their colours
+    data = example_data("dr1.yaml")
+    data["sites"] = dict(reversed(list(data["sites"].items())))
+    assert site_colours(compile_data(tmp_path, data).plan) == dr1
+    # an unknown id has its own colour, by a hash of the id (not salted per process)
+    assert preferred_colour("cern") == preferred_colour("cern") == "#17becf"
+
+
+def test_two_sites_wanting_one_colour_get_two(tmp_path: Path) -> None:
+    from compiler.report import preferred_colour
+    data = example_data("dr1.yaml")
+    extra = dict(data["sites"]["ukdf-ral"])
+    extra.update(facility="CERN", rucio={**extra["rucio"], "rse": "CERN_DISK", "raw_rse": "CERN_RAW"})
+    data["sites"]["cern"] = extra  # prefers ukdf-ral's teal
+    data["sites"]["ukdf-ral"]["share"] = 0.10
+    extra["share"] = 0.05
+    data["sky"]["assignment"]["rings"].insert(0, {"dec_max": -80.33, "site": "cern"})
+    colours = site_colours(compile_data(tmp_path, data).plan)
+    assert preferred_colour("cern") == colours["ukdf-ral"]
+    assert len(set(colours.values())) == 5 and colours["ukdf-ral"] == "#17becf"
+
+
+def test_ra_grows_to_the_left_in_both_projections(tmp_path: Path) -> None:
+    from compiler.plot import plot_sky
+    plan = compile_campaign(THREE, render=False).plan
+    for projection in ("radec", "mollweide"):
+        sky = plot_sky(plan, tmp_path / f"{projection}.png", projection=projection)
+        ra, dec = plan.skymap.tract_center(9948)
+        assert sky.pixel(ra + 1.0, dec)[1] < sky.pixel(ra, dec)[1] < sky.pixel(ra - 1.0, dec)[1]
+        ticks = sorted(sky.axes.get_xticklabels(), key=lambda t: t.get_position()[0])
+        shown = [float(t.get_text().rstrip("°")) for t in ticks]
+        left_to_right = [(x - shown[0]) % 360 for x in shown]
+        assert left_to_right == sorted(left_to_right, reverse=True) or left_to_right[0] == 0 and \
+            left_to_right[1:] == sorted(left_to_right[1:], reverse=True), (projection, shown)
