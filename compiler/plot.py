@@ -4,8 +4,9 @@ matplotlib is an optional extra (`pip install 'drpc[plot]'`), imported only here
 plot is drawn; without it `plot_sky` raises `MissingPlotExtra` and the command exits 2.
 
 Each tract is drawn as its inner region (a box in RA and Dec: its ring's declination span and
-360 deg / the ring's tract count in RA), filled with its site's colour (report.site_colours: a site id keeps its colour in every
-campaign); cross-check tracts get a black outline. RA grows to the left, as on the sky.
+360 deg / the ring's tract count in RA), filled with its site's colour (report.site_colours: a
+site id keeps its colour in every campaign); cross-check tracts get a black outline.
+RA grows to the left, as on the sky.
 `projection="auto"` draws the whole sky (Mollweide) only when the tracts span much of it, and a
 plain RA/Dec window around them otherwise, so a six-tract test is not a speck. Up to
 MAX_LABELS tracts are labelled with their ids; a label that would overlap one already placed
@@ -319,5 +320,5 @@ def plot_sky(plan: Plan, out: str | Path, *, projection: str = "auto",
     return SkyPlot(fig, ax, centre, mollweide, tuple(labels), tuple(boundary_kept))
 
 
-__all__ = ["INSTALL_HINT", "MAX_LABELS", "MissingPlotExtra", "choose_projection", "SkyPlot", "TractBox", "plot_sky", "ring_boundaries",
-           "tract_boxes"]
+__all__ = ["INSTALL_HINT", "MAX_LABELS", "MissingPlotExtra", "SkyPlot", "TractBox",
+           "choose_projection", "plot_sky", "ring_boundaries", "tract_boxes"]
