@@ -16,6 +16,12 @@ with `fraction` its share of the footprint's tracts. The search minimises, in th
 It starts from the ideal fractions (proportional to cores, capped by storage, water-filled) and
 from the campaign's own boundaries, and improves each by moving boundaries ring by ring until no
 move helps; the better result wins. Everything is deterministic.
+
+`by="share"` balances on the sites' agreed `share` instead: it minimises the largest difference
+between a site's fraction of the tracts and its share, then the next largest, and so on
+(storage first as above). `keep` names boundaries (declinations of the campaign's rings) that
+must not move: when a DF goes offline mid-survey, the tracts whose data already sits at another
+site stay there and only the other boundaries are balanced.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any
 from .errors import UsageError
 from .estimates import days as wall_days
 from .plan import Plan
+from .report import feasibility
 from .sky import RingBand
 
 __all__ = [
@@ -103,22 +110,30 @@ class Balance:
     storage_needed_tb: float
     storage_available_tb: float
     storage_feasible: bool  # the sites' storage together can hold the workload's
+    by: str = "days"  # what was balanced: finishing days or the sites' shares
+    kept: tuple[float, ...] = ()  # boundaries kept where they are
+    shares_infeasible: str | None = None  # report.feasibility of the campaign as it stands
 
     @property
     def notes(self) -> tuple[str, ...]:
         out: list[str] = []
+        if self.by == "share" and self.shares_infeasible:
+            out.append(self.shares_infeasible)
         if not self.storage_feasible:
             out.append(
                 f"storage cannot be met: the workload needs {self.storage_needed_tb:,.0f} TB and "
                 f"the sites have {self.storage_available_tb:,.0f} TB together, so no split fits; "
-                "balanced on finishing days only")
+                + ("balanced on the shares only" if self.by == "share"
+                   else "balanced on finishing days only"))
         else:
             for s in self.sites:
                 if s.over_storage:
                     out.append(
                         f"storage cannot be met at {s.site} with whole rings: it needs "
                         f"{s.storage_tb:,.0f} TB of its {s.storage_cap_tb:,.0f} TB")
-        if self.deadline_days is not None and self.finish_days > self.deadline_days:
+        shares_said = self.by == "share" and self.shares_infeasible
+        if self.deadline_days is not None and self.finish_days > self.deadline_days \
+                and not shares_said:
             out.append(f"even balanced, the campaign finishes on day {self.finish_days:,.0f}, "
                        f"after deadline_days {self.deadline_days:g}: more cores are needed")
         return tuple(out)
@@ -167,7 +182,9 @@ def _water_fill(weights: dict[str, float], caps: dict[str, float]) -> dict[str, 
 
 class _Problem:
     def __init__(self, counts: Sequence[int], band_sites: Sequence[str], core_hours: float,
-                 cores: dict[str, int], caps_tracts: dict[str, float] | None) -> None:
+                 cores: dict[str, int], caps_tracts: dict[str, float] | None, *,
+                 shares: dict[str, float] | None = None,
+                 fixed: dict[int, int] | None = None) -> None:
         self.counts = list(counts)
         self.prefix = [0]
         for c in self.counts:
@@ -179,6 +196,8 @@ class _Problem:
         self.cores = cores
         self.caps = caps_tracts
         self.sites = list(dict.fromkeys(band_sites))
+        self.shares = shares  # balance on |fraction - share| instead of finishing days
+        self.fixed = fixed or {}  # cut index -> the position it must keep
 
     def tracts(self, cuts: tuple[int, ...]) -> dict[str, int]:
         edges = (0, *cuts, len(self.counts))
@@ -196,12 +215,17 @@ class _Problem:
         excess = 0.0
         if self.caps is not None:
             excess = sum(max(0.0, t - self.caps[s]) for s, t in tracts.items())
-        days = sorted(self.days(tracts).values(), reverse=True)
-        return (round(excess, 9), tuple(round(d, 9) for d in days))
+        if self.shares is not None:
+            spread = sorted((abs(t / self.total - self.shares[s]) for s, t in tracts.items()),
+                            reverse=True)
+        else:
+            spread = sorted(self.days(tracts).values(), reverse=True)
+        return (round(excess, 9), tuple(round(d, 9) for d in spread))
 
     def valid(self, cuts: tuple[int, ...]) -> bool:
         edges = (0, *cuts, len(self.counts))
-        return all(a < b for a, b in pairwise(edges))
+        return (all(a < b for a, b in pairwise(edges))
+                and all(cuts[j] == p for j, p in self.fixed.items()))
 
     def from_targets(self, band_targets: Sequence[float]) -> tuple[int, ...]:
         """Cuts whose cumulative tract counts come nearest the cumulative targets."""
@@ -210,9 +234,13 @@ class _Problem:
         acc = 0.0
         for j in range(self.k - 1):
             acc += band_targets[j]
+            if j in self.fixed:
+                cuts.append(self.fixed[j])
+                continue
             lo = (cuts[-1] + 1) if cuts else 1
-            hi = n - (self.k - 1 - j)
-            best = min(range(lo, hi + 1), key=lambda p: (abs(self.prefix[p] - acc), p))
+            nxt = min((i for i in self.fixed if i > j), default=None)
+            hi = (self.fixed[nxt] - (nxt - j)) if nxt is not None else n - (self.k - 1 - j)
+            best = min(range(lo, max(lo, hi) + 1), key=lambda p: (abs(self.prefix[p] - acc), p))
             cuts.append(best)
         return tuple(cuts)
 
@@ -223,6 +251,8 @@ class _Problem:
         for _ in range(10_000):
             candidates: list[tuple[int, ...]] = []
             for j in range(len(best)):
+                if j in self.fixed:
+                    continue
                 lo = best[j - 1] + 1 if j > 0 else 1
                 hi = best[j + 1] - 1 if j + 1 < len(best) else n - 1
                 for p in range(lo, hi + 1):
@@ -245,8 +275,12 @@ class _Problem:
         return best
 
 
-def balance_rings(plan: Plan) -> Balance:
-    """Propose ring boundaries that equalise the sites' finishing days (see the module doc)."""
+def balance_rings(plan: Plan, *, by: str = "days", keep: Sequence[float] = ()) -> Balance:
+    """Propose ring boundaries that equalise the sites' finishing days (`by="days"`) or bring
+    each site's fraction nearest its share (`by="share"`), keeping the boundaries at the
+    declinations in `keep` where they are (see the module doc)."""
+    if by not in ("days", "share"):
+        raise BalanceError(f"--by takes days or share, got {by!r}")
     spec = plan.spec
     rings = spec.sky.assignment.rings
     if not rings:
@@ -276,11 +310,20 @@ def balance_rings(plan: Plan) -> Balance:
     caps_fraction = {s: min(1.0, sites[s].storage_tb / wl.storage_tb) for s in ring_sites}
     caps_tracts = {s: caps_fraction[s] * n for s in ring_sites} if feasible else None
 
-    problem = _Problem([r.tracts for r in sky], band_sites, wl.core_hours, cores, caps_tracts)
+    current_cuts = tuple(sum(1 for r in sky if r.dec < b.dec_max) for b in bands[:-1])
+    fixed = _kept_cuts(plan, bands, current_cuts, keep)
+    shares = {s: sites[s].share for s in ring_sites} if by == "share" else None
+    problem = _Problem([r.tracts for r in sky], band_sites, wl.core_hours, cores, caps_tracts,
+                       shares=shares, fixed=fixed)
+    if len(set(fixed.values())) != len(fixed):
+        raise BalanceError("--keep-boundary: two kept boundaries fall between the same two "
+                           "skymap rings")
 
-    # Start 1: ideal fractions, split between a site's rings as the campaign splits them now.
-    fractions = _water_fill({s: float(cores[s]) for s in ring_sites},
-                            caps_fraction if feasible else {s: 1.0 for s in ring_sites})
+    # Start 1: ideal fractions (by cores, or the shares), split between a site's rings as the
+    # campaign splits them now.
+    weights = ({s: float(cores[s]) for s in ring_sites} if shares is None
+               else {s: max(shares[s], 1e-9) for s in ring_sites})
+    fractions = _water_fill(weights, caps_fraction if feasible else {s: 1.0 for s in ring_sites})
     now = _current_band_tracts(bands, sky)
     now_site = {s: sum(t for b, t in zip(band_sites, now, strict=True) if b == s)
                 for s in ring_sites}
@@ -291,10 +334,13 @@ def balance_rings(plan: Plan) -> Balance:
     ]
     starts = [problem.from_targets(targets)]
     # Start 2: the campaign's own boundaries, when every band holds at least one ring.
-    current_cuts = tuple(sum(1 for r in sky if r.dec < b.dec_max) for b in bands[:-1])
     if problem.valid(current_cuts):
         starts.append(current_cuts)
-    results = sorted({problem.improve(c) for c in starts}, key=lambda c: (problem.key(c), c))
+    results = sorted({problem.improve(c) for c in starts if problem.valid(c)},
+                     key=lambda c: (problem.key(c), c))
+    if not results:
+        raise BalanceError("--keep-boundary leaves a ring with no skymap ring of tracts: keep "
+                           "fewer boundaries, or ones further apart")
     cuts = results[0]
 
     edges = (0, *cuts, len(sky))
@@ -329,7 +375,24 @@ def balance_rings(plan: Plan) -> Balance:
         ideal_days=wall_days(wl.core_hours, sum(cores.values())),
         deadline_days=plan.deadline_days, storage_needed_tb=storage_needed,
         storage_available_tb=storage_available, storage_feasible=feasible,
+        by=by, kept=tuple(sorted(bands[j].dec_max for j in fixed)),
+        shares_infeasible=feasibility(plan),
     )
+
+
+def _kept_cuts(plan: Plan, bands: list[RingBand], current: tuple[int, ...],
+               keep: Sequence[float]) -> dict[int, int]:
+    """Cut index -> its current position, for each kept declination (a campaign boundary)."""
+    boundaries = [b.dec_max for b in bands[:-1]]
+    fixed: dict[int, int] = {}
+    for dec in keep:
+        j = next((i for i, b in enumerate(boundaries) if abs(b - dec) <= 1e-6), None)
+        if j is None:
+            listed = ", ".join(f"{b:g}" for b in boundaries) or "none"
+            raise BalanceError(f"--keep-boundary {dec:g} is not a boundary between two rings of "
+                               f"{plan.spec_file} (its boundaries: {listed})")
+        fixed[j] = current[j]
+    return fixed
 
 
 def _current_band_tracts(bands: list[RingBand], sky: list[SkyRing]) -> list[int]:
@@ -349,6 +412,9 @@ def balance_yaml(b: Balance) -> str:
         (f"# drpc plan --balance: rings for campaign '{b.campaign}' "
          f"({b.footprint_tracts:,} tracts),"),
         "# same ring count and site order; paste under `sky.assignment:` in place of its rings.",
+        ("# balanced on the sites' shares (|fraction - share|)" if b.by == "share"
+         else "# balanced on finishing days")
+        + (f"; kept boundaries: {', '.join(_fmt_dec(d) for d in b.kept)}" if b.kept else ""),
         (f"# finish: day {b.finish_days:,.1f} at {b.bottleneck} "
          f"(now day {b.current_finish_days:,.1f} "
          f"at {b.current_bottleneck}; all sites together: day {b.ideal_days:,.1f})"),
@@ -402,5 +468,7 @@ def balance_json(b: Balance) -> dict[str, Any]:
         "ideal_days": round(b.ideal_days, 2),
         "deadline_days": b.deadline_days,
         "storage_feasible": b.storage_feasible,
+        "by": b.by,
+        "kept_boundaries": list(b.kept),
         "notes": list(b.notes),
     }

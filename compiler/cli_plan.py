@@ -29,9 +29,18 @@ def _emit_warnings(compiled: Any) -> None:
               help="Propose ring boundaries (same rings, same site order) that make the sites "
                    "finish together, as YAML to paste under sky.assignment (JSON with --format "
                    "json; not with --format markdown).")
+@click.option("--by", "balance_by", type=click.Choice(["days", "share"]), default=None,
+              help="With --balance: make the sites finish together (days, the default) or give "
+                   "each site the fraction of tracts nearest its share.")
+@click.option("--keep-boundary", "keep", type=float, multiple=True, metavar="DEC",
+              help="With --balance: keep the ring boundary at this declination where it is "
+                   "(repeatable), e.g. when the tracts on one side already sit at a site.")
 @guarded
-def plan_command(campaign: Path, fmt: str, balance: bool) -> None:
+def plan_command(campaign: Path, fmt: str, balance: bool, balance_by: str | None,
+                 keep: tuple[float, ...]) -> None:
     """Print the plan: per-site tracts, visits, core-hours, storage, days; bottleneck; warnings."""
+    if (balance_by or keep) and not balance:
+        raise UsageError("--by and --keep-boundary say how to balance: use them with --balance")
     if balance and fmt == "markdown":
         raise UsageError("drpc plan --balance prints YAML to paste under sky.assignment (or JSON "
                          "with --format json); --format markdown is for the plan itself")
@@ -43,7 +52,7 @@ def plan_command(campaign: Path, fmt: str, balance: bool) -> None:
     plan = compiled.plan
     if balance:
         from .balance import balance_json, balance_rings, balance_yaml
-        result = balance_rings(plan)
+        result = balance_rings(plan, by=balance_by or "days", keep=keep)
         if fmt == "json":
             click.echo(json.dumps(balance_json(result), indent=2, sort_keys=True))
         else:

@@ -112,6 +112,7 @@ class Capacity:
     total_storage_cap_tb: float
     fov_radius_deg: float
     warnings: tuple[str, ...]
+    infeasible: str | None = None  # `feasibility`: one line when shares, cores and deadline clash
 
     @property
     def days_late(self) -> float | None:
@@ -170,7 +171,7 @@ def capacity(plan: Plan) -> Capacity:
         boundary_storage_tb=sum(e.boundary_storage_tb for e in plan.estimates),
         total_cores=sum(s.cores for s in plan.sites), total_storage_cap_tb=total_cap,
         fov_radius_deg=FOV_RADIUS_DEG.get(plan.instrument, DEFAULT_FOV_RADIUS_DEG),
-        warnings=tuple(warnings),
+        warnings=tuple(warnings), infeasible=feasibility(plan),
     )
 
 
@@ -200,6 +201,33 @@ def finish_short(cap: Capacity) -> str:
     if late is not None:
         text += f" (**{num(late)} days late**)" if late > 0 else f" ({num(-late)} days to spare)"
     return text
+
+
+def feasibility(plan: Plan) -> str | None:
+    """One line when the campaign's shares and cores cannot meet its deadline together (None
+    when they can, or there is no deadline or workload). Each site's own share of the work, at
+    its cores, must fit the deadline; if even all the cores together cannot, no split can."""
+    wl, deadline = plan.workload, plan.deadline_days
+    if wl is None or deadline is None or not plan.sites:
+        return None
+    from .estimates import days
+
+    total_cores = sum(s.cores for s in plan.sites)
+    best = days(wl.core_hours, total_cores)
+    if best > deadline:
+        need = math.ceil(wl.core_hours / (deadline * 24.0))
+        return (f"infeasible: no split meets deadline_days {deadline:g}: all {total_cores:,} "
+                f"cores together need {num(best)} days ({need:,} cores would do it)")
+    late = [(days(wl.core_hours * s.share, s.cores), s) for s in plan.sites]
+    worst_days, worst = max(late, key=lambda x: (x[0], x[1].id))
+    if worst_days <= deadline:
+        return None
+    fits = deadline * worst.cores * 24.0 / wl.core_hours
+    return (f"infeasible: the shares and cores cannot meet deadline_days {deadline:g} together: "
+            f"{worst.id}'s share {worst.share:g} takes {num(worst_days)} days at its "
+            f"{worst.cores:,} cores (a share of at most {fits:.3f} fits there, or "
+            f"{math.ceil(worst.cores * worst_days / deadline):,} cores); all the cores together "
+            f"would finish on day {num(best)}")
 
 
 def balance_hint(plan: Plan) -> str | None:
@@ -256,6 +284,8 @@ def plan_table(plan: Plan) -> str:
                      "storage_tb; boundary: visits also held by a neighbour, within "
                      f"{cap.fov_radius_deg:g} deg of a ring boundary)")
     lines += ["", finish_sentence(plan, cap)]
+    if cap.infeasible:
+        lines.append(cap.infeasible)
     hint = balance_hint(plan)
     if hint:
         lines.append(hint)
@@ -293,6 +323,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "finish_days": round(cap.finish_days, 2) if cap.finish_days is not None else None,
         "bottleneck": cap.bottleneck,
         "days_late": round(cap.days_late, 2) if cap.days_late is not None else None,
+        "infeasible": cap.infeasible,
         "warnings": list(cap.warnings),
         "sites": [
             {

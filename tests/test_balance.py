@@ -85,7 +85,7 @@ def test_dr1_storage_is_impossible(dr1_balance: Balance) -> None:
 
 def test_pasting_the_yaml_gives_what_was_promised(tmp_path: Path, dr1_balance: Balance) -> None:
     text = balance_yaml(dr1_balance)
-    assert text.splitlines()[4] == "    rings:"
+    assert text.splitlines()[5] == "    rings:"
     plan = pasted(tmp_path, example_data("dr1.yaml"), text)
     got = {s.id: len(s.owned_tracts) for s in plan.sites}
     assert got == {s.site: s.tracts for s in dr1_balance.sites}
@@ -180,3 +180,113 @@ def test_cli_without_workload_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["plan", str(path), "--balance"])
     assert result.exit_code == 2
     assert "--balance needs the campaign's workload" in result.stderr
+
+
+# -- by share, kept boundaries, the one-line infeasibility ----------------------------------------
+
+def max_share_gap(plan: Plan) -> float:
+    return max(abs(s.fraction - s.share) for s in plan.sites)
+
+
+def test_by_share_brings_every_site_nearest_its_share(tmp_path: Path, dr1: Plan) -> None:
+    by_share = balance_rings(dr1, by="share")
+    assert by_share.by == "share" and "balanced on the sites' shares" in balance_yaml(by_share)
+    plan = pasted(tmp_path, example_data("dr1.yaml"), balance_yaml(by_share))
+    # what it promised, recompiled; and no worse than the campaign's own rings or the days split
+    assert {s.site: s.tracts for s in by_share.sites} == \
+        {s.id: len(s.owned_tracts) for s in plan.sites}
+    days_plan = pasted(tmp_path / "days", example_data("dr1.yaml"),
+                       balance_yaml(balance_rings(dr1)))
+    assert max_share_gap(plan) <= max_share_gap(dr1)
+    assert max_share_gap(plan) < max_share_gap(days_plan)
+    assert max_share_gap(plan) < 0.01  # whole skymap rings of ~100-300 tracts in 14,121
+    # moving any one boundary by one skymap ring does not bring the worst site nearer its share
+    sky = sky_rings(dr1)
+    centres = [r.dec for r in sky]
+    for j, ring in enumerate(by_share.rings[:-1]):
+        for step in (-1, 1):
+            below = max(i for i, c in enumerate(centres) if c < ring.dec_max)
+            k = below + step
+            if not 0 <= k < len(centres) - 1:
+                continue
+            moved = [dict(site=r.site, dec_max=r.dec_max) for r in by_share.rings]
+            moved[j]["dec_max"] = boundary_between(centres[k], centres[k + 1])
+            decs = [r["dec_max"] for r in moved]
+            if decs != sorted(decs) or len(set(decs)) != len(decs):
+                continue
+            data = example_data("dr1.yaml")
+            data["sky"]["assignment"]["rings"] = moved
+            other = compile_data(tmp_path / f"m{j}{step}", data).plan
+            assert max_share_gap(other) >= max_share_gap(plan) - 1e-12
+
+
+def test_kept_boundaries_do_not_move_any_tract_behind_them(tmp_path: Path, dr1: Plan) -> None:
+    # ukdf-lancs goes offline: its northern ring goes to ukdf-ral, every boundary but the two
+    # around that ring stays (their tracts' data already sits at their sites)
+    data = example_data("dr1.yaml")
+    rings = data["sky"]["assignment"]["rings"]
+    offline = next(i for i, r in enumerate(rings) if r["site"] == "ukdf-lancs" and i > 0)
+    rings[offline]["site"] = "ukdf-ral"
+    before = compile_data(tmp_path / "before", data).plan
+    free = {rings[offline - 1]["dec_max"], rings[offline]["dec_max"]}
+    keep = [r["dec_max"] for r in rings[:-1] if r["dec_max"] not in free]
+    result = balance_rings(before, keep=keep)
+    assert result.kept == tuple(sorted(keep))
+    assert f"kept boundaries: {', '.join(f'{d:.2f}' for d in sorted(keep))}" in balance_yaml(result)
+    after = pasted(tmp_path / "after", data, balance_yaml(result))
+    proposed = [r.dec_max for r in result.rings]
+    for d in keep:
+        assert d in proposed
+    # the two free boundaries may move: only tracts between their outer neighbours change owner
+    moved = {t for t, s in before.ownership.owner.items() if after.ownership.owner.get(t) != s}
+    assert moved, "the free boundaries should have moved"
+    south, north = rings[offline - 2]["dec_max"], rings[offline + 1]["dec_max"]
+    for t in moved:
+        dec = before.skymap.tract_center(t)[1]
+        assert south <= dec < north, (t, dec)
+
+
+def test_a_kept_boundary_must_be_one_of_the_campaign(dr1: Plan) -> None:
+    from compiler.balance import BalanceError
+    with pytest.raises(BalanceError, match=r"--keep-boundary 3 is not a boundary between two "
+                                           r"rings of .*dr1.yaml \(its boundaries: -68.43, "):
+        balance_rings(dr1, keep=[3.0])
+
+
+def test_cli_by_share_and_keep_boundary() -> None:
+    result = CliRunner().invoke(cli, ["plan", str(DR1), "--balance", "--by", "share",
+                                      "--keep-boundary", "-31.24", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["by"] == "share" and data["kept_boundaries"] == [-31.24]
+    assert any(r["dec_max"] == -31.24 for r in data["rings"])
+    alone = CliRunner().invoke(cli, ["plan", str(DR1), "--by", "share"])
+    assert alone.exit_code == 2 and "use them with --balance" in alone.stderr
+    wrong = CliRunner().invoke(cli, ["plan", str(DR1), "--balance", "--keep-boundary", "7"])
+    assert wrong.exit_code == 2 and "--keep-boundary 7 is not a boundary" in wrong.stderr
+    assert "Traceback" not in wrong.output
+
+
+def test_shares_and_cores_that_cannot_meet_the_deadline_say_so_in_one_line(tmp_path: Path) -> None:
+    from compiler.render.docs import plan_markdown
+    from compiler.report import plan_json, plan_table
+    dr1 = compile_campaign(DR1, render=False).plan
+    line = ("infeasible: the shares and cores cannot meet deadline_days 150 together: frdf's "
+            "share 0.4 takes 222 days at its 3,000 cores (a share of at most 0.270 fits there, "
+            "or 4,445 cores); all the cores together would finish on day 128")
+    assert line in plan_table(dr1).splitlines()
+    assert plan_json(dr1)["infeasible"] == line
+    assert "**Deadline**: Infeasible: the shares and cores" in plan_markdown(dr1)
+    assert line in balance_yaml(balance_rings(dr1, by="share"))
+    # by hand: 0.4 of the workload at 3,000 cores
+    wl = dr1.workload
+    assert wl is not None and round(wl.core_hours * 0.4 / 3000 / 24) == 222
+    # a deadline no split can meet
+    data = example_data("dr1.yaml")
+    data["campaign"]["deadline_days"] = 100
+    tight = compile_data(tmp_path, data).plan
+    assert plan_json(tight)["infeasible"].startswith(
+        "infeasible: no split meets deadline_days 100: all 13,000 cores together need 128 days")
+    # shares that fit: nothing said
+    three = compile_campaign(CAMPAIGNS / "3x2.yaml", render=False).plan
+    assert plan_json(three)["infeasible"] is None and "infeasible" not in plan_table(three)

@@ -235,6 +235,7 @@ def markdown_context(plan: Plan) -> dict[str, Any]:
         "finish": finish_sentence(plan, cap),
         "finish_short": finish_short(cap),
         "balance": balance_hint(plan),
+        "infeasible": md_text(cap.infeasible) if cap.infeasible else None,
         "fov": f"{cap.fov_radius_deg:g}",
         "warnings": [md_text(w) for w in cap.warnings],
         "stages": [{"index": st.index, "name": st.name, "subset": st.subset,
