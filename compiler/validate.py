@@ -430,6 +430,11 @@ def _pattern_message(err: Mapping[str, Any]) -> str:
     pattern = (err.get("ctx") or {}).get("pattern")
     if pattern in _PATTERN_WORDS:
         return _PATTERN_WORDS[pattern]
+    from .pattern_words import describe_pattern
+
+    words = describe_pattern(pattern) if pattern else None
+    if words:
+        return f"is not allowed: it must be {words}"
     return f"does not match the pattern {pattern}" if pattern else _clean(err["msg"])
 
 
@@ -468,18 +473,25 @@ def semantic(spec: Campaign, out: Collector) -> None:
         return False
 
     site_ref(("campaign", "central_site"), spec.campaign.central_site)
+    # A repository name that is no Rucio scope is one problem however many sites share it (the
+    # same naming convention at every DF): reported once, at the first such site, naming all.
+    bad_scopes: dict[str, list[str]] = {}
     for sid, site in spec.sites.items():
         if site.rucio.scope is not None:
             continue
         default_scope = repository_name(site.butler.repo)
         if not RUCIO_SCOPE.fullmatch(default_scope) and \
                 bps_problem(site.butler.repo, shell="word") is None:
-            out.error(("sites", sid, "butler", "repo"),
-                      f"no rucio.scope, and the repository's name {shown(default_scope)} (the "
-                      "default scope) is no Rucio scope: at most "
-                      f"{RUCIO_SCOPE_MAX} letters, digits, '_', '-' or '.'",
-                      f"set sites.{sid}.rucio.scope; rucio-register's convention is the "
-                      "repository's name")
+            bad_scopes.setdefault(default_scope, []).append(sid)
+    for default_scope, sids in bad_scopes.items():
+        whose = (f"site {sids[0]} has" if len(sids) == 1
+                 else f"sites {', '.join(sids[:-1])} and {sids[-1]} have")
+        out.error(("sites", sids[0], "butler", "repo"),
+                  f"{whose} no rucio.scope, and the repository's name {shown(default_scope)} "
+                  "(the default scope) is no Rucio scope: 1 to "
+                  f"{RUCIO_SCOPE_MAX} letters, digits, '_', '-' or '.'",
+                  f"set rucio.scope under {', '.join(f'sites.{s}' for s in sids)}; "
+                  "rucio-register's convention is the repository's name")
 
     # stages: how a job is restricted (CONTRACT section 2, Jobs)
     for i, stage in enumerate(spec.stages):
