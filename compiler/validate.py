@@ -677,6 +677,36 @@ def _check_rings(spec: Campaign, out: Collector) -> None:
                   f"the rings end at dec {bands[-1].dec_max:g}, south of the footprint's dec_max "
                   f"{fp.dec_max:g}",
                   "the rings must cover the footprint with no gap")
+    _warn_rings_past_footprint(rings, bands, fp, out)
+
+
+def _warn_rings_past_footprint(rings: list[Any], bands: list[Any], fp: Any,
+                               out: Collector) -> None:
+    """A ring that reaches past the footprint is legal (the footprint decides which tracts take
+    part) but says something the campaign will not do: warn, once per ring, at the limit."""
+    for i, (ring, band) in enumerate(zip(rings, bands, strict=True)):
+        path = ("sky", "assignment", "rings", i)
+        if band.dec_min >= band.dec_max:
+            continue  # already an error
+        if band.dec_min >= fp.dec_max or band.dec_max <= fp.dec_min:
+            out.warning(path + ("dec_max",),
+                        f"ring {i + 1} ({ring.site}, dec {band.dec_min:g} .. {band.dec_max:g}) "
+                        f"lies wholly outside the footprint (dec {fp.dec_min:g} .. "
+                        f"{fp.dec_max:g}): it owns no tract",
+                        "remove the ring, or widen sky.footprint")
+        elif band.dec_max > fp.dec_max:
+            out.warning(path + ("dec_max",),
+                        f"ring {i + 1} ({ring.site}) reaches dec {band.dec_max:g}, past the "
+                        f"footprint's dec_max {fp.dec_max:g}: tracts north of {fp.dec_max:g} "
+                        "take no part",
+                        f"end it at {fp.dec_max:g}, or widen sky.footprint")
+        elif ring.dec_min is not None and band.dec_min < fp.dec_min:
+            out.warning(path + ("dec_min",),
+                        f"ring {i + 1} ({ring.site}) starts at dec {band.dec_min:g}, past the "
+                        f"footprint's dec_min {fp.dec_min:g}: tracts south of {fp.dec_min:g} "
+                        "take no part",
+                        f"start it at {fp.dec_min:g} (or leave dec_min out), or widen "
+                        "sky.footprint")
 
 
 def _check_tract_lists(spec: Campaign, out: Collector, skymap: Any) -> None:

@@ -264,3 +264,29 @@ def test_moved_type_without_storage_class_is_an_error_at_the_dataset(tmp_path: P
     # nothing moves, nothing to register: no error
     text = text.replace("produced_by: step3, archive: true}", "produced_by: step3}")
     compile_campaign(write(tmp_path, text), render=False)
+
+
+def test_rings_reaching_past_the_footprint_are_warned(tmp_path: Path) -> None:
+    rings = (
+        "  footprint: {dec_min: -40, dec_max: 10}\n"
+        "  assignment:\n"
+        "    rings:\n"
+        "      - {dec_min: -50, dec_max: 0, site: usdf}\n"
+        "      - {dec_max: 30, site: frdf}\n"
+        "      - {dec_max: 40, site: frdf}\n"
+    )
+    text = replace_line(MINIMAL, "  assignment:\n    tracts:\n      usdf: [9469, 9470]\n      frdf: [9948, 9949]\n", rings)
+    found = [w for w in warnings_of(tmp_path, text) if "footprint's dec" in w or "wholly" in w]
+    assert found == [
+        "40:19: warning: sky.assignment.rings[0].dec_min: ring 1 (usdf) starts at dec -50, past the "
+        "footprint's dec_min -40: tracts south of -40 take no part (start it at -40 (or leave dec_min "
+        "out), or widen sky.footprint)",
+        "41:19: warning: sky.assignment.rings[1].dec_max: ring 2 (frdf) reaches dec 30, past the "
+        "footprint's dec_max 10: tracts north of 10 take no part (end it at 10, or widen sky.footprint)",
+        "42:19: warning: sky.assignment.rings[2].dec_max: ring 3 (frdf, dec 30 .. 40) lies wholly "
+        "outside the footprint (dec -40 .. 10): it owns no tract (remove the ring, or widen sky.footprint)",
+    ]
+    # a ring that ends at the footprint's edge, as the examples do, is not warned
+    exact = text.replace("{dec_max: 30, site: frdf}", "{dec_max: 10, site: frdf}").replace(
+        "      - {dec_max: 40, site: frdf}\n", "").replace("dec_min: -50, dec_max: 0", "dec_max: 0")
+    assert [w for w in warnings_of(tmp_path, exact) if "footprint's dec" in w] == []
