@@ -595,6 +595,19 @@ def _parse(text: str) -> Any:
                        position - (text.rfind("\n", 0, position) + 1)) from None
     except RecursionError:  # pragma: no cover - MAX_DEPTH keeps recursion shallow
         raise _Refused(f"nesting deeper than {MAX_DEPTH} levels", 0, 0) from None
+    except (IndexError, AttributeError, TypeError, ValueError, KeyError) as exc:
+        # ruamel's own failures on input it does not expect (a %YAML or %TAG directive with the
+        # version fixed at 1.2 ends in an IndexError): still the file's problem, said where
+        directive = re.search(r"^%", text, re.M)
+        if directive is not None:
+            line = text.count("\n", 0, directive.start())
+            raise _Refused("this line is a YAML directive (%YAML, %TAG); drpc reads every campaign "
+                           "file as YAML 1.2 and takes none", line, 0,
+                           "remove the line") from None
+        mark = getattr(getattr(parser, "scanner", None), "reader", None)
+        line, column = (mark.line, mark.column) if mark is not None else (0, 0)
+        raise _Refused(f"YAML the parser cannot read ({type(exc).__name__}: "
+                       f"{_one_line(str(exc))[:200]})", line, column) from None
 
 
 def _read_file(path: Path, display: str, included_at: Position | None,

@@ -783,6 +783,12 @@ def plan_errors(plan: Plan, loaded: LoadedCampaign) -> list[Diagnostic]:
                       "the destination cannot register the dataset type, so nothing would be "
                       "ingested there",
                       f"set datasets[{i}].storage_class to the pipeline's, e.g. one of {known}")
+    from .render.ingestd import ingestd_volume_errors  # the Deployment's own rules
+
+    for site_id, index, problem in ingestd_volume_errors(plan):
+        out.error(("sites", site_id, "ingestd", "volumes", index), problem,
+                  "each volume has a name and an absolute mount_path of its own and exactly one "
+                  "of claim (a PVC) or host_path")
     out.items.extend(name_errors(plan, loaded))  # Rucio's 250-character DID names
     return out.items
 

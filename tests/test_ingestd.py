@@ -58,6 +58,7 @@ from compiler.render.ingestd import (
     alive_command,
     ingestd_config,
     ingestd_mount_problems,
+    ingestd_volume_errors,
     local_path,
     render,
 )
@@ -742,14 +743,19 @@ def test_mount_problems_name_what_the_pod_cannot_see(tmp_path: Path) -> None:
     [problem] = [m for _, m in ingestd_mount_problems(sqlite)]
     assert "cannot write the Butler repository" in problem and "volume repo is read_only" in problem
 
-    # volumes the Deployment cannot hold
-    bad = volumes_campaign(tmp_path, {"frdf": [
+    # volumes the Deployment cannot hold: errors, at the volume
+    data = example_data("3x2.yaml")
+    data["sites"]["frdf"]["ingestd"]["volumes"] = [
         {"name": "sps", "mount_path": "/sps", "claim": "sps", "host_path": "/sps"},
         {"name": "tmp", "mount_path": "/scratch", "claim": "scratch"},
         {"name": "sps", "mount_path": "/data", "claim": "data"},
         {"name": "home", "mount_path": "/home", "host_path": "/home"},
-        {"name": "cfg", "mount_path": "/etc/ctrl_ingestd/extra", "claim": "cfg"}]})
-    problems = [m for _, m in ingestd_mount_problems(bad)]
+        {"name": "cfg", "mount_path": "/etc/ctrl_ingestd/extra", "claim": "cfg"}]
+    with pytest.raises(SpecError) as info:
+        compile_campaign(dump_yaml(data, tmp_path / "bad.yaml"), render=False)
+    problems = [d.message for d in info.value.diagnostics if d.severity == "error"]
+    paths = {d.path for d in info.value.diagnostics if d.severity == "error"}
+    assert paths == {f"sites.frdf.ingestd.volumes[{i}]" for i in range(5)}
     assert "ingestd volume sps: give exactly one of claim, host_path" in problems
     assert "ingestd volume tmp: the name is already used by the pod itself" in problems
     assert "ingestd volume sps: the name is already used by another volume" in problems
@@ -757,3 +763,5 @@ def test_mount_problems_name_what_the_pod_cannot_see(tmp_path: Path) -> None:
                for m in problems)
     assert any(m.startswith("ingestd volume cfg: mount_path /etc/ctrl_ingestd/extra collides")
                for m in problems)
+    # and at a site that receives nothing too: the spec is wrong wherever it stands
+    assert [m for s, _, m in ingestd_volume_errors(plan_of(CAMPAIGNS / "3x2.yaml"))] == []

@@ -178,44 +178,54 @@ def needed_paths(plan: Plan, site: SitePlan) -> list[tuple[str, str, bool]]:
     return out
 
 
+def ingestd_volume_errors(plan: Plan) -> list[tuple[str, int, str]]:
+    """(site id, volume index, message) for every volume a Deployment cannot hold: claim and
+    host_path both or neither, a relative path, a name or mount path used twice or by the pod's
+    own volumes, a mount that hides the image's home. Errors: the manifests could not be built
+    (or the pod would not start), whatever the site's network."""
+    errors: list[tuple[str, int, str]] = []
+    for site in plan.sites:
+        if site.ingestd is None:
+            continue
+        names: set[str] = set()
+        mounts: set[str] = set()
+        for i, v in enumerate(site.ingestd.volumes):
+            def err(message: str, i: int = i, site_id: str = site.id) -> None:
+                errors.append((site_id, i, message))
+            where = f"ingestd volume {v.name}"
+            if (v.claim is None) == (v.host_path is None):
+                err(f"{where}: give exactly one of claim, host_path")
+            if v.host_path is not None and not v.host_path.startswith("/"):
+                err(f"{where}: host_path {v.host_path} is not an absolute path")
+            if not v.mount_path.startswith("/"):
+                err(f"{where}: mount_path {v.mount_path} is not an absolute path")
+            if v.name in BUILTIN_VOLUMES or v.name in names:
+                user = "the pod itself" if v.name in BUILTIN_VOLUMES else "another volume"
+                err(f"{where}: the name is already used by {user}")
+            mount = _norm(v.mount_path)
+            if _under(LSST_HOME, mount):
+                err(f"{where}: mount_path {v.mount_path} would hide {LSST_HOME}, where the image "
+                    "keeps ctrl_ingestd")
+            elif mount in mounts or any(_under(mount, b) or _under(b, mount)
+                                        for b in BUILTIN_MOUNTS):
+                err(f"{where}: mount_path {v.mount_path} collides with another mount of the pod "
+                    f"({', '.join((*sorted(mounts), *BUILTIN_MOUNTS))})")
+            names.add(v.name)
+            mounts.add(mount)
+    return errors
+
+
 def ingestd_mount_problems(plan: Plan) -> list[tuple[str, str]]:
     """(site id, message) for every receiving site whose ctrl_ingestd pod cannot see (or write)
     what it must: a local Butler repository, RSE root or datastore root under no volume of
-    `sites.<id>.ingestd.volumes` (or only under a read-only one where ingest writes), and
-    volumes the Deployment cannot hold (claim and host_path both or neither, a name or mount
-    path used twice or by the pod's own volumes, a mount that hides the image's home or a
-    relative path). Sites without an ingestd section are `validate.plan_errors`' business."""
+    `sites.<id>.ingestd.volumes`, or only under a read-only one where ingest writes. Warnings: a
+    repository or datastore reached over the network needs no volume. Sites without an ingestd
+    section are `validate.plan_errors`' business, broken volumes `ingestd_volume_errors`'."""
     problems: list[tuple[str, str]] = []
     for site in plan.sites:
         if site.ingestd is None or not receives_transfers(plan, site.id):
             continue
         volumes = site.ingestd.volumes
-        names: set[str] = set()
-        mounts: set[str] = set()
-        for v in volumes:
-            where = f"ingestd volume {v.name}"
-            if (v.claim is None) == (v.host_path is None):
-                problems.append((site.id, f"{where}: give exactly one of claim, host_path"))
-            if v.host_path is not None and not v.host_path.startswith("/"):
-                problems.append((site.id, f"{where}: host_path {v.host_path} is not an "
-                                          "absolute path"))
-            if not v.mount_path.startswith("/"):
-                problems.append((site.id, f"{where}: mount_path {v.mount_path} is not an "
-                                          "absolute path"))
-            if v.name in BUILTIN_VOLUMES or v.name in names:
-                user = "the pod itself" if v.name in BUILTIN_VOLUMES else "another volume"
-                problems.append((site.id, f"{where}: the name is already used by {user}"))
-            mount = _norm(v.mount_path)
-            if _under(LSST_HOME, mount):
-                problems.append((site.id, f"{where}: mount_path {v.mount_path} would hide "
-                                          f"{LSST_HOME}, where the image keeps ctrl_ingestd"))
-            elif mount in mounts or any(_under(mount, b) or _under(b, mount)
-                                        for b in BUILTIN_MOUNTS):
-                problems.append((site.id, f"{where}: mount_path {v.mount_path} collides with "
-                                          "another mount of the pod "
-                                          f"({', '.join((*sorted(mounts), *BUILTIN_MOUNTS))})"))
-            names.add(v.name)
-            mounts.add(mount)
         for what, path, write in needed_paths(plan, site):
             covering = [v for v in volumes if v.mount_path.startswith("/")
                         and _under(path, v.mount_path)]
@@ -299,5 +309,6 @@ def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
 
 
 __all__ = ["render", "render_site", "ingestd_config", "ingestd_mount_problems",
+           "ingestd_volume_errors",
            "default_group_id", "resource_name", "labels", "local_path", "needed_paths",
            "volume_source"]
