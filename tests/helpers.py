@@ -116,3 +116,13 @@ def compile_data(tmp_path: Path, data: dict[str, Any], *, render: bool = False) 
 def replace_line(text: str, old: str, new: str) -> str:
     assert text.count(old) == 1, f"{old!r} must occur exactly once"
     return text.replace(old, new)
+
+
+def cut_inputs_for_rehearsal(doc: Any) -> None:
+    """A campaign document's inputs cut to one calibration type (certified) and one refcat (a
+    chain), no ancillary: with the inputs' manifest, three moves per destination instead of
+    ~17, so an end-to-end rehearsal stays within minutes (tests/test_inputs.py covers every
+    type)."""
+    doc["inputs"]["calibrations"]["types"] = ["bias"]
+    doc["inputs"]["refcats"][0]["types"] = doc["inputs"]["refcats"][0]["types"][:1]
+    doc["inputs"].pop("ancillary", None)

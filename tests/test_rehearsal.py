@@ -19,7 +19,7 @@ from ruamel.yaml import YAML
 
 from compiler.pipeline import compile_campaign
 from compiler.render.monitoring import RULES_FILE, alerts
-from tests.helpers import CAMPAIGNS, ROOT, bring_site_files
+from tests.helpers import CAMPAIGNS, ROOT, bring_site_files, cut_inputs_for_rehearsal
 from tests.test_monitoring import expected, one_rule_files, promtool_test
 
 pytestmark = [pytest.mark.rehearsal, pytest.mark.services]
@@ -37,11 +37,7 @@ def campaign(tmp_path: Path) -> Path:
     yaml = YAML()
     doc = yaml.load((CAMPAIGNS / "3x2.yaml").read_text())
     doc["datasets"] = [d for d in doc["datasets"] if d["type"] in KEPT]
-    # the inputs cut to one calibration type (certified) and one refcat (a chain): with the
-    # inputs' manifest, three moves per destination (tests/test_inputs.py covers the rest)
-    doc["inputs"]["calibrations"]["types"] = ["bias"]
-    doc["inputs"]["refcats"][0]["types"] = doc["inputs"]["refcats"][0]["types"][:1]
-    del doc["inputs"]["ancillary"]
+    cut_inputs_for_rehearsal(doc)
     # one cross-check tract: processed at ukdf-lancs too, both results compared at usdf
     doc["sky"]["cross_check"] = [{"tract": 9948, "also_at": "ukdf-lancs"}]
     bring_site_files(tmp_path)
