@@ -9,12 +9,10 @@ was killed: it restores or removes it, and says so.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import os
 import re
-import secrets
 import shutil
 import stat
 import time
@@ -158,7 +156,7 @@ def recover(out: Path, note: Note) -> None:
 
 
 def new_tree_dir(out: Path) -> Path:
-    path = out.parent / f".{out.name}.drpc-new-{os.getpid()}-{secrets.token_hex(4)}"
+    path = out.parent / f".{out.name}.drpc-new-{os.getpid()}-{os.urandom(4).hex()}"
     path.mkdir(mode=0o755)
     return path
 
@@ -177,7 +175,7 @@ def swap(tmp: Path, out: Path, existed: bool) -> None:
     if exchange(tmp, out):
         shutil.rmtree(tmp, ignore_errors=True)  # now the previous tree; `recover` ends the job
         return
-    old = out.parent / f".{out.name}.drpc-old-{os.getpid()}-{secrets.token_hex(4)}"
+    old = out.parent / f".{out.name}.drpc-old-{os.getpid()}-{os.urandom(4).hex()}"
     os.rename(out, old)
     try:
         os.rename(tmp, out)
@@ -193,6 +191,8 @@ _AT_FDCWD = -100
 
 def exchange(a: Path, b: Path) -> bool:
     """Swap two paths atomically with renameat2(RENAME_EXCHANGE); False where unsupported."""
+    import ctypes  # only for the swap of an existing OUT
+
     try:
         renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
     except (AttributeError, OSError):

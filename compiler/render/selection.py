@@ -10,6 +10,7 @@ script only asks the Butler which visits overlap them and which datasets they ha
 
 from __future__ import annotations
 
+import functools
 import json
 
 from .. import paths
@@ -24,8 +25,15 @@ VISITS_STEPS: tuple[str, ...] = ("define-visits", "select", "check")
 CENTRAL_VISITS_STEPS: tuple[str, ...] = ("raws", *VISITS_STEPS)
 
 
+@functools.lru_cache(maxsize=256)
+def _range_pairs(tracts: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """Cached: the selection scripts of every site and move ask for the same few tract lists
+    (a DR2 campaign: 178 calls on lists of thousands of tracts)."""
+    return tuple(compress_ranges(tracts))
+
+
 def _ranges(tracts: tuple[int, ...]) -> list[list[int]]:
-    return [[a, b] for a, b in compress_ranges(tracts)]
+    return [[a, b] for a, b in _range_pairs(tuple(tracts))]
 
 
 def selection_data(plan: Plan, site: SitePlan) -> dict[str, object]:
