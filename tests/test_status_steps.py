@@ -213,3 +213,27 @@ def test_numbers_and_titles_are_the_site_runbooks(plan: Plan) -> None:
         headings = [(int(n), title.replace("`", ""))
                     for n, title in re.findall(r"^### (\d+)\. (.+)$", text, re.M)]
         assert [(st.number, st.title) for st in site.steps] == headings
+
+
+def arrived_whole(plan: Plan, move: Any, arrived: int) -> TransferStatus:
+    return TransferStatus(
+        id=move.id, kind=move.kind, stage=move.stage, dataset_type=move.dataset_type,
+        source=move.source, destination=move.destination, rucio_did=move.rucio_did,
+        rule=RuleStatus(known=True, rule_id="r1", state="OK",
+                        locks=LockCounts(ok=2, replicating=0, stuck=0), files_sent=2),
+        arrival=ArrivalStatus(known=True, collection=move.into, ingested=arrived))
+
+
+def test_the_archival_check_is_done_once_every_archived_move_arrived(plan: Plan) -> None:
+    archived = [m for m in plan.moves if m.archived_into is not None]
+    assert archived
+    key = f"archive:{plan.central_site}"
+
+    def archival(transfers: list[TransferStatus]) -> Any:
+        rows = steps_of(report_of(plan, transfers=transfers), plan.central_site).steps
+        return next(st for st in rows if st.key == key)
+
+    done = archival([arrived_whole(plan, m, 2) for m in archived])
+    assert (done.state, done.observed) == ("done", False)
+    short = archival([arrived_whole(plan, m, 2 if i else 1) for i, m in enumerate(archived)])
+    assert short.state == "blocked" and short.blocked_by

@@ -153,13 +153,6 @@ def runbook_base(site: SitePlan) -> str:
     return go_literal(f"{base.rstrip('/')}/{rel}" if base else rel)
 
 
-def namespace(site: SitePlan) -> str:
-    """Of the PrometheusRule: the spec's, else ctrl_ingestd's, else drpc-monitoring (the plan
-    resolves it)."""
-    assert site.monitoring.namespace is not None
-    return site.monitoring.namespace
-
-
 def _steps(plan: Plan, site_id: str) -> dict[str, runbook.StepText]:
     return {s.key: s for s in runbook.build(plan).sites[site_id]}
 
@@ -344,7 +337,8 @@ def render_site(plan: Plan, site_id: str) -> dict[str, bytes]:
               "drpc.lsst.io/site": site_id, **site.monitoring.rule_labels}
     textfile_dir = file_path(site.monitoring.textfile_dir)
     ctx: dict[str, Any] = {
-        "plan": plan, "site": site, "groups": groups, "namespace": namespace(site),
+        "plan": plan, "site": site, "groups": groups,
+        "namespace": site.monitoring.namespace,  # the plan resolved it
         "rule_labels": dict(sorted(site.monitoring.rule_labels.items())),
         "object_labels": dict(sorted(labels.items())),
         "working_directory": f"{DEFAULT_TREE_DIR}/{plan.campaign}",  # [a-z0-9-]: no quoting
@@ -385,5 +379,5 @@ def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
 
 
 __all__ = ["ALERTS", "Alert", "alerts", "metrics_file", "monitoring_dir",
-           "namespace", "promql_string", "render", "render_site", "rule_groups",
+           "promql_string", "render", "render_site", "rule_groups",
            "unit_name"]

@@ -28,6 +28,10 @@ from .model import (
 FAILED_JOB_STATES = frozenset({"FAILED", "PRUNED", "HELD", "DELETED"})
 RUNNING_JOB_STATES = frozenset({"MISFIT", "UNREADY", "READY", "PENDING", "RUNNING"})
 FAILED_RULE_STATES = frozenset({"STUCK", "SUSPENDED"})
+# Steps that only check what their dependencies did: done once those are (a wait-for waits for
+# other sites' steps; the archival step checks that every archived move arrived, which the
+# verify steps it depends on have shown).
+SETTLED_BY_DEPS = frozenset({"wait-for", "archive"})
 
 
 def plain(title: str) -> str:
@@ -117,7 +121,7 @@ def site_steps(plan: Plan, seen: Mapping[str, StepState]) -> list[SiteSteps]:
             state: StepState
             if observed:
                 state = seen[s.key]
-            elif s.key in done or (s.kind == "wait-for" and not unmet):
+            elif s.key in done or (s.kind in SETTLED_BY_DEPS and not unmet):
                 state = "done"
             else:
                 state = "blocked" if unmet else "ready"
