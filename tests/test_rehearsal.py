@@ -30,12 +30,16 @@ pytestmark = [pytest.mark.rehearsal, pytest.mark.services]
 # (fgcmPhotoCalibCatalog) and a gather to step 7 that is also archived (objectTable_tract).
 # Every other move of 3x2 is of one of these kinds.
 KEPT = {"isolated_star_presources", "visitSummary", "fgcmPhotoCalibCatalog", "objectTable_tract"}
+FILE_LIMIT = 2  # files per Rucio dataset at the site whose moves the clean rehearsal splits
 
 
-def campaign(tmp_path: Path) -> Path:
-    """3x2 with its moved dataset types cut to KEPT and its inputs to two types."""
+def campaign(tmp_path: Path, *, file_limit_at: str | None = None) -> Path:
+    """3x2 with its moved dataset types cut to KEPT and its inputs to two types; with
+    `file_limit_at`, that site's Rucio datasets hold at most 2 files (its moves split)."""
     yaml = YAML()
     doc = yaml.load((CAMPAIGNS / "3x2.yaml").read_text())
+    if file_limit_at is not None:
+        doc["sites"][file_limit_at]["rucio"] = {"dataset_file_limit": FILE_LIMIT}
     doc["datasets"] = [d for d in doc["datasets"] if d["type"] in KEPT]
     cut_inputs_for_rehearsal(doc)
     # one cross-check tract: processed at ukdf-lancs too, both results compared at usdf
@@ -47,14 +51,18 @@ def campaign(tmp_path: Path) -> Path:
     return path
 
 
-def rehearse(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "compiler", "rehearse", str(campaign(tmp_path)),
+def rehearse(tmp_path: Path, *extra: str, file_limit_at: str | None = None
+             ) -> subprocess.CompletedProcess[str]:
+    path = campaign(tmp_path, file_limit_at=file_limit_at)
+    return subprocess.run([sys.executable, "-m", "compiler", "rehearse", str(path),
                            "--work", str(tmp_path / "work"), *extra],
                           capture_output=True, text=True, cwd=ROOT, timeout=900)
 
 
 def test_rehearsal_of_3x2_loses_nothing(tmp_path: Path) -> None:
-    result = rehearse(tmp_path)
+    # frdf's Rucio holds at most FILE_LIMIT files per dataset: its moves are split and verified
+    # whole (the other sites keep the default limit: one dataset per move)
+    result = rehearse(tmp_path, file_limit_at="frdf")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     out = result.stdout
     last = out.strip().splitlines()[-1]
@@ -110,6 +118,21 @@ def test_rehearsal_of_3x2_loses_nothing(tmp_path: Path) -> None:
         assert t["rule"]["state"] == "OK" and t["arrival"]["ingested"] == t["rule"]["files_sent"]
     assert status["lag"] and all(x["known"] and x["lag"] == 0 for x in status["lag"])
     assert status["crosscheck"]["ok"] and status["crosscheck"]["counts"]["ok"] == 2
+    # the moves from frdf were split into datasets of at most FILE_LIMIT files, the others not
+    assert {s.id: s.dataset_file_limit == FILE_LIMIT for s in plan.sites} == {
+        "usdf": False, "frdf": True, "ukdf-lancs": False}
+    split = 0
+    for move in plan.transfers:
+        [manifest] = list((tmp_path / "work").rglob(f"{move.id}.manifest.json"))
+        got = json.loads(manifest.read_text())
+        sent = got["rucio_files"]
+        assert sent == got["butler_datasets"] > 0, move.id
+        if move.source == "frdf":
+            assert got["rucio_datasets"] == -(-sent // FILE_LIMIT), (move.id, got)
+            split += got["rucio_datasets"] > 1
+        else:
+            assert got["rucio_datasets"] == 1, (move.id, got)
+    assert split, "some move from frdf was over the limit"
     # nothing left running: no process of the rehearsal's services survives
     assert _leftovers(tmp_path) == []
 

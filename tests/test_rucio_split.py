@@ -11,8 +11,8 @@
   verify script fails until the copies are ingested, then passes;
 - scatters split by visits and by tracts, registered by the real `rucio-register
   data-products`: each container holds exactly what the destination needs;
-- end to end through `drpc rehearse`: 3x2 cut to one visit-level gather with a limit of 2 files
-  per dataset: every move is split, replicated, waited for and verified.
+- end to end: tests/test_rehearsal.py's clean rehearsal of 3x2 limits frdf's datasets to 2 files,
+  so its moves of every kind are split, replicated, waited for and verified there.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from compiler import rucio_names as rn
 from compiler.defaults import RUCIO_NAME_MAX
 from compiler.pipeline import compile_campaign
 from compiler.render import rucio
-from tests.helpers import CAMPAIGNS, ROOT, bring_site_files, cut_inputs_for_rehearsal
+from tests.helpers import CAMPAIGNS, bring_site_files
 from tests.test_rucio_scripts import write_tree
 
 TEST_BIN = str(Path(sys.prefix) / "bin")
@@ -425,41 +425,3 @@ def paths_register(move: Any) -> str:
 
     return paths.register_script(move)
 
-
-# -- end to end: a rehearsal with a limit of 2 files per dataset --------------------------------------
-
-@pytest.mark.rehearsal
-@pytest.mark.services
-def test_a_move_over_the_limit_is_split_and_verified_end_to_end(tmp_path: Path) -> None:
-    yaml, doc = _campaign_doc()
-    doc["datasets"] = [d for d in doc["datasets"] if d["type"] == "visitSummary"]
-    cut_inputs_for_rehearsal(doc)  # the inputs' moves split alike: three per destination suffice
-    for sid in doc["sites"]:
-        doc["sites"][sid]["rucio"] = {"dataset_file_limit": 2}
-    bring_site_files(tmp_path)
-    path = tmp_path / "3x2.yaml"
-    with path.open("w") as f:
-        yaml.dump(doc, f)
-    plan = compile_campaign(path, render=False).plan
-    assert all(s.dataset_file_limit == 2 for s in plan.sites)
-    work = tmp_path / "work"
-    result = subprocess.run([sys.executable, "-m", "compiler", "rehearse", str(path),
-                             "--work", str(work)], capture_output=True, text=True, cwd=ROOT,
-                            timeout=900, check=False)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    report = json.loads((work / "report.json").read_text())
-    assert report["ok"] and report["lost"] == 0
-    verifies = [s for s in report["steps"] if s["key"].startswith("verify:")
-                and not s["key"].startswith("verify:raw.")]
-    assert len(verifies) == len(plan.transfers) > 0
-    split = 0
-    for move in plan.transfers:
-        [manifest] = list(work.rglob(f"{move.id}.manifest.json"))
-        got = json.loads(manifest.read_text())
-        sent = got["rucio_files"]
-        assert sent == got["butler_datasets"] > 0
-        assert got["rucio_datasets"] == -(-sent // 2)  # at most 2 files per dataset
-        split += got["rucio_datasets"] > 1
-    assert split, "some move was over the limit"
-    for step in verifies:
-        assert step["status"] == "ok" and step["expected"] == step["sent"] == step["arrived"], step
