@@ -156,3 +156,46 @@ def test_several_moved_aside_trees_and_no_tree_is_refused(tmp_path: Path) -> Non
     result = drpc("compile", campaign, "-o", out)
     assert result.returncode == 2 and "rename the one to keep" in result.stderr
     assert not out.exists() and "bug in drpc" not in result.stderr
+
+
+def test_kill_9_at_random_moments_of_a_dr2_scale_compile_leaves_old_or_new(
+        tmp_path: Path) -> None:
+    """A DR2-scale campaign (benchmarks/speed.py's: 14,121 tracts, ~700 files) compiled over its
+    previous tree, killed with SIGKILL at seeded random moments of its run: OUT is always the
+    old tree or the new one, whole, and the next compile finishes the new one."""
+    import os
+    import random
+    import time
+
+    from benchmarks.speed import generate_campaigns
+
+    campaign = generate_campaigns(tmp_path / "c")["dr2"]
+    out = tmp_path / "out"
+    assert drpc("compile", campaign, "-o", out).returncode == 0
+    old = contents(out)
+    text = campaign.read_text()
+    campaign.write_text(text.replace("request_memory_mb: 8000", "request_memory_mb: 9000", 1))
+    assert campaign.read_text() != text
+    started = time.monotonic()
+    assert drpc("compile", campaign, "-o", out).returncode == 0
+    full = time.monotonic() - started
+    new = contents(out)
+    assert new != old
+    changed = text.replace("request_memory_mb: 8000", "request_memory_mb: 9000", 1)
+    rng = random.Random(20261202)
+    for n in range(8):
+        # every round compiles the other tree over the one there: old <-> new
+        campaign.write_text(text if n % 2 == 0 else changed)
+        before, after = (new, old) if n % 2 == 0 else (old, new)
+        assert contents(out) == before
+        proc = subprocess.Popen([sys.executable, "-m", "compiler", "compile", str(campaign), "-o",
+                                 str(out)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.0, full))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        now = contents(out)
+        assert now in (before, after), f"round {n}: OUT is neither tree"
+        result = drpc("compile", campaign, "-o", out)
+        assert result.returncode == 0, result.stderr
+        assert contents(out) == after and beside(out) == []
