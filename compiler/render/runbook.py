@@ -566,8 +566,22 @@ def _stage_phase(plan: Plan, ph: Phase, texts: dict[str, StepText]) -> PhaseText
     return out
 
 
+_BUILT: list[tuple[Plan, Runbooks]] = []  # the last few plans' runbooks, by identity
+
+
 def build(plan: Plan) -> Runbooks:
-    """The words of the plan's schedule: phases, the campaign's steps, each site's steps."""
+    """The words of the plan's schedule: phases, the campaign's steps, each site's steps. Built
+    once per plan (the runbooks, every site's alert links and `drpc status` read them; a DR2
+    campaign's take ~25 ms); callers do not change what they get."""
+    for built_for, runbooks in _BUILT:
+        if built_for is plan:
+            return runbooks
+    runbooks = _build(plan)
+    _BUILT[:] = [(plan, runbooks), *_BUILT[:3]]
+    return runbooks
+
+
+def _build(plan: Plan) -> Runbooks:
     sched = plan.schedule
     texts = {s.key: _WORDS[s.kind](plan, s) for s in sched.steps}
     for s in sched.steps:
