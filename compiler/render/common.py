@@ -92,6 +92,7 @@ def environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
         bytecode_cache=_bytecode_cache(),
+        auto_reload=False,  # templates do not change while drpc runs: no stat per render
         **_OPTIONS,
     )
     env.filters["yq"] = yaml_scalar
