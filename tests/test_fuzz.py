@@ -4,7 +4,7 @@ never leaves a partial output tree.
 
 Two kinds of mutants, each from a fixed seed and a fixed budget (so a failure reproduces
 exactly: the test id names the seed):
-- text mutants of a campaign file (bytes flipped, lines dropped, doubled or swapped, indentation
+- text mutants of a campaign file or of a fragment it includes (bytes flipped, lines dropped, doubled or swapped, indentation
   changed, a hostile token spliced in, the file cut short), for the loader and the YAML layer;
 - data mutants of the merged document (a value anywhere in the tree replaced by a hostile one, a
   key dropped or renamed, a list entry doubled), dumped back to YAML, for validation, the
@@ -156,16 +156,19 @@ def check(campaign: Path, out: Path, what: str) -> None:
 
 
 @pytest.mark.parametrize("batch", range(BATCHES))
-@pytest.mark.parametrize("base", ["minimal", "3x2"])
+@pytest.mark.parametrize("base", ["minimal", "3x2", "sites/frdf.yaml"])
 def test_text_mutants(tmp_path: Path, base: str, batch: int) -> None:
+    """`sites/frdf.yaml`: the mutants are of the fragment 3x2 includes, 3x2 is what is run."""
     files = bases(tmp_path)
-    original = files[base].read_text(encoding="utf-8")
+    target = files.get(base, tmp_path / base)
+    campaign = files.get(base, files["3x2"])
+    original = target.read_text(encoding="utf-8")
     rng = random.Random(f"{SEED}-text-{base}-{batch}")
     for n in range(BUDGET // BATCHES):
         mutant = text_mutant(original, rng)
-        files[base].write_text(mutant, encoding="utf-8", errors="surrogateescape")
-        check(files[base], tmp_path / "out", f"text mutant {n} of {base}, batch {batch}, "
-                                             f"seed {SEED}:\n{mutant[:3000]}")
+        target.write_text(mutant, encoding="utf-8", errors="surrogateescape")
+        check(campaign, tmp_path / "out", f"text mutant {n} of {base}, batch {batch}, "
+                                          f"seed {SEED}:\n{mutant[:3000]}")
 
 
 @pytest.mark.parametrize("batch", range(BATCHES))
