@@ -4,8 +4,9 @@ never leaves a partial output tree.
 
 Two kinds of mutants, each from a fixed seed and a fixed budget (so a failure reproduces
 exactly: the test id names the seed):
-- text mutants of a campaign file or of a fragment it includes (bytes flipped, lines dropped, doubled or swapped, indentation
-  changed, a hostile token spliced in, the file cut short), for the loader and the YAML layer;
+- text mutants of a campaign file or of a fragment it includes (bytes flipped, lines dropped,
+  doubled or swapped, indentation changed, a hostile token spliced in, the file cut short), for
+  the loader, the include layer and the YAML layer;
 - data mutants of the merged document (a value anywhere in the tree replaced by a hostile one, a
   key dropped or renamed, a list entry doubled), dumped back to YAML, for validation, the
   planner and every renderer, since a valid-looking mutant compiles the whole tree.
