@@ -62,6 +62,7 @@ class Rehearsal:
         self.campaign = Path(campaign)
         self.work = Path(work).resolve()
         self.inject = inject
+        self._takes_limit: str | None = None  # rucio-register data-products takes --limit
         self.progress = progress
         self.visits_per_tract = visits_per_tract
         self.wait_timeout = wait_timeout
@@ -253,10 +254,21 @@ class Rehearsal:
             "WAIT_INTERVAL": "1",
             "WAIT_TIMEOUT": str(self.wait_timeout),
             "DRY_RUN": "0",
+            "RUCIO_REGISTER_LIMIT": self._register_takes_limit(env),
         })
         env.pop("RUCIO_REGISTER", None)
         (self.work / "manifests").mkdir(parents=True, exist_ok=True)
         return env
+
+    def _register_takes_limit(self, env: dict[str, str]) -> str:
+        """yes or no for every register script: whether this stack's rucio-register
+        data-products takes --limit, asked once (each script would ask it again per move,
+        a stack start-up each), as a site's loop over its scripts can."""
+        if self._takes_limit is None:
+            helped = subprocess.run(["rucio-register", "data-products", "--help"], env=env,
+                                    capture_output=True, text=True, check=False, timeout=120)
+            self._takes_limit = "yes" if "--limit" in helped.stdout else "no"
+        return self._takes_limit
 
     def repo(self, site_id: str) -> Path:
         return self.work / "sites" / site_id / "repo"

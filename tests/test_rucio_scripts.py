@@ -740,3 +740,30 @@ def test_verify_names_missing_then_chains_arrived_runs(rucio_server: RucioServer
     assert empty.returncode == 1 and "holds no file" in empty.stderr
     allowed = run_script(raw_script, env | {"ALLOW_EMPTY": "1"})
     assert allowed.returncode == 0, allowed.stderr
+
+
+def test_register_limit_option_can_be_said_once_for_every_script(tmp_path: Path) -> None:
+    """RUCIO_REGISTER_LIMIT=yes/no spares each script asking rucio-register's --help (a stack
+    start-up per move); anything else is refused before any change."""
+    plan = compile_data(tmp_path, YAML(typ="safe").load(MINIMAL)).plan
+    tree = tmp_path / "out"
+    write_tree(plan, tree)
+    t = transfer(plan, "scatter", "usdf")
+    script = tree / "sites" / "usdf" / "rucio" / f"{t.id}.register.sh"
+
+    def register_line(value: str) -> list[str]:
+        proc = run_script(script, plain_env(DRY_RUN="1", RUCIO_REGISTER_LIMIT=value))
+        assert proc.returncode == 0, proc.stderr
+        return next(shlex.split(line) for line in proc.stdout.splitlines()
+                    if line.startswith("rucio-register"))
+
+    assert register_line("yes")[-2:] == ["--limit", "0"]
+    assert "--limit" not in register_line("no")
+    assert "--limit" not in register_line("")  # a dry run asks nothing
+    bad = run_script(script, plain_env(DRY_RUN="1", RUCIO_REGISTER_LIMIT="maybe"))
+    assert bad.returncode == 2
+    assert 'RUCIO_REGISTER_LIMIT must be yes, no or empty, not "maybe"' in bad.stderr
+    assert bad.stdout == ""
+    raw = next(m for m in plan.moves if m.is_raw and m.source == "usdf")
+    assert "RUCIO_REGISTER_LIMIT" not in (tree / "sites" / "usdf" / "rucio" /
+                                          f"{raw.id}.register.sh").read_text()

@@ -140,6 +140,10 @@ def register_env(site: SitePlan, move: Move) -> list[EnvVar]:
                f"where {manifest_name(move.id)} is written (empty: beside this script)"),
         EnvVar("DATASET_FILE_LIMIT", str(site.dataset_file_limit),
                "most files per Rucio dataset of the container (new chunks only)"),
+        *([] if move.is_raw else [EnvVar(
+            "RUCIO_REGISTER_LIMIT", "",
+            "yes or no: whether rucio-register data-products takes --limit (then given 0, no "
+            "limit); empty: ask its --help once, which costs a stack start-up per move")]),
     ]
 
 

@@ -11,6 +11,7 @@
 #   BUTLER_PYTHON: a Python with lsst.daf.butler (the stack's), for the selection and the manifest (default: python3)
 #   MANIFEST_DIR: where step2e.visit_table.usdf-to-ukdf-ral.manifest.json is written (empty: beside this script) (default: empty)
 #   DATASET_FILE_LIMIT: most files per Rucio dataset of the container (new chunks only) (default: 100000)
+#   RUCIO_REGISTER_LIMIT: yes or no: whether rucio-register data-products takes --limit (then given 0, no limit); empty: ask its --help once, which costs a stack start-up per move (default: empty)
 #   DRY_RUN: 1 prints every command instead of running it (default: 0)
 set -euo pipefail
 
@@ -21,6 +22,7 @@ if [ -z "${RUCIO_ACCOUNT+x}" ]; then RUCIO_ACCOUNT=''; fi
 if [ -z "${BUTLER_PYTHON+x}" ]; then BUTLER_PYTHON=python3; fi
 if [ -z "${MANIFEST_DIR+x}" ]; then MANIFEST_DIR=''; fi
 if [ -z "${DATASET_FILE_LIMIT+x}" ]; then DATASET_FILE_LIMIT=100000; fi
+if [ -z "${RUCIO_REGISTER_LIMIT+x}" ]; then RUCIO_REGISTER_LIMIT=''; fi
 DRY_RUN="${DRY_RUN:-0}"
 CURRENT_STEP="start"
 
@@ -92,6 +94,13 @@ if ! [[ "$DATASET_FILE_LIMIT" =~ ^[1-9][0-9]*$ ]]; then
   printf 'error: DATASET_FILE_LIMIT must be a positive number of files, not "%s"\n' "$DATASET_FILE_LIMIT" >&2
   exit 2
 fi
+case "$RUCIO_REGISTER_LIMIT" in
+  yes | no | "") ;;
+  *)
+    printf 'error: RUCIO_REGISTER_LIMIT must be yes, no or empty, not "%s"\n' "$RUCIO_REGISTER_LIMIT" >&2
+    exit 2
+    ;;
+esac
 RUCIO=(rucio)
 if [ -n "$RUCIO_ACCOUNT" ]; then RUCIO+=(--account "$RUCIO_ACCOUNT"); fi
 
@@ -140,9 +149,13 @@ while IFS=$'\t' read -r collection name count; do
   if ! grep -qxF -- "$dataset" <<<"$ATTACHED"; then
     run "${RUCIO[@]}" did content add --to-did "$DID" "$dataset"
   fi
-  if [ "$limit_known" = 0 ] && [ "$DRY_RUN" != 1 ] &&
-    "$RUCIO_REGISTER" data-products --help 2>/dev/null | grep -q -- '--limit'; then
-    limit=(--limit 0)
+  if [ "$limit_known" = 0 ]; then
+    if [ "$RUCIO_REGISTER_LIMIT" = yes ]; then
+      limit=(--limit 0)
+    elif [ -z "$RUCIO_REGISTER_LIMIT" ] && [ "$DRY_RUN" != 1 ] &&
+      "$RUCIO_REGISTER" data-products --help 2>/dev/null | grep -q -- '--limit'; then
+      limit=(--limit 0)
+    fi
   fi
   limit_known=1
   run "$RUCIO_REGISTER" data-products --repo "$BUTLER_REPO" \
