@@ -119,12 +119,13 @@ def _radec_window(boxes: list[TractBox]) -> tuple[float, float, float, float, fl
     return centre, half, dec_lo, dec_hi, 0.0
 
 
-def choose_projection(plan: Plan, projection: str) -> str:
+def choose_projection(plan: Plan, projection: str,
+                      boxes: list[TractBox] | None = None) -> str:
     """`auto`: Mollweide when the tracts span more than ZOOM_LIMIT_DEG in RA or Dec (or there
-    are none), else the plain RA/Dec window."""
+    are none), else the plain RA/Dec window. `boxes`: the plan's tract_boxes, if made already."""
     if projection != "auto":
         return projection
-    boxes = tract_boxes(plan)
+    boxes = tract_boxes(plan) if boxes is None else boxes
     if not boxes:
         return "mollweide"
     _, half, dec_lo, dec_hi, _ = _radec_window(boxes)
@@ -186,7 +187,7 @@ def plot_sky(plan: Plan, out: str | Path, *, projection: str = "auto",
     cross = {t for s in plan.sites for t in s.processing_tracts
              if plan.ownership.owner.get(t) != s.id}
     fp = plan.footprint
-    mollweide = choose_projection(plan, projection) == "mollweide"
+    mollweide = choose_projection(plan, projection, boxes) == "mollweide"
 
     fig = Figure(figsize=(11, 6.2) if mollweide else (10, 6.5), dpi=dpi)
     FigureCanvasAgg(fig)

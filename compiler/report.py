@@ -427,9 +427,10 @@ def _and(names: list[str]) -> str:
 
 
 def _few(tracts: list[int], most: int = 8) -> str:
-    text = ranges_text(tracts)
-    parts = text.split(", ")
-    return text if len(parts) <= most else ", ".join(parts[:most]) + f", ... ({len(tracts)})"
+    """The first `most` id ranges, and how many tracts there are when some are left out."""
+    ranges = compress_ranges(tracts)
+    text = ranges_text([t for a, b in ranges[:most] for t in range(a, b + 1)])
+    return text if len(ranges) <= most else f"{text}, ... ({len(tracts)})"
 
 
 def explain_radec(plan: Plan, ra: float, dec: float) -> str:

@@ -190,26 +190,26 @@ def ingestd_volume_errors(plan: Plan) -> list[tuple[str, int, str]]:
         names: set[str] = set()
         mounts: set[str] = set()
         for i, v in enumerate(site.ingestd.volumes):
-            def err(message: str, i: int = i, site_id: str = site.id) -> None:
-                errors.append((site_id, i, message))
             where = f"ingestd volume {v.name}"
+            found: list[str] = []
             if (v.claim is None) == (v.host_path is None):
-                err(f"{where}: give exactly one of claim, host_path")
+                found.append(f"{where}: give exactly one of claim, host_path")
             if v.host_path is not None and not v.host_path.startswith("/"):
-                err(f"{where}: host_path {v.host_path} is not an absolute path")
+                found.append(f"{where}: host_path {v.host_path} is not an absolute path")
             if not v.mount_path.startswith("/"):
-                err(f"{where}: mount_path {v.mount_path} is not an absolute path")
+                found.append(f"{where}: mount_path {v.mount_path} is not an absolute path")
             if v.name in BUILTIN_VOLUMES or v.name in names:
                 user = "the pod itself" if v.name in BUILTIN_VOLUMES else "another volume"
-                err(f"{where}: the name is already used by {user}")
+                found.append(f"{where}: the name is already used by {user}")
             mount = _norm(v.mount_path)
             if _under(LSST_HOME, mount):
-                err(f"{where}: mount_path {v.mount_path} would hide {LSST_HOME}, where the image "
-                    "keeps ctrl_ingestd")
+                found.append(f"{where}: mount_path {v.mount_path} would hide {LSST_HOME}, where "
+                             "the image keeps ctrl_ingestd")
             elif mount in mounts or any(_under(mount, b) or _under(b, mount)
                                         for b in BUILTIN_MOUNTS):
-                err(f"{where}: mount_path {v.mount_path} collides with another mount of the pod "
-                    f"({', '.join((*sorted(mounts), *BUILTIN_MOUNTS))})")
+                found.append(f"{where}: mount_path {v.mount_path} collides with another mount "
+                             f"of the pod ({', '.join((*sorted(mounts), *BUILTIN_MOUNTS))})")
+            errors += [(site.id, i, message) for message in found]
             names.add(v.name)
             mounts.add(mount)
     return errors
