@@ -112,6 +112,12 @@ def manifest_name(move_id: str) -> str:
     return f"{move_id}.manifest.json"
 
 
+def selection_summary_name(move_id: str) -> str:
+    """What a register script's selection held when it ran (beside its manifest): the manifest
+    is written from it, so that the Butler is opened once per run."""
+    return f"{move_id}.selection.json"
+
+
 def rucio_dataset_name(campaign: str, transfer_id: str, limit: int = RUCIO_CONTAINER_MAX) -> str:
     """`<campaign>.<transfer id>`, the move's container, shortened deterministically with a hash
     suffix if too long (leaving room for its datasets' suffixes under Rucio's 250)."""

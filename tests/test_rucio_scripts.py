@@ -206,6 +206,7 @@ def test_register_dry_run_prints_exact_commands(tmp_path: Path) -> None:
     proc = run_script(rucio_dir / f"{t.id}.register.sh", plain_env(DRY_RUN="1"))
     assert proc.returncode == 0, proc.stderr
     manifest = str(rucio_dir / f"{t.id}.manifest.json")
+    summary = str(rucio_dir / f"{t.id}.selection.json")
     helper = str(rucio_dir / "butler-manifest.py")
     first = f"{t.rucio_name}.0001"
     # the container, then select (whole visits, into a TAGGED collection), split it into chunks,
@@ -213,9 +214,8 @@ def test_register_dry_run_prints_exact_commands(tmp_path: Path) -> None:
     # rucio-register release has (long names only), closing it
     assert [shlex.split(line) for line in proc.stdout.splitlines()] == [
         ["rucio", "did", "add", "--type", "container", t.rucio_did],
-        ["python3", str(rucio_dir / ".." / "butler" / "selection.py"), "move", t.id],
-        ["python3", helper, "split", "--repo", "/repo/usdf", "--dataset-type", t.dataset_type,
-         "--collections", t.selection_collection, "--limit", "100000", "--rucio-base", t.rucio_name],
+        ["python3", str(rucio_dir / ".." / "butler" / "selection.py"), "move", t.id,
+         "--split", "100000", "--rucio-base", t.rucio_name, "--summary", summary],
         ["rucio", "did", "add", "--type", "dataset", "--monotonic", f"{t.rucio_scope}:{first}"],
         ["rucio", "did", "content", "add", "--to-did", t.rucio_did, f"{t.rucio_scope}:{first}"],
         ["rucio-register", "data-products", "--repo", "/repo/usdf",
@@ -224,12 +224,11 @@ def test_register_dry_run_prints_exact_commands(tmp_path: Path) -> None:
          "--dataset-type", t.dataset_type],
         ["rucio", "did", "update", "--close", f"{t.rucio_scope}:{first}"],
         ["rucio", "did", "content", "list", "--short", f"{t.rucio_scope}:{first}"],
-        ["python3", helper, "manifest", "--repo", "/repo/usdf",
-         "--dataset-type", t.dataset_type, "--collections", t.selection_collection,
+        ["python3", helper, "--selection-summary", summary,
          "--transfer", t.id, "--rucio-did", t.rucio_did, "--rucio-datasets", "1",
          "--rucio-files", "-", "--output", manifest],
     ]
-    assert not Path(manifest).exists()
+    assert not Path(manifest).exists() and not Path(summary).exists()
 
     # env vars override every site path and the account.
     g = transfer(plan, "gather", "frdf")
@@ -241,21 +240,20 @@ def test_register_dry_run_prints_exact_commands(tmp_path: Path) -> None:
     lines = [shlex.split(line) for line in proc.stdout.splitlines()]
     first = f"{g.rucio_name}.0001"
     assert lines[0] == ["rucio", "--account", "drpcops", "did", "add", "--type", "container", g.rucio_did]
-    assert lines[1][0] == "/opt/py" and lines[1][2:] == ["move", g.id]
-    assert lines[2][:3] == ["/opt/py", str(tree / "sites" / "frdf" / "rucio" / "butler-manifest.py"), "split"]
-    assert lines[2][lines[2].index("--repo") + 1] == "/local/repo"
-    assert lines[5] == ["/opt/rr", "data-products", "--repo", "/local/repo", "--rucio-register-config",
+    assert lines[1][0] == "/opt/py" and lines[1][2:4] == ["move", g.id]
+    assert lines[1][-2:] == ["--summary", f"/local/m/{g.id}.selection.json"]
+    assert lines[4] == ["/opt/rr", "data-products", "--repo", "/local/repo", "--rucio-register-config",
                         "/local/rr.yaml", "--rucio-dataset", first,
                         "--collections", f"{g.selection_collection}/0001", "--dataset-type", g.dataset_type]
-    assert lines[-1][:3] == ["/opt/py", str(tree / "sites" / "frdf" / "rucio" / "butler-manifest.py"), "manifest"]
+    assert lines[-1][:2] == ["/opt/py", str(tree / "sites" / "frdf" / "rucio" / "butler-manifest.py")]
     assert lines[-1][-2:] == ["--output", f"/local/m/{g.id}.manifest.json"]
 
     # the limit: DATASET_FILE_LIMIT overrides the spec's; nonsense is refused
     proc = run_script(tree / "sites" / "frdf" / "rucio" / f"{g.id}.register.sh",
                       plain_env(DRY_RUN="1", DATASET_FILE_LIMIT="7"))
     assert proc.returncode == 0, proc.stderr
-    split = next(shlex.split(line) for line in proc.stdout.splitlines() if " split " in line)
-    assert split[split.index("--limit") + 1] == "7"
+    split = next(shlex.split(line) for line in proc.stdout.splitlines() if " --split " in line)
+    assert split[split.index("--split") + 1] == "7"
     bad = run_script(tree / "sites" / "frdf" / "rucio" / f"{g.id}.register.sh",
                      plain_env(DRY_RUN="1", DATASET_FILE_LIMIT="0"))
     assert bad.returncode == 2 and "DATASET_FILE_LIMIT" in bad.stderr
@@ -312,13 +310,14 @@ def test_raw_register_dry_run(tmp_path: Path) -> None:
     lines = [shlex.split(line) for line in proc.stdout.splitlines()]
     first = f"{raw.rucio_name}.0001"
     assert lines[0] == ["rucio", "did", "add", "--type", "container", raw.rucio_did]
-    assert lines[1] == ["python3", str(rucio_dir / ".." / "butler" / "selection.py"), "raws", raw.destination]
-    assert lines[2][2:] == ["split", "--repo", "/repo/usdf", "--dataset-type", "raw", "--collections",
-                            raw.selection_collection, "--limit", "100000", "--rucio-base", raw.rucio_name]
-    assert lines[5] == ["python3", str(rucio_dir / "register-raws.py"), "--repo", "/repo/usdf",
+    assert lines[1] == ["python3", str(rucio_dir / ".." / "butler" / "selection.py"), "raws", raw.destination,
+                        "--split", "100000", "--rucio-base", raw.rucio_name,
+                        "--summary", str(rucio_dir / f"{raw.id}.selection.json")]
+    assert lines[4] == ["python3", str(rucio_dir / "register-raws.py"), "--repo", "/repo/usdf",
                         "--rucio-register-config", str(rucio_dir / "rucio-register-raw.yaml"),
                         "--rucio-dataset", first, "--collections", f"{raw.selection_collection}/0001"]
-    assert lines[-1][lines[-1].index("--collections") + 1] == raw.selection_collection
+    assert lines[-1][lines[-1].index("--selection-summary") + 1] == str(
+        rucio_dir / f"{raw.id}.selection.json")
 
 
 def distinct_shapes(scripts: list[Path], plan: Any) -> list[Path]:

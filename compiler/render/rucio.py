@@ -5,9 +5,11 @@ For each transfer and raw distribution leaving a site, `sites/<src>/rucio/` gets
 - `rucio-register.yaml`: rucio-register's config for the site's butler RSE, in the real package's
   format (exactly `rucio_rse`, `scope`, `rse_root`, `dtn_url`), and `rucio-register-raw.yaml`
   for the raw RSE at a site that sends raws;
-- `<id>.register.sh`: creates the transfer's Rucio container, splits what goes into datasets of
-  at most the source site's `dataset_file_limit` files (`compiler.rucio_names`), registers each
-  with `rucio-register` and closes it, then writes `<id>.manifest.json` (`butler-manifest.py`);
+- `<id>.register.sh`: creates the transfer's Rucio container, selects what goes and splits it
+  into datasets of at most the source site's `dataset_file_limit` files (`compiler.rucio_names`)
+  in one Python (`selection.py ... --split`: the stack starts once, not once per step),
+  registers each with `rucio-register` and closes it, then writes `<id>.manifest.json`
+  (`butler-manifest.py`, standard library only, from the selection's summary);
 - `<id>.rules.json`: the replication rule, in Rucio's `rule` schema (`rule_for`);
 - `apply-rules.sh`: creates the site's outgoing rules, skipping those that exist;
 - `wait-<id>.sh`: polls the rule until OK, STUCK/SUSPENDED or a timeout; the file count it
@@ -38,7 +40,7 @@ import json
 from typing import Any
 
 from .. import paths
-from ..naming import datastore_root, manifest_name
+from ..naming import datastore_root, manifest_name, selection_summary_name
 from ..plan import Move, Plan, SitePlan
 from ..rucio_names import chunk_base, chunk_name
 from .common import EnvVar, comment_header, render_template, sh_quote, shell_prelude
@@ -137,7 +139,8 @@ def register_env(site: SitePlan, move: Move) -> list[EnvVar]:
         EnvVar("BUTLER_PYTHON", "python3",
                "a Python with lsst.daf.butler (the stack's), for the selection and the manifest"),
         EnvVar("MANIFEST_DIR", "",
-               f"where {manifest_name(move.id)} is written (empty: beside this script)"),
+               f"where {manifest_name(move.id)} and {selection_summary_name(move.id)} are "
+               "written (empty: beside this script)"),
         EnvVar("DATASET_FILE_LIMIT", str(site.dataset_file_limit),
                "most files per Rucio dataset of the container (new chunks only)"),
         *([] if move.is_raw else [EnvVar(
@@ -156,7 +159,8 @@ def render_register(plan: Plan, move: Move) -> bytes:
         plan=plan, site=site, move=move, cli_note=CLI_NOTE,
         limit=site.dataset_file_limit, chunk_base=chunk_base(move.rucio_name),
         first_chunk=chunk_name(move.rucio_name, 1),
-        manifest=manifest_name(move.id), rule_path=paths.beside(paths.rules_file(move)),
+        manifest=manifest_name(move.id), summary=selection_summary_name(move.id),
+        rule_path=paths.beside(paths.rules_file(move)),
         config_var="RUCIO_REGISTER_RAW_CONFIG" if move.is_raw else "RUCIO_REGISTER_CONFIG",
         config_file=paths.beside(paths.rucio_register_raw_config(site.id) if move.is_raw
                                  else paths.rucio_register_config(site.id)),
@@ -221,7 +225,8 @@ def render_wait(plan: Plan, move: Move) -> bytes:
 def render_manifest_helper(plan: Plan, site: SitePlan) -> bytes:
     return render_template(
         "rucio/butler-manifest.py.j2",
-        header=comment_header(plan, f"Butler manifest helper of the register scripts at {site.id}"),
+        header=comment_header(plan, f"Source manifest helper of the register scripts at "
+                                    f"{site.id}"),
     )
 
 

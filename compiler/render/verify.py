@@ -9,7 +9,8 @@ the producer's output (ctrl_ingestd keeps each dataset's source RUN). Matching i
 DID name is the file's path under the source datastore root, which ctrl_ingestd ingests at the
 same relative path, so the check names each missing file and needs no copy of the source
 manifest. Once everything has arrived, the arrived RUNs not yet in the transfer's incoming
-CHAINED collection are appended to it (`butler collection-chain --mode extend`): idempotent.
+CHAINED collection are appended to it, by the same Python (as `butler collection-chain --mode
+extend` would; one stack start-up per check, not one per chain): idempotent.
 """
 
 from __future__ import annotations

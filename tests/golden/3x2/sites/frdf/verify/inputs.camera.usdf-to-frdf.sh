@@ -53,6 +53,7 @@ trap on_exit EXIT
 # every missing file, until all have; an empty dataset is an error unless ALLOW_EMPTY=1.
 # Raws stay where ctrl_ingestd put them (*): nothing to chain.
 # Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual.
+
 # DRY_RUN=1 changes nothing: this check only reads Rucio and the Butler.
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -14,6 +14,16 @@
 #                          (visit-level: the visits whose home is the source, or that the
 #                          destination holds; tract-level: the transfer's tracts)
 #
+# With --split LIMIT --rucio-base BASE (raws, move; used by the register scripts, in the same
+# Python, so that the stack starts once per transfer), the selection is then cut into TAGGED
+# chunk collections `<selection>/<NNNN>` of at most LIMIT datasets, one per Rucio dataset
+# `<BASE>.<NNNN>`. A chunk, once made, never changes (its Rucio dataset may be closed already):
+# datasets of the selection in no chunk yet go into new chunks, numbered after the last, so a
+# second run over the same selection makes none. stdout then holds one line per chunk
+# (collection, Rucio dataset name, datasets; tab-separated) and the report goes to stderr.
+# --summary FILE writes what the selection holds (dataset count, RUN collections, dataset ids)
+# as JSON, for the manifest the register script writes once Rucio holds the files.
+#
 # A visit's home is the site owning the tract that contains the visit's centre (the tract of
 # the ring skymap whose inner region holds it, as lsst.skymap's RingsSkyMap.findTract), or, for
 # a visit centred outside the campaign's tracts, the first site (in the campaign's order) that
@@ -265,22 +275,109 @@ def select_move(sel: Selector, move_id: str) -> int:
     return 0
 
 
+def split(sel: Selector, tagged: str, dataset_type: str, limit: int,
+          rucio_base: str) -> list[tuple[str, str, int]]:
+    """Cut TAGGED `tagged` into chunks of at most `limit` (see the header): (collection,
+    Rucio dataset name, datasets) of every chunk, old and new."""
+    import re
+
+    from lsst.daf.butler import CollectionType
+
+    selected = {ref.id: ref for ref in sel._query(dataset_type, tagged, "", False)}
+    chunk_re = re.compile(re.escape(tagged) + r"/([0-9]{4,})$")
+    found: dict[int, str] = {}
+    for name in sel.butler.collections.query(tagged + "/*",
+                                             collection_types=CollectionType.TAGGED):
+        match = chunk_re.match(name)
+        if match:
+            found[int(match.group(1))] = name
+    counts: dict[int, int] = {}
+    assigned: set[Any] = set()
+    for number, name in sorted(found.items()):
+        ids = {ref.id for ref in sel._query(dataset_type, name, "", False)}
+        counts[number] = len(ids)
+        assigned |= ids
+    new = sorted((ref for key, ref in selected.items() if key not in assigned),
+                 key=lambda ref: (ref.run, str(ref.dataId), str(ref.id)))
+    number = max(found, default=0)
+    made = 0
+    for start in range(0, len(new), limit):
+        number += 1
+        name = f"{tagged}/{number:04d}"
+        part = new[start: start + limit]
+        if not sel.dry_run:
+            sel.butler.collections.register(name, CollectionType.TAGGED)
+            sel.butler.registry.associate(name, part)
+        found[number] = name
+        counts[number] = len(part)
+        made += 1
+    print(f"{tagged}: {len(selected)} dataset(s) of {dataset_type} in {len(found)} chunk(s) of "
+          f"at most {limit} ({made} new, {len(new)} dataset(s) added)", file=sys.stderr)
+    return [(found[n], f"{rucio_base}.{n:04d}", counts[n]) for n in sorted(found)]
+
+
+def write_summary(sel: Selector, tagged: str, dataset_type: str, path: str) -> None:
+    """What `tagged` holds, for the register script's manifest (written atomically)."""
+    refs = sel._query(dataset_type, tagged, "", False)
+    runs: dict[str, int] = {}
+    for ref in refs:
+        runs[ref.run] = runs.get(ref.run, 0) + 1
+    out = {"collections": tagged, "dataset_type": dataset_type, "butler_datasets": len(refs),
+           "runs": dict(sorted(runs.items())), "dataset_ids": sorted(str(ref.id) for ref in refs)}
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump(out, fh, indent=1, sort_keys=True)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import contextlib
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("what", choices=["raws", "check", "move"])
     parser.add_argument("name", help="a site id (raws, check) or an outgoing transfer id (move)")
     parser.add_argument("--repo", default=os.environ.get("BUTLER_REPO") or PLAN["repo"])
+    parser.add_argument("--split", type=int, metavar="LIMIT",
+                        help="then cut the selection into chunks of at most LIMIT datasets")
+    parser.add_argument("--rucio-base", help="with --split: the chunks' Rucio dataset base name")
+    parser.add_argument("--summary", metavar="FILE", help="write what the selection holds here")
     args = parser.parse_args(argv)
     names = PLAN["moves"] if args.what == "move" else PLAN["sites"]
     if args.name not in names:
         print(f"error: {args.name!r} is not one of {', '.join(sorted(names))}", file=sys.stderr)
         return 2
+    after = args.split is not None or args.summary
+    if after and args.what == "check":
+        print("error: --split and --summary go with raws or move, not check", file=sys.stderr)
+        return 2
+    if args.split is not None and (args.split < 1 or not args.rucio_base):
+        print(f"error: --split takes a number of datasets of at least 1 (not {args.split}) "
+              "and needs --rucio-base", file=sys.stderr)
+        return 2
     sel = Selector(args.repo, os.environ.get("DRY_RUN") == "1")
-    if args.what == "raws":
-        return select_raws(sel, args.name)
     if args.what == "check":
         return check(sel, args.name)
-    return select_move(sel, args.name)
+    # with --split, stdout holds the chunk lines only
+    quiet = contextlib.redirect_stdout(sys.stderr) if args.split is not None \
+        else contextlib.nullcontext()
+    with quiet:
+        if args.what == "raws":
+            rc = select_raws(sel, args.name)
+            tagged, dataset_type = PLAN["sites"][args.name]["raw_selection"], "raw"
+        else:
+            rc = select_move(sel, args.name)
+            move = PLAN["moves"][args.name]
+            tagged, dataset_type = move["selection_collection"], move["dataset_type"]
+    if rc or not after:
+        return rc
+    if args.split is not None:
+        for collection, rucio_name, count in split(sel, tagged, dataset_type, args.split,
+                                                   args.rucio_base):
+            print(f"{collection}\t{rucio_name}\t{count}")
+    if args.summary:
+        write_summary(sel, tagged, dataset_type, args.summary)
+    return 0
 
 
 if __name__ == "__main__":

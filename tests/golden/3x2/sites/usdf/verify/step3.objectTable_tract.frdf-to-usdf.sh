@@ -53,10 +53,12 @@ trap on_exit EXIT
 # every missing file, until all have; an empty dataset is an error unless ALLOW_EMPTY=1.
 # Then the arrived RUN collections not yet in the CHAINED collection
 #   HSC/runs/drp-3x2/DM-48353/incoming/step7
-# are appended to it (`butler collection-chain --mode extend`, which creates it if needed);
-# running again adds nothing.
-# Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual. `butler` comes from PATH too.
-# DRY_RUN=1 still reads Rucio and the Butler, and prints the collection-chain command instead of running it.
+# and in HSC/runs/drp-3x2/DM-48353/incoming/archive (archived as well: archive: true)
+# are appended to it by butler-arrived.py, in the Python that compared (as `butler
+# collection-chain --mode extend` would, creating it if needed); running again adds nothing.
+# Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual.
+
+# DRY_RUN=1 still reads Rucio and the Butler, and prints the collection-chain command a run would make instead.
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 RUCIO=(rucio)
@@ -65,7 +67,8 @@ DID=drp:drp-3x2.step3.objectTable_tract.frdf-to-usdf
 INCOMING=HSC/runs/drp-3x2/DM-48353/incoming/step7
 CHECK=(--repo "$BUTLER_REPO" --dataset-type objectTable_tract
   --collections 'HSC/runs/drp-3x2/DM-48353/step3/*' --rucio-did "$DID")
-CHECK+=(--chain "$INCOMING")
+CHECK+=(--chain "$INCOMING" --chain HSC/runs/drp-3x2/DM-48353/incoming/archive)
+if [ "$DRY_RUN" = 1 ]; then CHECK+=(--dry-run); fi
 if [ "$ALLOW_EMPTY" = 1 ]; then CHECK+=(--allow-empty); fi
 
 step "list what $DID sent"
@@ -78,16 +81,6 @@ if [ "$N_DATASETS" -gt 0 ]; then
 fi
 printf '%s: %s dataset(s)\n' "$DID" "$N_DATASETS"
 
-step "compare with objectTable_tract in $BUTLER_REPO"
-ARRIVED="$(printf '%s\n' "$SENT" | "$BUTLER_PYTHON" "$HERE"/butler-arrived.py "${CHECK[@]}")"
-
-step "chain the arrived RUN collections into $INCOMING"
-if [ -z "$ARRIVED" ]; then
-  printf 'every arrived RUN collection is already in %s\n' "$INCOMING"
-else
-  mapfile -t RUNS <<<"$ARRIVED"
-  run butler collection-chain --mode extend "$BUTLER_REPO" "$INCOMING" "${RUNS[@]}"
-  # archived as well (archive: true): the same RUN collections join HSC/runs/drp-3x2/DM-48353/incoming/archive
-  run butler collection-chain --mode extend "$BUTLER_REPO" HSC/runs/drp-3x2/DM-48353/incoming/archive "${RUNS[@]}"
-fi
+step "compare with objectTable_tract in $BUTLER_REPO, then chain the arrived RUN collections into $INCOMING"
+printf '%s\n' "$SENT" | "$BUTLER_PYTHON" "$HERE"/butler-arrived.py "${CHECK[@]}"
 printf '%s: verified\n' step3.objectTable_tract.frdf-to-usdf

@@ -8,9 +8,12 @@
 # collections matching --collections in the Butler. A file arrived and was ingested when a dataset's file ends with
 # `/<name>`: a DID name is the file's path under the source datastore root, and ctrl_ingestd
 # ingests the file at the same relative path (the datastore root of both sites is
-# <rse_root>/<scope>; a templated copy lands there too). Prints, on stdout, the RUN collections
-# of the arrived datasets that are not yet in --chain (one a line), and on stderr the count and
-# every missing file; exits 1 if a file is missing, or if nothing was sent (unless --allow-empty).
+# <rse_root>/<scope>; a templated copy lands there too). Prints on stderr the count and every
+# missing file; exits 1 if a file is missing, or if nothing was sent (unless --allow-empty).
+# When every file arrived, each --chain (a CHAINED collection, made if missing) is extended with
+# the RUN collections of the arrived datasets it does not hold yet, in this Python, as
+# `butler collection-chain --mode extend` would (idempotent); with --dry-run that command is
+# printed on stdout instead, and nothing changes.
 """Compare what a transfer sent with what the destination Butler ingested (see the header)."""
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ def main() -> int:
     parser.add_argument("--repo", required=True)
     parser.add_argument("--dataset-type", required=True)
     parser.add_argument("--collections", required=True, help="RUN collections (a glob)")
-    parser.add_argument("--chain", default="", help="CHAINED collection the arrived RUNs go into")
+    parser.add_argument("--chain", action="append", default=[],
+                        help="CHAINED collection the arrived RUNs go into (repeatable)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the chain commands instead of changing the repository")
     parser.add_argument("--rucio-did", required=True)
     parser.add_argument("--allow-empty", action="store_true")
     args = parser.parse_args()
@@ -45,7 +51,7 @@ def main() -> int:
               file=sys.stderr)
         return 1
 
-    with Butler.from_config(args.repo) as butler:
+    with Butler.from_config(args.repo, writeable=bool(args.chain) and not args.dry_run) as butler:
         try:
             runs = list(butler.collections.query(args.collections, collection_types=CollectionType.RUN))
         except MissingCollectionError:
@@ -63,22 +69,10 @@ def main() -> int:
                 if uri is not None:
                     path = uri.unquoted_path
                     by_name.setdefault(path.rsplit("/", 1)[-1], []).append((path, ref.run))
-        chained: set[str] = set()
-        if args.chain:
-            try:
-                chained = set(butler.collections.get_info(args.chain).children)
-            except MissingCollectionError:
-                pass
-
-    missing: list[str] = []
-    arrived_runs: set[str] = set()
-    for name in sent:
-        run = next((r for path, r in by_name.get(name.rsplit("/", 1)[-1], ())
-                    if path == "/" + name or path.endswith("/" + name)), None)
-        if run is None:
-            missing.append(name)
-        else:
-            arrived_runs.add(run)
+        missing, arrived_runs = compare(sent, by_name)
+        if not missing:
+            for chain in args.chain:
+                extend(butler, args.repo, chain, arrived_runs, dry_run=args.dry_run)
 
     print(f"{args.rucio_did}: {len(sent) - len(missing)} of {len(sent)} file(s) arrived and were "
           f"ingested as {args.dataset_type} in {args.repo} ({len(arrived_runs)} RUN collection(s))",
@@ -91,9 +85,46 @@ def main() -> int:
         if len(missing) > MAX_LISTED:
             print(f"  ... and {len(missing) - MAX_LISTED} more", file=sys.stderr)
         return 1
-    for run in sorted(arrived_runs - chained):
-        print(run)
     return 0
+
+
+def compare(sent: list[str], by_name: dict[str, list[tuple[str, str]]]
+            ) -> tuple[list[str], set[str]]:
+    """The sent files missing from the Butler, and the RUN collections of those that arrived."""
+    missing: list[str] = []
+    arrived_runs: set[str] = set()
+    for name in sent:
+        run = next((r for path, r in by_name.get(name.rsplit("/", 1)[-1], ())
+                    if path == "/" + name or path.endswith("/" + name)), None)
+        if run is None:
+            missing.append(name)
+        else:
+            arrived_runs.add(run)
+    return missing, arrived_runs
+
+
+def extend(butler, repo: str, chain: str, runs: set[str], *, dry_run: bool) -> None:
+    """Append to CHAINED `chain` (made if missing) the `runs` it does not hold yet."""
+    import shlex
+
+    from lsst.daf.butler import CollectionType, MissingCollectionError
+
+    try:
+        held = set(butler.collections.get_info(chain).children)
+        exists = True
+    except MissingCollectionError:
+        held, exists = set(), False
+    new = sorted(runs - held)
+    if not new:
+        print(f"every arrived RUN collection is already in {chain}")
+        return
+    if dry_run:
+        print(shlex.join(["butler", "collection-chain", "--mode", "extend", repo, chain, *new]))
+        return
+    if not exists:
+        butler.collections.register(chain, CollectionType.CHAINED)
+    butler.collections.extend_chain(chain, new)
+    print(f"{chain}: {len(new)} RUN collection(s) appended: {', '.join(new)}")
 
 
 if __name__ == "__main__":

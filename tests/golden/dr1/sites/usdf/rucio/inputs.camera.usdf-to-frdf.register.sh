@@ -9,7 +9,7 @@
 #   RUCIO_REGISTER: the rucio-register command (lsst-rucio-register) (default: rucio-register)
 #   RUCIO_ACCOUNT: Rucio account that owns the rules (empty: the account of your Rucio config) (default: empty)
 #   BUTLER_PYTHON: a Python with lsst.daf.butler (the stack's), for the selection and the manifest (default: python3)
-#   MANIFEST_DIR: where inputs.camera.usdf-to-frdf.manifest.json is written (empty: beside this script) (default: empty)
+#   MANIFEST_DIR: where inputs.camera.usdf-to-frdf.manifest.json and inputs.camera.usdf-to-frdf.selection.json are written (empty: beside this script) (default: empty)
 #   DATASET_FILE_LIMIT: most files per Rucio dataset of the container (new chunks only) (default: 100000)
 #   RUCIO_REGISTER_LIMIT: yes or no: whether rucio-register data-products takes --limit (then given 0, no limit); empty: ask its --help once, which costs a stack start-up per move (default: empty)
 #   DRY_RUN: 1 prints every command instead of running it (default: 0)
@@ -55,11 +55,13 @@ trap on_exit EXIT
 # 1. Create the Rucio container drp:dr1.inputs.camera.usdf-to-frdf unless it exists (the DID its rule
 #    replicates, made by apply-rules.sh too).
 # 2. Make the TAGGED collection LSSTCam/runs/DR1/outgoing/inputs.camera.usdf-to-frdf hold exactly what goes
-#    (`../butler/selection.py move inputs.camera.usdf-to-frdf`): whole visits, never a tract cut.
-# 3. Split it into TAGGED chunks `<selection>/<NNNN>` of at most 100000 datasets
-#    (DATASET_FILE_LIMIT; the spec's sites.usdf.rucio.dataset_file_limit), one per Rucio
-#    dataset drp:dr1.inputs.camera.usdf-to-frdf.<NNNN> of the container (`butler-manifest.py split`): a
-#    chunk never changes once made, so a second run makes no new one for the same selection.
+#    (`../butler/selection.py move inputs.camera.usdf-to-frdf`): whole visits, never a tract cut;
+# 3. and, in the same Python (the stack starts once), split it into TAGGED chunks
+#    `<selection>/<NNNN>` of at most 100000 datasets (DATASET_FILE_LIMIT; the spec's
+#    sites.usdf.rucio.dataset_file_limit), one per Rucio dataset
+#    drp:dr1.inputs.camera.usdf-to-frdf.<NNNN> of the container, and write what the selection
+#    holds to inputs.camera.usdf-to-frdf.selection.json beside the manifest: a chunk never changes once made, so a second
+#    run makes no new one for the same selection.
 # 4. For each chunk whose Rucio dataset is still open: create the dataset (monotonic) and attach
 #    it to the container unless done, register every camera of the chunk into it with
 #    `rucio-register data-products --repo --collections --dataset-type --rucio-dataset`: the
@@ -70,9 +72,10 @@ trap on_exit EXIT
 #    its file count and size, which wait-inputs.camera.usdf-to-frdf.sh reads instead of listing files. A
 #    closed dataset is complete and is skipped by a second run.
 #    The scope (drp) comes from the rucio-register config.
-# 5. Write inputs.camera.usdf-to-frdf.manifest.json (beside this script, or in MANIFEST_DIR): the selection's dataset
-#    count, RUN collections and dataset ids, and how many files the container's datasets hold;
-#    exit 1 if they hold fewer files than the selection has datasets.
+# 5. Write inputs.camera.usdf-to-frdf.manifest.json (beside this script, or in MANIFEST_DIR) with butler-manifest.py
+#    (standard library only): the selection's dataset count, RUN collections and dataset ids
+#    (from inputs.camera.usdf-to-frdf.selection.json), and how many files the container's datasets hold; exit 1 if they
+#    hold fewer files than the selection has datasets.
 # Run it again at will: a re-run adds only what is missing, never a file twice. The rule was
 # created by apply-rules.sh in the site setup (it replicates the files as they are attached);
 # next: wait-inputs.camera.usdf-to-frdf.sh.
@@ -90,6 +93,7 @@ SCOPE=drp
 DID=drp:dr1.inputs.camera.usdf-to-frdf
 SELECTION=LSSTCam/runs/DR1/outgoing/inputs.camera.usdf-to-frdf
 MANIFEST="$MANIFEST_DIR"/inputs.camera.usdf-to-frdf.manifest.json
+SUMMARY="$MANIFEST_DIR"/inputs.camera.usdf-to-frdf.selection.json
 if ! [[ "$DATASET_FILE_LIMIT" =~ ^[1-9][0-9]*$ ]]; then
   printf 'error: DATASET_FILE_LIMIT must be a positive number of files, not "%s"\n' "$DATASET_FILE_LIMIT" >&2
   exit 2
@@ -111,19 +115,16 @@ else
   run "${RUCIO[@]}" did add --type container "$DID"
 fi
 
-step "select what inputs.camera.usdf-to-frdf sends into $SELECTION"
-run "$BUTLER_PYTHON" "$HERE"/../butler/selection.py move inputs.camera.usdf-to-frdf
-
-step "split $SELECTION into chunks of at most $DATASET_FILE_LIMIT"
-split_args=(split --repo "$BUTLER_REPO" --dataset-type camera
-  --collections "$SELECTION" --limit "$DATASET_FILE_LIMIT" --rucio-base dr1.inputs.camera.usdf-to-frdf)
+step "select what inputs.camera.usdf-to-frdf sends into $SELECTION, split it into chunks of at most $DATASET_FILE_LIMIT"
+select_args=(move inputs.camera.usdf-to-frdf --split "$DATASET_FILE_LIMIT" --rucio-base dr1.inputs.camera.usdf-to-frdf
+  --summary "$SUMMARY")
 if [ "$DRY_RUN" = 1 ]; then
-  run "$BUTLER_PYTHON" "$HERE"/butler-manifest.py "${split_args[@]}"
+  run "$BUTLER_PYTHON" "$HERE"/../butler/selection.py "${select_args[@]}"
   printf 'then, for each chunk it prints (here the first):\n' >&2
   CHUNKS="$SELECTION/0001"$'\t'dr1.inputs.camera.usdf-to-frdf.0001$'\t'1
   ATTACHED=""
 else
-  CHUNKS="$("$BUTLER_PYTHON" "$HERE"/butler-manifest.py "${split_args[@]}")"
+  CHUNKS="$("$BUTLER_PYTHON" "$HERE"/../butler/selection.py "${select_args[@]}")"
   ATTACHED="$("${RUCIO[@]}" did content list --short "$DID")"
 fi
 limit=()
@@ -174,8 +175,7 @@ while IFS=$'\t' read -r collection name count; do
 done <<<"$CHUNKS"
 
 step "write the manifest $MANIFEST"
-manifest_args=(manifest --repo "$BUTLER_REPO" --dataset-type camera
-  --collections "$SELECTION" --transfer inputs.camera.usdf-to-frdf --rucio-did "$DID"
+manifest_args=(--selection-summary "$SUMMARY" --transfer inputs.camera.usdf-to-frdf --rucio-did "$DID"
   --rucio-datasets "$N_DATASETS" --rucio-files - --output "$MANIFEST")
 if [ "$DRY_RUN" = 1 ]; then
   run "${RUCIO[@]}" did content list --short "${DATASETS[@]}"

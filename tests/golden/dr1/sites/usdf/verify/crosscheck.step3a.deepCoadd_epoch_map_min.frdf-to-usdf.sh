@@ -53,10 +53,12 @@ trap on_exit EXIT
 # every missing file, until all have; an empty dataset is an error unless ALLOW_EMPTY=1.
 # Then the arrived RUN collections not yet in the CHAINED collection
 #   LSSTCam/runs/DR1/incoming/crosscheck
-# are appended to it (`butler collection-chain --mode extend`, which creates it if needed);
-# running again adds nothing.
-# Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual. `butler` comes from PATH too.
-# DRY_RUN=1 still reads Rucio and the Butler, and prints the collection-chain command instead of running it.
+# and in LSSTCam/runs/DR1/incoming/crosscheck/frdf (archived as well: archive: true)
+# are appended to it by butler-arrived.py, in the Python that compared (as `butler
+# collection-chain --mode extend` would, creating it if needed); running again adds nothing.
+# Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual.
+
+# DRY_RUN=1 still reads Rucio and the Butler, and prints the collection-chain command a run would make instead.
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 RUCIO=(rucio)
@@ -65,7 +67,8 @@ DID=drp:dr1.crosscheck.step3a.deepCoadd_epoch_map_min.frdf-to-usdf
 INCOMING=LSSTCam/runs/DR1/incoming/crosscheck
 CHECK=(--repo "$BUTLER_REPO" --dataset-type deepCoadd_epoch_map_min
   --collections 'LSSTCam/runs/DR1/step3a/*' --rucio-did "$DID")
-CHECK+=(--chain "$INCOMING")
+CHECK+=(--chain "$INCOMING" --chain LSSTCam/runs/DR1/incoming/crosscheck/frdf)
+if [ "$DRY_RUN" = 1 ]; then CHECK+=(--dry-run); fi
 if [ "$ALLOW_EMPTY" = 1 ]; then CHECK+=(--allow-empty); fi
 
 step "list what $DID sent"
@@ -78,16 +81,6 @@ if [ "$N_DATASETS" -gt 0 ]; then
 fi
 printf '%s: %s dataset(s)\n' "$DID" "$N_DATASETS"
 
-step "compare with deepCoadd_epoch_map_min in $BUTLER_REPO"
-ARRIVED="$(printf '%s\n' "$SENT" | "$BUTLER_PYTHON" "$HERE"/butler-arrived.py "${CHECK[@]}")"
-
-step "chain the arrived RUN collections into $INCOMING"
-if [ -z "$ARRIVED" ]; then
-  printf 'every arrived RUN collection is already in %s\n' "$INCOMING"
-else
-  mapfile -t RUNS <<<"$ARRIVED"
-  run butler collection-chain --mode extend "$BUTLER_REPO" "$INCOMING" "${RUNS[@]}"
-  # archived as well (archive: true): the same RUN collections join LSSTCam/runs/DR1/incoming/crosscheck/frdf
-  run butler collection-chain --mode extend "$BUTLER_REPO" LSSTCam/runs/DR1/incoming/crosscheck/frdf "${RUNS[@]}"
-fi
+step "compare with deepCoadd_epoch_map_min in $BUTLER_REPO, then chain the arrived RUN collections into $INCOMING"
+printf '%s\n' "$SENT" | "$BUTLER_PYTHON" "$HERE"/butler-arrived.py "${CHECK[@]}"
 printf '%s: verified\n' crosscheck.step3a.deepCoadd_epoch_map_min.frdf-to-usdf

@@ -53,10 +53,11 @@ trap on_exit EXIT
 # every missing file, until all have; an empty dataset is an error unless ALLOW_EMPTY=1.
 # Then the arrived RUN collections not yet in the CHAINED collection
 #   LSSTCam/runs/DR1/incoming/step3b
-# are appended to it (`butler collection-chain --mode extend`, which creates it if needed);
-# running again adds nothing.
-# Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual. `butler` comes from PATH too.
-# DRY_RUN=1 still reads Rucio and the Butler, and prints the collection-chain command instead of running it.
+# are appended to it by butler-arrived.py, in the Python that compared (as `butler
+# collection-chain --mode extend` would, creating it if needed); running again adds nothing.
+# Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual.
+
+# DRY_RUN=1 still reads Rucio and the Butler, and prints the collection-chain command a run would make instead.
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 RUCIO=(rucio)
@@ -66,6 +67,7 @@ INCOMING=LSSTCam/runs/DR1/incoming/step3b
 CHECK=(--repo "$BUTLER_REPO" --dataset-type object_metrics
   --collections 'LSSTCam/runs/DR1/step3a/*' --rucio-did "$DID")
 CHECK+=(--chain "$INCOMING")
+if [ "$DRY_RUN" = 1 ]; then CHECK+=(--dry-run); fi
 if [ "$ALLOW_EMPTY" = 1 ]; then CHECK+=(--allow-empty); fi
 
 step "list what $DID sent"
@@ -78,14 +80,6 @@ if [ "$N_DATASETS" -gt 0 ]; then
 fi
 printf '%s: %s dataset(s)\n' "$DID" "$N_DATASETS"
 
-step "compare with object_metrics in $BUTLER_REPO"
-ARRIVED="$(printf '%s\n' "$SENT" | "$BUTLER_PYTHON" "$HERE"/butler-arrived.py "${CHECK[@]}")"
-
-step "chain the arrived RUN collections into $INCOMING"
-if [ -z "$ARRIVED" ]; then
-  printf 'every arrived RUN collection is already in %s\n' "$INCOMING"
-else
-  mapfile -t RUNS <<<"$ARRIVED"
-  run butler collection-chain --mode extend "$BUTLER_REPO" "$INCOMING" "${RUNS[@]}"
-fi
+step "compare with object_metrics in $BUTLER_REPO, then chain the arrived RUN collections into $INCOMING"
+printf '%s\n' "$SENT" | "$BUTLER_PYTHON" "$HERE"/butler-arrived.py "${CHECK[@]}"
 printf '%s: verified\n' step3a.object_metrics.ukdf-ral-to-usdf
