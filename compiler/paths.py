@@ -53,6 +53,10 @@ def manifest_helper(site: str) -> str:
     return f"{site_dir(site)}/rucio/butler-manifest.py"
 
 
+def rucio_datasets_helper(site: str) -> str:
+    return f"{site_dir(site)}/rucio/rucio-datasets.py"
+
+
 def raw_register_helper(site: str) -> str:
     return f"{site_dir(site)}/rucio/register-raws.py"
 

@@ -208,22 +208,22 @@ def test_register_dry_run_prints_exact_commands(tmp_path: Path) -> None:
     manifest = str(rucio_dir / f"{t.id}.manifest.json")
     summary = str(rucio_dir / f"{t.id}.selection.json")
     helper = str(rucio_dir / "butler-manifest.py")
+    datasets = str(rucio_dir / "rucio-datasets.py")
     first = f"{t.rucio_name}.0001"
     # the container, then select (whole visits, into a TAGGED collection), split it into chunks,
     # and register each chunk into its own Rucio dataset of the container with the options every
     # rucio-register release has (long names only), closing it
     assert [shlex.split(line) for line in proc.stdout.splitlines()] == [
-        ["rucio", "did", "add", "--type", "container", t.rucio_did],
         ["python3", str(rucio_dir / ".." / "butler" / "selection.py"), "move", t.id,
          "--split", "100000", "--rucio-base", t.rucio_name, "--summary", summary],
-        ["rucio", "did", "add", "--type", "dataset", "--monotonic", f"{t.rucio_scope}:{first}"],
-        ["rucio", "did", "content", "add", "--to-did", t.rucio_did, f"{t.rucio_scope}:{first}"],
+        ["python3", datasets, "open", "--container", t.rucio_did],
         ["rucio-register", "data-products", "--repo", "/repo/usdf",
          "--rucio-register-config", str(rucio_dir / "rucio-register.yaml"),
          "--rucio-dataset", first, "--collections", f"{t.selection_collection}/0001",
          "--dataset-type", t.dataset_type],
-        ["rucio", "did", "update", "--close", f"{t.rucio_scope}:{first}"],
-        ["rucio", "did", "content", "list", "--short", f"{t.rucio_scope}:{first}"],
+        ["python3", datasets, "close", "--dataset", f"{t.rucio_scope}:{first}", "--expect", "1",
+         "--collection", f"{t.selection_collection}/0001"],
+        ["python3", datasets, "files", f"{t.rucio_scope}:{first}"],
         ["python3", helper, "--selection-summary", summary,
          "--transfer", t.id, "--rucio-did", t.rucio_did, "--rucio-datasets", "1",
          "--rucio-files", "-", "--output", manifest],
@@ -239,10 +239,11 @@ def test_register_dry_run_prints_exact_commands(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     lines = [shlex.split(line) for line in proc.stdout.splitlines()]
     first = f"{g.rucio_name}.0001"
-    assert lines[0] == ["rucio", "--account", "drpcops", "did", "add", "--type", "container", g.rucio_did]
-    assert lines[1][0] == "/opt/py" and lines[1][2:4] == ["move", g.id]
-    assert lines[1][-2:] == ["--summary", f"/local/m/{g.id}.selection.json"]
-    assert lines[4] == ["/opt/rr", "data-products", "--repo", "/local/repo", "--rucio-register-config",
+    assert lines[0][0] == "/opt/py" and lines[0][2:4] == ["move", g.id]
+    assert lines[0][-2:] == ["--summary", f"/local/m/{g.id}.selection.json"]
+    assert lines[1] == ["/opt/py", str(tree / "sites" / "frdf" / "rucio" / "rucio-datasets.py"),
+                        "open", "--container", g.rucio_did]
+    assert lines[2] == ["/opt/rr", "data-products", "--repo", "/local/repo", "--rucio-register-config",
                         "/local/rr.yaml", "--rucio-dataset", first,
                         "--collections", f"{g.selection_collection}/0001", "--dataset-type", g.dataset_type]
     assert lines[-1][:2] == ["/opt/py", str(tree / "sites" / "frdf" / "rucio" / "butler-manifest.py")]
@@ -309,11 +310,12 @@ def test_raw_register_dry_run(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     lines = [shlex.split(line) for line in proc.stdout.splitlines()]
     first = f"{raw.rucio_name}.0001"
-    assert lines[0] == ["rucio", "did", "add", "--type", "container", raw.rucio_did]
-    assert lines[1] == ["python3", str(rucio_dir / ".." / "butler" / "selection.py"), "raws", raw.destination,
+    assert lines[0] == ["python3", str(rucio_dir / ".." / "butler" / "selection.py"), "raws", raw.destination,
                         "--split", "100000", "--rucio-base", raw.rucio_name,
                         "--summary", str(rucio_dir / f"{raw.id}.selection.json")]
-    assert lines[4] == ["python3", str(rucio_dir / "register-raws.py"), "--repo", "/repo/usdf",
+    assert lines[1] == ["python3", str(rucio_dir / "rucio-datasets.py"), "open", "--container",
+                        raw.rucio_did]
+    assert lines[2] == ["python3", str(rucio_dir / "register-raws.py"), "--repo", "/repo/usdf",
                         "--rucio-register-config", str(rucio_dir / "rucio-register-raw.yaml"),
                         "--rucio-dataset", first, "--collections", f"{raw.selection_collection}/0001"]
     assert lines[-1][lines[-1].index("--selection-summary") + 1] == str(
@@ -664,7 +666,7 @@ def test_register_creates_dataset_and_manifest(rucio_server: RucioServer, tmp_pa
     fill_chunk(rucio_server, t, [str(p) for _, p in owned.values()], close=False)
     second = run_script(script, env)
     assert second.returncode == 0, second.stderr
-    assert f"{t.rucio_did} exists" in second.stdout
+    assert f"{t.rucio_did} exists" in second.stderr
     assert rucio_server.client_json(f"c.get_did({t.rucio_scope!r}, {chunk!r})")["open"] is False
     got = json.loads(manifest.read_text())
     assert got == {

@@ -9,7 +9,9 @@ For each transfer and raw distribution leaving a site, `sites/<src>/rucio/` gets
   into datasets of at most the source site's `dataset_file_limit` files (`compiler.rucio_names`)
   in one Python (`selection.py ... --split`: the stack starts once, not once per step),
   registers each with `rucio-register` and closes it, then writes `<id>.manifest.json`
-  (`butler-manifest.py`, standard library only, from the selection's summary);
+  (`butler-manifest.py`, standard library only, from the selection's summary); the Rucio
+  bookkeeping (container, datasets, attach, close, file list) is `rucio-datasets.py`, one
+  Python with the Rucio client per command instead of a `rucio` CLI start-up per call;
 - `<id>.rules.json`: the replication rule, in Rucio's `rule` schema (`rule_for`);
 - `apply-rules.sh`: creates the site's outgoing rules, skipping those that exist;
 - `wait-<id>.sh`: polls the rule until OK, STUCK/SUSPENDED or a timeout; the file count it
@@ -137,7 +139,8 @@ def register_env(site: SitePlan, move: Move) -> list[EnvVar]:
                "the rucio-register command (lsst-rucio-register)"),
         _account_var(site),
         EnvVar("BUTLER_PYTHON", "python3",
-               "a Python with lsst.daf.butler (the stack's), for the selection and the manifest"),
+               "a Python with lsst.daf.butler and the Rucio client (the stack's), for the "
+               "selection, the Rucio datasets and the manifest"),
         EnvVar("MANIFEST_DIR", "",
                f"where {manifest_name(move.id)} and {selection_summary_name(move.id)} are "
                "written (empty: beside this script)"),
@@ -156,7 +159,7 @@ def render_register(plan: Plan, move: Move) -> bytes:
     return render_template(
         "rucio/register.sh.j2",
         prelude=shell_prelude(plan, what, register_env(site, move)),
-        plan=plan, site=site, move=move, cli_note=CLI_NOTE,
+        plan=plan, site=site, move=move,
         limit=site.dataset_file_limit, chunk_base=chunk_base(move.rucio_name),
         first_chunk=chunk_name(move.rucio_name, 1),
         manifest=manifest_name(move.id), summary=selection_summary_name(move.id),
@@ -165,6 +168,7 @@ def render_register(plan: Plan, move: Move) -> bytes:
         config_file=paths.beside(paths.rucio_register_raw_config(site.id) if move.is_raw
                                  else paths.rucio_register_config(site.id)),
         helper=paths.beside(paths.manifest_helper(site.id)),
+        rucio_helper=paths.beside(paths.rucio_datasets_helper(site.id)),
         select=paths.relative(paths.register_script(move), paths.select_script(site.id)),
         select_args=(f"raws {sh_quote(move.destination)}" if move.is_raw
                      else f"move {sh_quote(move.id)}"),
@@ -222,6 +226,14 @@ def render_wait(plan: Plan, move: Move) -> bytes:
     )
 
 
+def render_rucio_datasets_helper(plan: Plan, site: SitePlan) -> bytes:
+    return render_template(
+        "rucio/rucio-datasets.py.j2",
+        header=comment_header(plan, f"Rucio dataset helper of the register scripts at "
+                                    f"{site.id}"),
+    )
+
+
 def render_manifest_helper(plan: Plan, site: SitePlan) -> bytes:
     return render_template(
         "rucio/butler-manifest.py.j2",
@@ -241,6 +253,7 @@ def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
             files[paths.rucio_register_raw_config(s.id)] = render_register_config(plan, s, raw=True)
             files[paths.raw_register_helper(s.id)] = render_raw_register_helper(plan, s)
         files[paths.manifest_helper(s.id)] = render_manifest_helper(plan, s)
+        files[paths.rucio_datasets_helper(s.id)] = render_rucio_datasets_helper(plan, s)
         files[paths.apply_rules(s.id)] = render_apply_rules(plan, s, outgoing)
         for m in outgoing:
             files[paths.register_script(m)] = render_register(plan, m)

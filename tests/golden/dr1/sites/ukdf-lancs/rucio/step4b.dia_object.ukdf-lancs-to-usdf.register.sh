@@ -8,7 +8,7 @@
 #   RUCIO_REGISTER_CONFIG: rucio-register config (empty: rucio-register.yaml beside this script) (default: empty)
 #   RUCIO_REGISTER: the rucio-register command (lsst-rucio-register) (default: rucio-register)
 #   RUCIO_ACCOUNT: Rucio account that owns the rules (empty: the account of your Rucio config) (default: empty)
-#   BUTLER_PYTHON: a Python with lsst.daf.butler (the stack's), for the selection and the manifest (default: python3)
+#   BUTLER_PYTHON: a Python with lsst.daf.butler and the Rucio client (the stack's), for the selection, the Rucio datasets and the manifest (default: python3)
 #   MANIFEST_DIR: where step4b.dia_object.ukdf-lancs-to-usdf.manifest.json and step4b.dia_object.ukdf-lancs-to-usdf.selection.json are written (empty: beside this script) (default: empty)
 #   DATASET_FILE_LIMIT: most files per Rucio dataset of the container (new chunks only) (default: 100000)
 #   RUCIO_REGISTER_LIMIT: yes or no: whether rucio-register data-products takes --limit (then given 0, no limit); empty: ask its --help once, which costs a stack start-up per move (default: empty)
@@ -52,34 +52,36 @@ trap on_exit EXIT
 #
 # Transfer step4b.dia_object.ukdf-lancs-to-usdf (return, ukdf-lancs -> usdf):
 #   dia_object of the tracts ukdf-lancs owns, for archival.
-# 1. Create the Rucio container drp:dr1.step4b.dia_object.ukdf-lancs-to-usdf unless it exists (the DID its rule
-#    replicates, made by apply-rules.sh too).
-# 2. Make the TAGGED collection LSSTCam/runs/DR1/outgoing/step4b.dia_object.ukdf-lancs-to-usdf hold exactly what goes
+# 1. Make the TAGGED collection LSSTCam/runs/DR1/outgoing/step4b.dia_object.ukdf-lancs-to-usdf hold exactly what goes
 #    (`../butler/selection.py move step4b.dia_object.ukdf-lancs-to-usdf`): whole visits, never a tract cut;
-# 3. and, in the same Python (the stack starts once), split it into TAGGED chunks
+# 2. and, in the same Python (the stack starts once), split it into TAGGED chunks
 #    `<selection>/<NNNN>` of at most 100000 datasets (DATASET_FILE_LIMIT; the spec's
 #    sites.ukdf-lancs.rucio.dataset_file_limit), one per Rucio dataset
 #    drp:dr1.step4b.dia_object.ukdf-lancs-to-usdf.<NNNN> of the container, and write what the selection
 #    holds to step4b.dia_object.ukdf-lancs-to-usdf.selection.json beside the manifest: a chunk never changes once made, so a second
 #    run makes no new one for the same selection.
-# 4. For each chunk whose Rucio dataset is still open: create the dataset (monotonic) and attach
-#    it to the container unless done, register every dia_object of the chunk into it with
+# 3. Create the Rucio container drp:dr1.step4b.dia_object.ukdf-lancs-to-usdf unless it exists (the DID its rule
+#    replicates, made by apply-rules.sh too), each chunk's dataset (monotonic) unless it exists,
+#    and attach to the container those not attached yet: `rucio-datasets.py open`, one Python
+#    with the Rucio client for all of them.
+# 4. For each chunk whose Rucio dataset is still open: register every dia_object of the chunk into it with
 #    `rucio-register data-products --repo --collections --dataset-type --rucio-dataset`: the
 #    options every release has (w.2025.30's `-d` is the Rucio dataset, later ones' the dataset
 #    type, so only long options are used); `--limit 0` is added where the release has it
 #    (later releases cap a query at 20000 results unless told otherwise),
-#    check that it holds a file for each dataset of the chunk, and close it: Rucio then keeps
-#    its file count and size, which wait-step4b.dia_object.ukdf-lancs-to-usdf.sh reads instead of listing files. A
-#    closed dataset is complete and is skipped by a second run.
+#    check that it holds a file for each dataset of the chunk, and close it (`rucio-datasets.py
+#    close`): Rucio then keeps its file count and size, which wait-step4b.dia_object.ukdf-lancs-to-usdf.sh reads
+#    instead of listing files. A closed dataset is complete and is skipped by a second run.
 #    The scope (drp) comes from the rucio-register config.
 # 5. Write step4b.dia_object.ukdf-lancs-to-usdf.manifest.json (beside this script, or in MANIFEST_DIR) with butler-manifest.py
 #    (standard library only): the selection's dataset count, RUN collections and dataset ids
-#    (from step4b.dia_object.ukdf-lancs-to-usdf.selection.json), and how many files the container's datasets hold; exit 1 if they
-#    hold fewer files than the selection has datasets.
+#    (from step4b.dia_object.ukdf-lancs-to-usdf.selection.json), and how many files the container's datasets hold (`rucio-datasets.py
+#    files`); exit 1 if they hold fewer files than the selection has datasets.
 # Run it again at will: a re-run adds only what is missing, never a file twice. The rule was
 # created by apply-rules.sh in the site setup (it replicates the files as they are attached);
 # next: wait-step4b.dia_object.ukdf-lancs-to-usdf.sh.
-# Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual.
+# Rucio is reached through the Rucio client library of BUTLER_PYTHON (the stack's, as
+# rucio-register's), configured by RUCIO_CONFIG and RUCIO_ACCOUNT as the `rucio` CLI is.
 # DRY_RUN=1 prints the commands and contacts neither Rucio nor the Butler.
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -105,50 +107,38 @@ case "$RUCIO_REGISTER_LIMIT" in
     exit 2
     ;;
 esac
-RUCIO=(rucio)
-if [ -n "$RUCIO_ACCOUNT" ]; then RUCIO+=(--account "$RUCIO_ACCOUNT"); fi
-
-step "create the Rucio container $DID"
-if [ "$DRY_RUN" != 1 ] && "${RUCIO[@]}" did show "$DID" >/dev/null 2>&1; then
-  printf '%s exists\n' "$DID"
-else
-  run "${RUCIO[@]}" did add --type container "$DID"
-fi
-
 step "select what step4b.dia_object.ukdf-lancs-to-usdf sends into $SELECTION, split it into chunks of at most $DATASET_FILE_LIMIT"
 select_args=(move step4b.dia_object.ukdf-lancs-to-usdf --split "$DATASET_FILE_LIMIT" --rucio-base dr1.step4b.dia_object.ukdf-lancs-to-usdf
   --summary "$SUMMARY")
 if [ "$DRY_RUN" = 1 ]; then
   run "$BUTLER_PYTHON" "$HERE"/../butler/selection.py "${select_args[@]}"
-  printf 'then, for each chunk it prints (here the first):\n' >&2
   CHUNKS="$SELECTION/0001"$'\t'dr1.step4b.dia_object.ukdf-lancs-to-usdf.0001$'\t'1
-  ATTACHED=""
 else
   CHUNKS="$("$BUTLER_PYTHON" "$HERE"/../butler/selection.py "${select_args[@]}")"
-  ATTACHED="$("${RUCIO[@]}" did content list --short "$DID")"
+fi
+
+step "create the Rucio container $DID and the datasets of the chunks"
+if [ "$DRY_RUN" = 1 ]; then
+  run "$BUTLER_PYTHON" "$HERE"/rucio-datasets.py open --container "$DID"
+  printf 'with the chunk lines on stdin; then, for each chunk (here the first):\n' >&2
+  STATES="$CHUNKS"$'\t'open$'\t'0
+else
+  STATES="$(printf '%s\n' "$CHUNKS" | "$BUTLER_PYTHON" "$HERE"/rucio-datasets.py open --container "$DID")"
 fi
 limit=()
 limit_known=0
 
 DATASETS=()
 N_DATASETS=0
-while IFS=$'\t' read -r collection name count; do
+while IFS=$'\t' read -r collection name count state length; do
   if [ -z "$collection" ]; then continue; fi
   dataset="$SCOPE:$name"
   DATASETS+=("$dataset")
   N_DATASETS=$((N_DATASETS + 1))
   step "register the dia_object datasets of $collection into $dataset"
-  if [ "$DRY_RUN" != 1 ] && show="$("${RUCIO[@]}" did show "$dataset" 2>/dev/null)"; then
-    if [ "$(printf '%s\n' "$show" | awk '$1 == "open:" { print $2 }')" = False ]; then
-      printf '%s is closed: %s file(s), registered before\n' "$dataset" \
-        "$(printf '%s\n' "$show" | awk '$1 == "length:" { print $2 }')"
-      continue
-    fi
-  else
-    run "${RUCIO[@]}" did add --type dataset --monotonic "$dataset"
-  fi
-  if ! grep -qxF -- "$dataset" <<<"$ATTACHED"; then
-    run "${RUCIO[@]}" did content add --to-did "$DID" "$dataset"
+  if [ "$state" = closed ]; then
+    printf '%s is closed: %s file(s), registered before\n' "$dataset" "$length"
+    continue
   fi
   if [ "$limit_known" = 0 ]; then
     if [ "$RUCIO_REGISTER_LIMIT" = yes ]; then
@@ -162,28 +152,17 @@ while IFS=$'\t' read -r collection name count; do
   run "$RUCIO_REGISTER" data-products --repo "$BUTLER_REPO" \
     --rucio-register-config "$RUCIO_REGISTER_CONFIG" --rucio-dataset "$name" \
     --collections "$collection" --dataset-type dia_object "${limit[@]}"
-  if [ "$DRY_RUN" != 1 ]; then
-    listing="$("${RUCIO[@]}" did content list --short "$dataset")"
-    files="$(grep -c . <<<"$listing" || true)"
-    if [ "$files" -lt "$count" ]; then
-      printf 'error: %s holds %s file(s) for the %s dataset(s) of %s: left open; run this script again and check the registration log\n' \
-        "$dataset" "$files" "$count" "$collection" >&2
-      exit 1
-    fi
-  fi
-  run "${RUCIO[@]}" did update --close "$dataset"
-done <<<"$CHUNKS"
+  run "$BUTLER_PYTHON" "$HERE"/rucio-datasets.py close --dataset "$dataset" \
+    --expect "$count" --collection "$collection"
+done <<<"$STATES"
 
 step "write the manifest $MANIFEST"
 manifest_args=(--selection-summary "$SUMMARY" --transfer step4b.dia_object.ukdf-lancs-to-usdf --rucio-did "$DID"
   --rucio-datasets "$N_DATASETS" --rucio-files - --output "$MANIFEST")
 if [ "$DRY_RUN" = 1 ]; then
-  run "${RUCIO[@]}" did content list --short "${DATASETS[@]}"
+  run "$BUTLER_PYTHON" "$HERE"/rucio-datasets.py files "${DATASETS[@]}"
   run "$BUTLER_PYTHON" "$HERE"/butler-manifest.py "${manifest_args[@]}"
 else
-  rucio_files=""
-  if [ "$N_DATASETS" -gt 0 ]; then
-    rucio_files="$("${RUCIO[@]}" did content list --short "${DATASETS[@]}")"
-  fi
+  rucio_files="$("$BUTLER_PYTHON" "$HERE"/rucio-datasets.py files "${DATASETS[@]}")"
   printf '%s\n' "$rucio_files" | "$BUTLER_PYTHON" "$HERE"/butler-manifest.py "${manifest_args[@]}"
 fi
