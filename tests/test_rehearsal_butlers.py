@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -319,11 +320,15 @@ def test_ingest_lands_the_dataset_under_the_same_run(world: dict[str, Any]) -> N
     arrived = subprocess.run(
         [sys.executable, str(world["tree"] / "sites" / "usdf" / "verify" / "butler-arrived.py"),
          "--repo", repo(world, "usdf"), "--dataset-type", transfer.dataset_type,
-         "--collections", f"{transfer.source_collection}/*", "--rucio-did", transfer.rucio_did],
+         "--collections", f"{transfer.source_collection}/*", "--rucio-did", transfer.rucio_did,
+         "--chain", transfer.incoming_collection, "--dry-run"],
         input="".join(f"{b.did.scope}:{b.did.name}\n" for b in bundles),
         capture_output=True, text=True, timeout=120)
     assert arrived.returncode == 0, arrived.stderr
-    assert arrived.stdout.split() == sorted(runs)
+    # and would chain the arrived RUN into the incoming chain (the command it would make)
+    assert shlex.split(arrived.stdout) == ["butler", "collection-chain", "--mode", "extend",
+                                           repo(world, "usdf"), transfer.incoming_collection,
+                                           *sorted(runs)]
 
 
 def tract_events(world: dict[str, Any], src: str, dataset_type: str) -> tuple[Any, list[dict[str, Any]]]:
