@@ -275,15 +275,15 @@ def select_move(sel: Selector, move_id: str) -> int:
     return 0
 
 
-def split(sel: Selector, tagged: str, dataset_type: str, limit: int,
+def split(sel: Selector, tagged: str, dataset_type: str, refs: Sequence[Any], limit: int,
           rucio_base: str) -> list[tuple[str, str, int]]:
-    """Cut TAGGED `tagged` into chunks of at most `limit` (see the header): (collection,
-    Rucio dataset name, datasets) of every chunk, old and new."""
+    """Cut TAGGED `tagged`, which holds `refs`, into chunks of at most `limit` (see the
+    header): (collection, Rucio dataset name, datasets) of every chunk, old and new."""
     import re
 
     from lsst.daf.butler import CollectionType
 
-    selected = {ref.id: ref for ref in sel._query(dataset_type, tagged, "", False)}
+    selected = {ref.id: ref for ref in refs}
     chunk_re = re.compile(re.escape(tagged) + r"/([0-9]{4,})$")
     found: dict[int, str] = {}
     for name in sel.butler.collections.query(tagged + "/*",
@@ -316,9 +316,8 @@ def split(sel: Selector, tagged: str, dataset_type: str, limit: int,
     return [(found[n], f"{rucio_base}.{n:04d}", counts[n]) for n in sorted(found)]
 
 
-def write_summary(sel: Selector, tagged: str, dataset_type: str, path: str) -> None:
-    """What `tagged` holds, for the register script's manifest (written atomically)."""
-    refs = sel._query(dataset_type, tagged, "", False)
+def write_summary(tagged: str, dataset_type: str, refs: Sequence[Any], path: str) -> None:
+    """What `tagged` holds (`refs`), for the register script's manifest (written atomically)."""
     runs: dict[str, int] = {}
     for ref in refs:
         runs[ref.run] = runs.get(ref.run, 0) + 1
@@ -371,12 +370,15 @@ def main(argv: list[str] | None = None) -> int:
             tagged, dataset_type = move["selection_collection"], move["dataset_type"]
     if rc or not after:
         return rc
+    refs = sel._query(dataset_type, tagged, "", False)  # what the selection holds now
     if args.split is not None:
-        for collection, rucio_name, count in split(sel, tagged, dataset_type, args.split,
+        for collection, rucio_name, count in split(sel, tagged, dataset_type, refs, args.split,
                                                    args.rucio_base):
             print(f"{collection}\t{rucio_name}\t{count}")
-    if args.summary:
-        write_summary(sel, tagged, dataset_type, args.summary)
+    if args.summary and sel.dry_run:
+        print(f"DRY_RUN: {args.summary} not written", file=sys.stderr)
+    elif args.summary:
+        write_summary(tagged, dataset_type, refs, args.summary)
     return 0
 
 
