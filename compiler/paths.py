@@ -57,6 +57,10 @@ def rucio_datasets_helper(site: str) -> str:
     return f"{site_dir(site)}/rucio/rucio-datasets.py"
 
 
+def rucio_rules_helper(site: str) -> str:
+    return f"{site_dir(site)}/rucio/rucio-rules.py"
+
+
 def raw_register_helper(site: str) -> str:
     return f"{site_dir(site)}/rucio/register-raws.py"
 

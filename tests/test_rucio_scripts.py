@@ -480,6 +480,8 @@ def test_apply_rules_reads_every_value_from_the_rules_json(rucio_server: RucioSe
     assert dry.returncode == 0, dry.stderr
     assert argv_lines(dry.stdout, "rucio")[-1] == [
         "rucio", "--account", "drpcops", "rule", "add", t.rucio_did, *rucio.rule_add_args(rule)]
+    # (no Rucio client in that Python: said once, and every command printed)
+    assert dry.stderr.count("warning: cannot read Rucio (") == 1
 
     # Every value changed, a second DID added, and an account in the file.
     extra = f"{t.rucio_name}.extra"
@@ -527,6 +529,12 @@ def test_apply_rules_reads_every_value_from_the_rules_json(rucio_server: RucioSe
     (rdir / f"{t.id}.rules.json").write_text(json.dumps([dict(rule, comment="two\nlines")]))
     bad = run_script(script, env, t.id)
     assert bad.returncode == 1 and "comment holds a control character" in bad.stderr
+    for key, value, message in (("copies", "two", "copies must be an integer, not two"),
+                                ("grouping", "FILE", "grouping must be one of DATASET, ALL, NONE"),
+                                ("locked", [], "locked must be a string or an integer")):
+        (rdir / f"{t.id}.rules.json").write_text(json.dumps([dict(rule, **{key: value})]))
+        bad = run_script(script, env, t.id)
+        assert bad.returncode == 1 and message in bad.stderr, bad.stderr
     (rdir / f"{t.id}.rules.json").unlink()
     gone = run_script(script, env, t.id)
     assert gone.returncode == 1 and f"{t.id}.rules.json" in gone.stderr

@@ -13,7 +13,8 @@ For each transfer and raw distribution leaving a site, `sites/<src>/rucio/` gets
   bookkeeping (container, datasets, attach, close, file list) is `rucio-datasets.py`, one
   Python with the Rucio client per command instead of a `rucio` CLI start-up per call;
 - `<id>.rules.json`: the replication rule, in Rucio's `rule` schema (`rule_for`);
-- `apply-rules.sh`: creates the site's outgoing rules, skipping those that exist;
+- `apply-rules.sh`: creates the site's outgoing rules, skipping those that exist, all in one
+  Python with the Rucio client (`rucio-rules.py`);
 - `wait-<id>.sh`: polls the rule until OK, STUCK/SUSPENDED or a timeout; the file count it
   compares the rule's locks with is the sum of the closed datasets' lengths (Rucio's metadata),
   never a listing of every file.
@@ -195,7 +196,8 @@ def apply_rules_env() -> list[EnvVar]:
         EnvVar("RUCIO_ACCOUNT", "", "Rucio account that owns the rules (empty: the rule's "
                "`account` in its rules.json, else the account of your Rucio config)"),
         EnvVar("BUTLER_PYTHON", "python3",
-               "a Python 3 (standard library only), to read the rules' JSON"),
+               "a Python with the Rucio client (the stack's), to read the rules' JSON and "
+               "apply them"),
         EnvVar("RULES_DIR", "", "where the <transfer>.rules.json files are (empty: beside "
                "this script)"),
     ]
@@ -206,7 +208,8 @@ def render_apply_rules(plan: Plan, site: SitePlan, moves: tuple[Move, ...]) -> b
     return render_template(
         "rucio/apply-rules.sh.j2",
         prelude=shell_prelude(plan, what, apply_rules_env()),
-        plan=plan, site=site, moves=moves, cli_note=CLI_NOTE,
+        plan=plan, site=site, moves=moves,
+        rules_helper=paths.beside(paths.rucio_rules_helper(site.id)),
     )
 
 
@@ -234,6 +237,13 @@ def render_rucio_datasets_helper(plan: Plan, site: SitePlan) -> bytes:
     )
 
 
+def render_rucio_rules_helper(plan: Plan, site: SitePlan) -> bytes:
+    return render_template(
+        "rucio/rucio-rules.py.j2",
+        header=comment_header(plan, f"Rucio rules helper of apply-rules.sh at {site.id}"),
+    )
+
+
 def render_manifest_helper(plan: Plan, site: SitePlan) -> bytes:
     return render_template(
         "rucio/butler-manifest.py.j2",
@@ -254,6 +264,7 @@ def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
             files[paths.raw_register_helper(s.id)] = render_raw_register_helper(plan, s)
         files[paths.manifest_helper(s.id)] = render_manifest_helper(plan, s)
         files[paths.rucio_datasets_helper(s.id)] = render_rucio_datasets_helper(plan, s)
+        files[paths.rucio_rules_helper(s.id)] = render_rucio_rules_helper(plan, s)
         files[paths.apply_rules(s.id)] = render_apply_rules(plan, s, outgoing)
         for m in outgoing:
             files[paths.register_script(m)] = render_register(plan, m)

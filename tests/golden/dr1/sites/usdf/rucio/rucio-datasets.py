@@ -38,7 +38,9 @@ def did_of(text):
 def client():
     from rucio.client import Client
 
-    return Client(account=os.environ.get("RUCIO_ACCOUNT") or None)
+    if not os.environ.get("RUCIO_ACCOUNT", "x"):
+        del os.environ["RUCIO_ACCOUNT"]  # empty: the config's account (the client would take "")
+    return Client()
 
 
 def open_chunks(args):
