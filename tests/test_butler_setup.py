@@ -193,6 +193,11 @@ def test_second_run_changes_nothing_and_says_so(real_repo: dict[str, Any]) -> No
     assert "python -" not in proc.stdout  # nothing left to create, so no writer ran
     # The summary ran against the repository.
     assert "HSC/defaults" in proc.stdout and "objectTable_tract" in proc.stdout
+    # (one Python for both listings: each collection with its type, a chain's children below
+    # it, indented; each dataset type with its storage class and dimensions)
+    assert re.search(r"^ +HSC/defaults  CHAINED$", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^  objectTable_tract  ArrowAstropy  skymap, tract$", proc.stdout, re.M)
+    assert "butler query-" not in proc.stdout + proc.stderr
 
 
 def test_a_failing_step_is_named(real_repo: dict[str, Any]) -> None:

@@ -58,7 +58,8 @@ trap on_exit EXIT
 #                  registerDatasetType, one Python for all of them)
 #   collections    LSSTCam/raw/all and the incoming chains (the defaults chain
 #                  LSSTCam/defaults is made by inputs.py, once the inputs it chains are here)
-#   summary        butler query-collections, butler query-dataset-types
+#   summary        the collections (chains as trees) and dataset types, as butler
+#                  query-collections and query-dataset-types list them
 # Each step first looks at the repository and skips what already exists ("already exists,
 # skipping"), so running the script again changes nothing. Needs `butler` and `python` with
 # lsst.daf.butler on PATH; the (LSST stack) steps also need the stack set up (obs_*,
@@ -517,8 +518,36 @@ PY
 fi
 
 if begin summary; then
-  run butler query-collections "$BUTLER_REPO" --chains tree
-  run butler query-dataset-types "$BUTLER_REPO" --verbose
+  # One Python for both listings (as `butler query-collections --chains tree` and
+  # `butler query-dataset-types --verbose` would, without a stack start-up each).
+  run_python "$BUTLER_REPO" <<'PY'
+import sys
+
+from lsst.daf.butler import Butler
+
+butler = Butler.from_config(sys.argv[1])
+infos = {info.name: info for info in butler.collections.query_info("*")}
+children = {child for info in infos.values() for child in info.children}
+
+
+def show(name, depth, seen):
+    info = infos.get(name)
+    line = "  " * (depth + 1) + name + "  " + (info.type.name if info else "(missing)")
+    print(line + ("  (cycle)" if name in seen else ""))
+    if info is not None and name not in seen:
+        for child in info.children:
+            show(child, depth + 1, seen | {name})
+
+
+print("collections (a chain's children below it):")
+for name in sorted(infos):
+    if name not in children:
+        show(name, 0, frozenset())
+print("dataset types (name, storage class, dimensions):")
+for dataset_type in sorted(butler.registry.queryDatasetTypes(), key=lambda d: d.name):
+    print(f"  {dataset_type.name}  {dataset_type.storageClass_name}  "
+          f"{', '.join(dataset_type.dimensions.names)}")
+PY
 fi
 
 step end
