@@ -15,9 +15,9 @@ For each transfer and raw distribution leaving a site, `sites/<src>/rucio/` gets
 - `<id>.rules.json`: the replication rule, in Rucio's `rule` schema (`rule_for`);
 - `apply-rules.sh`: creates the site's outgoing rules, skipping those that exist, all in one
   Python with the Rucio client (`rucio-rules.py`);
-- `wait-<id>.sh`: polls the rule until OK, STUCK/SUSPENDED or a timeout; the file count it
-  compares the rule's locks with is the sum of the closed datasets' lengths (Rucio's metadata),
-  never a listing of every file.
+- `wait-<id>.sh`: polls the rule until OK, STUCK/SUSPENDED or a timeout (`rucio-rules.py
+  wait`); the file count it compares the rule's locks with is the sum of the closed datasets'
+  lengths (Rucio's metadata), never a listing of every file.
 
 Design choices (see also the script headers):
 - Activity "Data Consolidation" for every rule: drpc's transfers copy campaign data between
@@ -221,11 +221,14 @@ def render_wait(plan: Plan, move: Move) -> bytes:
         EnvVar("RULE_ID", "", "the rule to wait for (empty: the rule apply-rules.sh made)"),
         EnvVar("WAIT_INTERVAL", "60", "seconds between two polls"),
         EnvVar("WAIT_TIMEOUT", "172800", "seconds until giving up (exit 1)"),
+        EnvVar("BUTLER_PYTHON", "python3", "a Python with the Rucio client (the stack's), "
+               "to poll the rule"),
     ]
     return render_template(
         "rucio/wait.sh.j2",
         prelude=shell_prelude(plan, what, env), plan=plan, site=site, move=move,
-        rule=rule_for(plan, move), cli_note=CLI_NOTE,
+        rule=rule_for(plan, move),
+        rules_helper=paths.beside(paths.rucio_rules_helper(site.id)),
     )
 
 

@@ -17,8 +17,18 @@
 #       `rucio did add` and `rucio rule add` command lines that would make the same (shell-quoted);
 #       when Rucio cannot be read, it says so and prints every command.
 #
+#   wait --did SCOPE:NAME --rses EXPR [--account A] [--rule-id ID] --interval S --timeout S
+#        [--dry-run] --transfer ID
+#       Finds the rule (ID, else the rule of the account on the DID to exactly EXPR) and polls it
+#       every S seconds: OK with a lock for every file of the container's closed datasets ->
+#       exit 0 (the count is the sum of the datasets' lengths, which Rucio keeps for a closed
+#       dataset: no file is listed; an open dataset means its registration has not finished);
+#       STUCK or SUSPENDED -> exit 3 at once, the rule on stderr, its id on stdout; else a line
+#       per poll on stderr, and exit 1 after the timeout. With --dry-run: one poll, then the
+#       `rucio rule show` command that would poll.
+#
 # Exit 1 on a bad rules file or a Rucio error (one line on stderr).
-"""The replication rules of a site's transfers: apply (see the header)."""
+"""The replication rules of a site's transfers: apply, wait (see the header)."""
 
 from __future__ import annotations
 
@@ -28,6 +38,7 @@ import os
 import re
 import shlex
 import sys
+import time
 
 CONTROL = re.compile("[\x00-\x1f\x7f]")
 # rule key -> `rucio rule add` option (rucio 41.5), in this order (rucio.rule_add_args' order)
@@ -136,6 +147,17 @@ def command(*argv):
     return " ".join(shlex.quote(a) for a in argv)
 
 
+def make_client(account):
+    """The Rucio client of `account` (empty: the config's)."""
+    try:
+        from rucio.client import Client
+
+        return Client(account=account or None)
+    except Exception as exc:  # no client library, no config, no server
+        raise Failure("cannot use the Rucio client of %s: %s"
+                      % (sys.executable, one_line(exc))) from None
+
+
 class Rucio:
     """The Rucio client of each account, made when first needed; under a dry run, a Rucio that
     cannot be read is said once and taken as holding nothing."""
@@ -150,14 +172,11 @@ class Rucio:
             return None
         if account not in self.clients:
             try:
-                from rucio.client import Client
-
-                self.clients[account] = Client(account=account or None)
-            except Exception as exc:  # no client library, no config, no server
+                self.clients[account] = make_client(account)
+            except Failure as exc:
                 if not self.dry_run:
-                    raise Failure("cannot use the Rucio client of %s: %s"
-                                  % (sys.executable, one_line(exc))) from None
-                self.unreadable = one_line(exc)
+                    raise
+                self.unreadable = str(exc)
                 print("warning: cannot read Rucio (%s); DRY_RUN: every command printed as if "
                       "nothing existed" % self.unreadable, file=sys.stderr)
                 return None
@@ -214,6 +233,98 @@ def apply(args):
     return 0
 
 
+def did_of(text):
+    scope, sep, name = text.partition(":")
+    if not sep or not scope or not name:
+        raise Failure("%r is not SCOPE:NAME" % text)
+    return scope, name
+
+
+def find_rule(client, args, scope, name):
+    """The rule's id: --rule-id, else the account's rule on the DID to exactly --rses."""
+    if args.rule_id:
+        return args.rule_id
+    account = args.account or client.account
+    from rucio.common.exception import DataIdentifierNotFound
+
+    try:  # a DID that does not exist yet has no rule either
+        rules = list(client.list_did_rules(scope, name))
+    except DataIdentifierNotFound:
+        rules = []
+    for rule in rules:
+        if rule["account"] == account and rule["rse_expression"] == args.rses:
+            return rule["id"]
+    raise Failure("no rule of account %s on %s to %s: register the datasets and run "
+                  "apply-rules.sh %s first" % (account, args.did, args.rses, args.transfer))
+
+
+def count_files(client, scope, name):
+    """(datasets, open datasets, files in the closed ones) of the container."""
+    datasets = opened = files = 0
+    for child in client.list_content(scope, name):
+        did = client.get_did(child["scope"], child["name"])
+        datasets += 1
+        if did.get("open"):
+            opened += 1
+        else:
+            files += int(did.get("length") or 0)
+    return datasets, opened, files
+
+
+RULE_FIELDS = ("id", "account", "scope", "name", "rse_expression", "state", "error",
+               "locks_ok_cnt", "locks_replicating_cnt", "locks_stuck_cnt", "created_at",
+               "updated_at", "expires_at")
+
+
+def wait(args):
+    scope, name = did_of(args.did)
+    client = make_client(args.account)
+    rule_id = find_rule(client, args, scope, name)
+    print("==> wait for rule %s" % rule_id, file=sys.stderr)
+    start = time.monotonic()
+    while True:
+        rule = client.get_replication_rule(rule_id)
+        state = str(rule["state"])
+        locked = int(rule["locks_ok_cnt"])
+        locks = "%d/%d/%d" % (locked, rule["locks_replicating_cnt"], rule["locks_stuck_cnt"])
+        elapsed = int(time.monotonic() - start)
+        if state == "OK":
+            # Files attached after the rule was made get their locks only when Rucio
+            # re-evaluates the rule: until then it says OK with fewer locks than files.
+            datasets, opened, files = count_files(client, scope, name)
+            if opened:
+                state = ("OK for %d file(s), but %d of %d dataset(s) still open (registration "
+                         "not finished)" % (locked, opened, datasets))
+            elif locked >= files:
+                print("rule %s of %s: OK, %d of %d file(s) in %d dataset(s) at %s, after %ds"
+                      % (rule_id, args.did, locked, files, datasets, args.rses, elapsed))
+                return 0
+            else:
+                state = ("OK for %d of %d file(s) (Rucio has not re-evaluated the rule yet)"
+                         % (locked, files))
+        elif state in ("STUCK", "SUSPENDED"):
+            print("error: rule %s of %s to %s is %s (locks OK/REPLICATING/STUCK %s)"
+                  % (rule_id, args.did, args.rses, state, locks), file=sys.stderr)
+            for field in RULE_FIELDS:
+                print("  %s: %s" % (field, rule.get(field)), file=sys.stderr)
+            print(rule_id)  # for the caller's `rucio rule show --examine`
+            return 3
+        print("rule %s: %s (locks OK/REPLICATING/STUCK %s), %ds elapsed"
+              % (rule_id, state, locks, elapsed), file=sys.stderr)
+        if args.dry_run:
+            print("rule %s of %s: %s (locks OK/REPLICATING/STUCK %s); would poll every %ds for "
+                  "up to %ds:" % (rule_id, args.did, state, locks, args.interval, args.timeout))
+            account = ["--account", args.account] if args.account else []
+            print(command("rucio", *account, "rule", "show", rule_id))
+            return 0
+        if elapsed >= args.timeout:
+            print("error: timed out after %ds (WAIT_TIMEOUT=%d): rule %s of %s to %s is still %s "
+                  "(locks OK/REPLICATING/STUCK %s)" % (elapsed, args.timeout, rule_id, args.did,
+                                                       args.rses, state, locks), file=sys.stderr)
+            return 1
+        time.sleep(args.interval)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -222,11 +333,20 @@ def main():
     sub.add_argument("--dry-run", action="store_true")
     sub.add_argument("--rules-dir", required=True)
     sub.add_argument("transfers", nargs="*")
+    sub = commands.add_parser("wait")
+    sub.add_argument("--did", required=True)
+    sub.add_argument("--rses", required=True)
+    sub.add_argument("--account", default="")
+    sub.add_argument("--rule-id", default="")
+    sub.add_argument("--interval", type=int, required=True)
+    sub.add_argument("--timeout", type=int, required=True)
+    sub.add_argument("--dry-run", action="store_true")
+    sub.add_argument("--transfer", required=True)
     args = parser.parse_args()
     if not os.environ.get("RUCIO_ACCOUNT", "x"):
         del os.environ["RUCIO_ACCOUNT"]  # empty: the config's account (the client would take "")
     try:
-        return apply(args)
+        return {"apply": apply, "wait": wait}[args.command](args)
     except Failure as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 1
