@@ -712,9 +712,15 @@ def test_verify_names_missing_then_chains_arrived_runs(rucio_server: RucioServer
     assert argv_lines(dry.stdout, "butler") == [
         ["butler", "collection-chain", "--mode", "extend", str(repo), t.incoming_collection, arrived_run]]
 
+    # Rucio cannot tell what was sent (here: no Rucio config): one line, exit 1.
+    refused = run_script(script, env | {"RUCIO_CONFIG": str(tmp_path / "no-such-rucio.cfg")})
+    assert refused.returncode == 1
+    assert f"error: cannot list what {t.rucio_did} sent: " in refused.stderr
+    assert "Traceback" not in refused.stderr
+
     ok = run_script(script, env)
     assert ok.returncode == 0, ok.stderr
-    assert "3 of 3 file(s) arrived" in ok.stderr
+    assert "3 of 3 file(s) arrived" in ok.stderr and f"{t.rucio_did}: 2 dataset(s)" in ok.stdout
 
     def chain() -> list[str]:
         with Butler.from_config(str(repo)) as b:

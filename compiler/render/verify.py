@@ -1,8 +1,8 @@
 """Destination-side checks of every transfer: `sites/<dst>/verify/<transfer>.sh` (CONTRACT 3).
 
-What was sent is the files of the datasets of the move's Rucio container (`rucio did content
-list`, listed once): exactly what the rule replicates, every site can read it, and nothing has
-to be copied between sites. The check
+What was sent is the files of the datasets of the move's Rucio container (listed once with the
+Rucio client, as `rucio did content list` would, by the Python that compares): exactly what the
+rule replicates, every site can read it, and nothing has to be copied between sites. The check
 of what arrived is a Butler query at the destination (butler-arrived.py, run by BUTLER_PYTHON):
 every sent file must be the file of a dataset of the transfer's type in a RUN collection under
 the producer's output (ctrl_ingestd keeps each dataset's source RUN). Matching is by path: a
@@ -18,7 +18,6 @@ from __future__ import annotations
 from .. import paths
 from ..plan import Move, Plan, SitePlan
 from .common import EnvVar, comment_header, render_template, shell_prelude
-from .rucio import CLI_NOTE
 
 
 def verify_env(site: SitePlan, move: Move | None = None) -> list[EnvVar]:
@@ -26,7 +25,8 @@ def verify_env(site: SitePlan, move: Move | None = None) -> list[EnvVar]:
     empty_ok = move is not None and move.may_be_empty
     return [
         EnvVar("BUTLER_REPO", site.butler_repo, f"the Butler repository at {site.id}"),
-        EnvVar("BUTLER_PYTHON", "python3", "a Python with lsst.daf.butler (the stack's)"),
+        EnvVar("BUTLER_PYTHON", "python3",
+               "a Python with lsst.daf.butler and the Rucio client (the stack's)"),
         EnvVar("RUCIO_ACCOUNT", site.rucio_account or "",
                "Rucio account to read with (empty: the account of your Rucio config)"),
         EnvVar("ALLOW_EMPTY", "1" if empty_ok else "0",
@@ -42,7 +42,7 @@ def render_verify(plan: Plan, move: Move) -> bytes:
     return render_template(
         "verify/verify.sh.j2",
         prelude=shell_prelude(plan, what, verify_env(site, move)),
-        plan=plan, site=site, move=move, cli_note=CLI_NOTE,
+        plan=plan, site=site, move=move,
         helper=paths.beside(paths.arrived_helper(site.id)),
     )
 

@@ -2,9 +2,11 @@
 # generated - do not edit: drpc 0.1.0 from dr1.yaml
 #
 # Used by the verify/<transfer>.sh scripts beside it; runs with a Python that has
-# lsst.daf.butler (BUTLER_PYTHON, default python3: the stack's). Reads what was sent (the files
-# of the Rucio container's datasets, `rucio did content list --short`, one `scope:name` a line)
-# on stdin and looks for each file among the datasets of the dataset type in the RUN
+# lsst.daf.butler and the Rucio client (BUTLER_PYTHON, default python3: the stack's). Lists what
+# was sent with --sent-from-rucio (the files of the Rucio container's datasets, as `rucio did
+# content list` of the container and then of its datasets would; RUCIO_CONFIG as for the CLI,
+# --rucio-account), or reads it on stdin (one `scope:name` a line), and looks for each file
+# among the datasets of the dataset type in the RUN
 # collections matching --collections in the Butler. A file arrived and was ingested when a dataset's file ends with
 # `/<name>`: a DID name is the file's path under the source datastore root, and ctrl_ingestd
 # ingests the file at the same relative path (the datastore root of both sites is
@@ -19,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 MAX_LISTED = 200
@@ -35,7 +38,19 @@ def main() -> int:
                         help="print the chain commands instead of changing the repository")
     parser.add_argument("--rucio-did", required=True)
     parser.add_argument("--allow-empty", action="store_true")
+    parser.add_argument("--sent-from-rucio", action="store_true",
+                        help="list what --rucio-did sent with the Rucio client (else: stdin)")
+    parser.add_argument("--rucio-account", default="",
+                        help="the account to read Rucio with (empty: the config's)")
     args = parser.parse_args()
+    if args.sent_from_rucio:
+        listed = sent_by_rucio(args.rucio_did, args.rucio_account)
+        if listed is None:
+            return 1
+        lines, datasets = listed
+        print(f"{args.rucio_did}: {datasets} dataset(s)")
+    else:
+        lines = sys.stdin.read().splitlines()
 
     from lsst.daf.butler import (
         Butler,
@@ -44,7 +59,7 @@ def main() -> int:
         MissingDatasetTypeError,
     )
 
-    sent = sorted({line.strip().split(":", 1)[-1] for line in sys.stdin if line.strip()})
+    sent = sorted({line.strip().split(":", 1)[-1] for line in lines if line.strip()})
     if not sent and not args.allow_empty:
         print(f"error: {args.rucio_did} holds no file: nothing was sent yet (run the source's "
               "register script), or set ALLOW_EMPTY=1 if this transfer is empty on purpose",
@@ -86,6 +101,27 @@ def main() -> int:
             print(f"  ... and {len(missing) - MAX_LISTED} more", file=sys.stderr)
         return 1
     return 0
+
+
+def sent_by_rucio(did: str, account: str) -> tuple[list[str], int] | None:
+    """The files of the container's datasets (what its rule replicates) and how many datasets;
+    None, said on stderr, when Rucio cannot tell."""
+    scope, sep, name = did.partition(":")
+    if not os.environ.get("RUCIO_ACCOUNT", "x"):
+        del os.environ["RUCIO_ACCOUNT"]  # empty: the config's account (the client would take "")
+    try:
+        from rucio.client import Client
+
+        client = Client(account=account or None)
+        datasets = [(d["scope"], d["name"]) for d in client.list_content(scope, name)]
+        files = [f"{f['scope']}:{f['name']}" for ds_scope, ds_name in datasets
+                 for f in client.list_content(ds_scope, ds_name)]
+    except Exception as exc:  # no client, no config, no such container, a refusal
+        text = " ".join(str(exc).split())[:500]
+        print(f"error: cannot list what {did} sent: {type(exc).__name__}: {text}",
+              file=sys.stderr)
+        return None
+    return files, len(datasets)
 
 
 def compare(sent: list[str], by_name: dict[str, list[tuple[str, str]]]

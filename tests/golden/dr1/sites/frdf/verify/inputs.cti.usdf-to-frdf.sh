@@ -5,7 +5,7 @@
 #
 # Environment (the defaults are the campaign's values; override them to point elsewhere):
 #   BUTLER_REPO: the Butler repository at frdf (default: /sps/lsst/groups/rubin/repo/drp)
-#   BUTLER_PYTHON: a Python with lsst.daf.butler (the stack's) (default: python3)
+#   BUTLER_PYTHON: a Python with lsst.daf.butler and the Rucio client (the stack's) (default: python3)
 #   RUCIO_ACCOUNT: Rucio account to read with (empty: the account of your Rucio config) (default: empty)
 #   ALLOW_EMPTY: 1 accepts a transfer that sent nothing (default here: one of the instrument's usual calibrations, which the central site's collection may not hold) (default: 1)
 #   DRY_RUN: 1 prints every command instead of running it (default: 0)
@@ -45,35 +45,24 @@ trap on_exit EXIT
 # Transfer inputs.cti.usdf-to-frdf (input, usdf -> frdf):
 #   every cti of LSSTCam/calib/DM-50000 (validity ranges kept).
 # What was sent is the files of the datasets of the Rucio container drp:dr1.inputs.cti.usdf-to-frdf (what
-# the rule replicates: the same list at every site, nothing to copy), listed once: `rucio did
-# content list` of the container, then of its datasets. Each of those files must have arrived
+# the rule replicates: the same list at every site, nothing to copy), listed once by
+# butler-arrived.py with the Rucio client (as `rucio did content list` of the container, then
+# of its datasets, would; RUCIO_CONFIG as for the CLI). Each of those files must have arrived
 # and been ingested here as a cti dataset in a RUN collection matching
 #   *
 # (ctrl_ingestd keeps the RUN a dataset had at its source); see butler-arrived.py. Exit 1, listing
 # every missing file, until all have; an empty dataset is an error unless ALLOW_EMPTY=1.
 # Raws stay where ctrl_ingestd put them (*): nothing to chain.
-# Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual.
 
 # DRY_RUN=1 changes nothing: this check only reads Rucio and the Butler.
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-RUCIO=(rucio)
-if [ -n "$RUCIO_ACCOUNT" ]; then RUCIO+=(--account "$RUCIO_ACCOUNT"); fi
 DID=drp:dr1.inputs.cti.usdf-to-frdf
 CHECK=(--repo "$BUTLER_REPO" --dataset-type cti
-  --collections '*' --rucio-did "$DID")
+  --collections '*' --rucio-did "$DID"
+  --sent-from-rucio --rucio-account "$RUCIO_ACCOUNT")
 if [ "$ALLOW_EMPTY" = 1 ]; then CHECK+=(--allow-empty); fi
 
-step "list what $DID sent"
-LISTING="$("${RUCIO[@]}" did content list --short "$DID")"
-mapfile -t DATASETS < <(grep . <<<"$LISTING" || true)
-N_DATASETS="$(grep -c . <<<"$LISTING" || true)"
-SENT=""
-if [ "$N_DATASETS" -gt 0 ]; then
-  SENT="$("${RUCIO[@]}" did content list --short "${DATASETS[@]}")"
-fi
-printf '%s: %s dataset(s)\n' "$DID" "$N_DATASETS"
-
-step "compare with cti in $BUTLER_REPO"
-printf '%s\n' "$SENT" | "$BUTLER_PYTHON" "$HERE"/butler-arrived.py "${CHECK[@]}"
+step "list what $DID sent, compare with cti in $BUTLER_REPO"
+"$BUTLER_PYTHON" "$HERE"/butler-arrived.py "${CHECK[@]}"
 printf '%s: verified\n' inputs.cti.usdf-to-frdf

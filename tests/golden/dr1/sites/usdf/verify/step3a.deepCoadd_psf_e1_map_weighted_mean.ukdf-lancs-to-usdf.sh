@@ -5,7 +5,7 @@
 #
 # Environment (the defaults are the campaign's values; override them to point elsewhere):
 #   BUTLER_REPO: the Butler repository at usdf (default: /sdf/group/rubin/repo/drp)
-#   BUTLER_PYTHON: a Python with lsst.daf.butler (the stack's) (default: python3)
+#   BUTLER_PYTHON: a Python with lsst.daf.butler and the Rucio client (the stack's) (default: python3)
 #   RUCIO_ACCOUNT: Rucio account to read with (empty: the account of your Rucio config) (default: empty)
 #   ALLOW_EMPTY: 1 accepts a transfer that sent nothing (default: 0)
 #   DRY_RUN: 1 prints every command instead of running it (default: 0)
@@ -45,8 +45,9 @@ trap on_exit EXIT
 # Transfer step3a.deepCoadd_psf_e1_map_weighted_mean.ukdf-lancs-to-usdf (gather, ukdf-lancs -> usdf):
 #   deepCoadd_psf_e1_map_weighted_mean of the tracts ukdf-lancs owns.
 # What was sent is the files of the datasets of the Rucio container drp:dr1.step3a.deepCoadd_psf_e1_map_weighted_mean.ukdf-lancs-to-usdf (what
-# the rule replicates: the same list at every site, nothing to copy), listed once: `rucio did
-# content list` of the container, then of its datasets. Each of those files must have arrived
+# the rule replicates: the same list at every site, nothing to copy), listed once by
+# butler-arrived.py with the Rucio client (as `rucio did content list` of the container, then
+# of its datasets, would; RUCIO_CONFIG as for the CLI). Each of those files must have arrived
 # and been ingested here as a deepCoadd_psf_e1_map_weighted_mean dataset in a RUN collection matching
 #   LSSTCam/runs/DR1/step3a/*
 # (ctrl_ingestd keeps the RUN a dataset had at its source); see butler-arrived.py. Exit 1, listing
@@ -55,31 +56,19 @@ trap on_exit EXIT
 #   LSSTCam/runs/DR1/incoming/step3b
 # are appended to it by butler-arrived.py, in the Python that compared (as `butler
 # collection-chain --mode extend` would, creating it if needed); running again adds nothing.
-# Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy `add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual.
 
 # DRY_RUN=1 still reads Rucio and the Butler, and prints the collection-chain command a run would make instead.
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-RUCIO=(rucio)
-if [ -n "$RUCIO_ACCOUNT" ]; then RUCIO+=(--account "$RUCIO_ACCOUNT"); fi
 DID=drp:dr1.step3a.deepCoadd_psf_e1_map_weighted_mean.ukdf-lancs-to-usdf
 INCOMING=LSSTCam/runs/DR1/incoming/step3b
 CHECK=(--repo "$BUTLER_REPO" --dataset-type deepCoadd_psf_e1_map_weighted_mean
-  --collections 'LSSTCam/runs/DR1/step3a/*' --rucio-did "$DID")
+  --collections 'LSSTCam/runs/DR1/step3a/*' --rucio-did "$DID"
+  --sent-from-rucio --rucio-account "$RUCIO_ACCOUNT")
 CHECK+=(--chain "$INCOMING")
 if [ "$DRY_RUN" = 1 ]; then CHECK+=(--dry-run); fi
 if [ "$ALLOW_EMPTY" = 1 ]; then CHECK+=(--allow-empty); fi
 
-step "list what $DID sent"
-LISTING="$("${RUCIO[@]}" did content list --short "$DID")"
-mapfile -t DATASETS < <(grep . <<<"$LISTING" || true)
-N_DATASETS="$(grep -c . <<<"$LISTING" || true)"
-SENT=""
-if [ "$N_DATASETS" -gt 0 ]; then
-  SENT="$("${RUCIO[@]}" did content list --short "${DATASETS[@]}")"
-fi
-printf '%s: %s dataset(s)\n' "$DID" "$N_DATASETS"
-
-step "compare with deepCoadd_psf_e1_map_weighted_mean in $BUTLER_REPO, then chain the arrived RUN collections into $INCOMING"
-printf '%s\n' "$SENT" | "$BUTLER_PYTHON" "$HERE"/butler-arrived.py "${CHECK[@]}"
+step "list what $DID sent, compare with deepCoadd_psf_e1_map_weighted_mean in $BUTLER_REPO, then chain the arrived RUN collections into $INCOMING"
+"$BUTLER_PYTHON" "$HERE"/butler-arrived.py "${CHECK[@]}"
 printf '%s: verified\n' step3a.deepCoadd_psf_e1_map_weighted_mean.ukdf-lancs-to-usdf
