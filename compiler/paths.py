@@ -82,6 +82,11 @@ def setup_rucio(central: str) -> str:
     return f"{site_dir(central)}/rucio/setup-rucio.sh"
 
 
+def rucio_setup_helper(central: str) -> str:
+    """The Python beside setup-rucio.sh that checks and makes the scopes and limits."""
+    return f"{site_dir(central)}/rucio/rucio-setup.py"
+
+
 def apply_rules(site: str) -> str:
     return f"{site_dir(site)}/rucio/apply-rules.sh"
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -36,6 +37,7 @@ except ImportError:  # pragma: no cover
 
 TEST_BIN = str(Path(sys.prefix) / "bin")
 SCRIPT = "sites/usdf/rucio/setup-rucio.sh"
+HELPER = "sites/usdf/rucio/rucio-setup.py"
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -110,7 +112,7 @@ def statuses(stdout: str) -> dict[str, str]:
 def test_one_script_at_the_central_site_naming_every_scope_and_limit(tmp_path: Path) -> None:
     plan, _ = minimal(tmp_path, usdf="drpcprod")
     files = rucio_admin.render(plan)
-    assert list(files) == [SCRIPT] == [rucio_admin.setup_rucio_path(plan)]
+    assert list(files) == [SCRIPT, HELPER] and SCRIPT == rucio_admin.setup_rucio_path(plan)
     assert rucio_admin.render(plan, "usdf") == files and rucio_admin.render(plan, "frdf") == {}
     text = files[SCRIPT].decode()
     lines = text.splitlines()
@@ -120,14 +122,21 @@ def test_one_script_at_the_central_site_naming_every_scope_and_limit(tmp_path: P
     scopes = {m.rucio_scope: m.source for m in plan.moves}
     assert rucio_admin.scopes_of(plan) == [
         rucio_admin.ScopeUse(scope, (site,)) for scope, site in sorted(scopes.items())]
-    for scope, site in scopes.items():
-        assert f"\nensure_scope {scope} {site}\n" in text
     pairs = {(m.source, m.destination_rse) for m in plan.moves}
     assert set(rucio_admin.limits_of(plan)) == pairs == {
         ("usdf", "IN2P3_RAW_DISK"), ("usdf", "IN2P3_BUTLER_DISK"), ("frdf", "SLAC_BUTLER_DISK")}
-    for site, rse in pairs:
-        assert f"\nensure_limit {site} {rse}\n" in text
-    # the spec's account is the default, a site without one asks `rucio whoami`
+    # the helper checks exactly those, read from the PLAN it embeds
+    helper = files[HELPER].decode()
+    [literal] = re.findall(r"^PLAN = json.loads\((.*)\)$", helper, re.MULTILINE)
+    assert json.loads(json.loads(literal)) == {
+        "sites": [s.id for s in plan.sites],  # both send, in the spec's order
+        "scopes": [[scope, [site]] for scope, site in sorted(scopes.items())],
+        "limits": [list(pair) for pair in sorted(pairs)]}
+    for scope, site in scopes.items():
+        assert f"#        {scope} <- {site}\n" in text  # and the script's header names them
+    assert "\nSETUP_ARGS+=(--site-account usdf=\"$RUCIO_ACCOUNT_USDF\")\n" in text
+    compile(helper, HELPER, "exec")
+    # the spec's account is the default, a site without one takes the admin config's
     assert "if [ -z \"${RUCIO_ACCOUNT_USDF+x}\" ]; then RUCIO_ACCOUNT_USDF=drpcprod; fi" in text
     assert "if [ -z \"${RUCIO_ACCOUNT_FRDF+x}\" ]; then RUCIO_ACCOUNT_FRDF=''; fi" in text
     assert rucio_admin.render(plan) == files  # deterministic
@@ -174,6 +183,18 @@ def test_bad_limit_is_a_usage_error(tmp_path: Path) -> None:
         out = run_script(tmp_path / "out" / SCRIPT, {**os.environ, "LIMIT_BYTES": bad})
         assert out.returncode == 2, (bad, out.stderr)
         assert "not `infinity` or a positive number of bytes" in out.stderr
+
+
+def test_a_python_without_the_rucio_client_is_one_clear_error(tmp_path: Path) -> None:
+    plan, _ = minimal(tmp_path)
+    write(rucio_admin.render(plan), tmp_path / "out")
+    bare = tmp_path / "bare-python"  # no site-packages: no Rucio client to import
+    bare.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -I -S \"$@\"\n")
+    bare.chmod(0o755)
+    out = run_script(tmp_path / "out" / SCRIPT, {**os.environ, "RUCIO_PYTHON": str(bare)})
+    assert out.returncode == 1, out.stderr
+    assert "error: cannot use the Rucio client of " in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 # -- against the real Rucio server ---------------------------------------------------------------

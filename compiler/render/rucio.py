@@ -51,8 +51,6 @@ from .common import EnvVar, comment_header, render_template, sh_quote, shell_pre
 ACTIVITY = "Data Consolidation"
 GROUPING = "DATASET"
 COMMENT_MAX = 250  # Rucio's rule schema
-CLI_NOTE = ("Needs the rucio 41.5 noun-verb CLI (`rucio did|rule ...`; not the legacy "
-            "`add-rule`/`rule-info` verbs), found on PATH, configured by RUCIO_CONFIG as usual.")
 
 def _shorten(text: str, limit: int) -> str:
     if len(text) <= limit:

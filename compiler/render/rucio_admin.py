@@ -24,12 +24,13 @@ the rehearsal), and said in the script's output whenever it is used.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from .. import paths
 from ..plan import Plan
-from .common import EnvVar, render_template, shell_prelude
-from .rucio import CLI_NOTE
+from ..text import json_text
+from .common import EnvVar, comment_header, render_template, shell_prelude
 
 __all__ = ["ScopeUse", "SiteAccount", "account_variable", "render", "setup_rucio_path",
            "scopes_of", "limits_of", "site_accounts"]
@@ -102,6 +103,8 @@ def setup_env(accounts: list[SiteAccount]) -> list[EnvVar]:
         EnvVar("LIMIT_BYTES", LIMIT_DEFAULT,
                "the local account limit to set on each destination RSE: `infinity` or a "
                "number of bytes"),
+        EnvVar("RUCIO_PYTHON", "python3", "a Python with the Rucio client (your `rucio` "
+               "CLI's)"),
     ]
 
 
@@ -112,7 +115,23 @@ def render_setup(plan: Plan) -> bytes:
         "rucio/setup-rucio.sh.j2",
         prelude=shell_prelude(plan, what, setup_env(accounts)),
         plan=plan, accounts=accounts, scopes=scopes_of(plan), limits=limits_of(plan),
-        variable={a.site: a.variable for a in accounts}, cli_note=CLI_NOTE,
+        helper=paths.beside(paths.rucio_setup_helper(plan.central_site)),
+    )
+
+
+def setup_data(plan: Plan) -> dict[str, object]:
+    """What rucio-setup.py checks: the sites whose accounts send, the scopes (with the sites
+    that register into them, the owner's first) and the (site, destination RSE) pairs."""
+    return {"sites": [a.site for a in site_accounts(plan)],
+            "scopes": [[use.scope, list(use.sites)] for use in scopes_of(plan)],
+            "limits": [list(pair) for pair in limits_of(plan)]}
+
+
+def render_setup_helper(plan: Plan) -> bytes:
+    return render_template(
+        "rucio/rucio-setup.py.j2",
+        header=comment_header(plan, "Rucio scopes and account limits helper of setup-rucio.sh"),
+        data=json.dumps(json_text(setup_data(plan)), ensure_ascii=True),
     )
 
 
@@ -121,4 +140,5 @@ def render(plan: Plan, site: str | None = None) -> dict[str, bytes]:
     or the central site), else nothing."""
     if not plan.moves or site not in (None, plan.central_site):
         return {}
-    return {setup_rucio_path(plan): render_setup(plan)}
+    return {setup_rucio_path(plan): render_setup(plan),
+            paths.rucio_setup_helper(plan.central_site): render_setup_helper(plan)}

@@ -176,7 +176,9 @@ def _rucio_setup(plan: Plan, step: Step) -> StepText:
         step, "Rucio admin: the campaign's scopes and account limits",
         paths.setup_rucio(step.site),
         how=("Run by the Rucio admin (an account with the admin attribute), once for the "
-             "campaign; prefix it with `DRY_RUN=1` to see every change first."),
+             "campaign; prefix it with `DRY_RUN=1` to see every change first. It needs a "
+             "Python with the Rucio client: `RUCIO_PYTHON` (default `python3`; the Python of "
+             "your `rucio` CLI)."),
         expect=[(f"the scope(s) {', '.join(f'`{s}`' for s in scopes)} exist and every account "
                  f"that owns a rule has a limit on {', '.join(f'`{r}`' for r in rses)}; it ends "
                  "with `N changes`, and a second run says `0 changes`")],

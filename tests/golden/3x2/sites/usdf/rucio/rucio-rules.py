@@ -54,7 +54,37 @@ CHOICES = {"grouping": ("DATASET", "ALL", "NONE"), "notify": ("Y", "N", "C")}
 
 
 class Failure(Exception):
-    """A rules file that cannot be applied as it stands, or no Rucio to apply it to."""
+    """What stops the command: said in one line on stderr, exit 1."""
+
+
+def one_line(exc):
+    """An exception as one short line (Rucio's messages may span several)."""
+    return ("%s: %s" % (type(exc).__name__, " ".join(str(exc).split())))[:500]
+
+
+def command(*argv):
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def make_client(account):
+    """The Rucio client of `account` (empty: the config's)."""
+    try:
+        from rucio.client import Client
+
+        return Client(account=account or None)
+    except Exception as exc:  # no client library, no config, no server
+        raise Failure("cannot use the Rucio client of %s: %s"
+                      % (sys.executable, one_line(exc))) from None
+
+
+def drop_empty_account():
+    """An empty RUCIO_ACCOUNT means the config's account; the client would take it as ""."""
+    if not os.environ.get("RUCIO_ACCOUNT", "x"):
+        del os.environ["RUCIO_ACCOUNT"]
+
+
+def is_rucio_error(exc):
+    return type(exc).__module__.split(".")[0] == "rucio"
 
 
 def text(where, key, value):
@@ -136,26 +166,6 @@ def entries(path):
             out.append(Entry(text(where, "dids", did["scope"]), text(where, "dids", did["name"]),
                              account, args, kwargs))
     return out
-
-
-def one_line(exc):
-    """An exception as one short line (Rucio's messages may span several)."""
-    return ("%s: %s" % (type(exc).__name__, " ".join(str(exc).split())))[:500]
-
-
-def command(*argv):
-    return " ".join(shlex.quote(a) for a in argv)
-
-
-def make_client(account):
-    """The Rucio client of `account` (empty: the config's)."""
-    try:
-        from rucio.client import Client
-
-        return Client(account=account or None)
-    except Exception as exc:  # no client library, no config, no server
-        raise Failure("cannot use the Rucio client of %s: %s"
-                      % (sys.executable, one_line(exc))) from None
 
 
 class Rucio:
@@ -343,15 +353,14 @@ def main():
     sub.add_argument("--dry-run", action="store_true")
     sub.add_argument("--transfer", required=True)
     args = parser.parse_args()
-    if not os.environ.get("RUCIO_ACCOUNT", "x"):
-        del os.environ["RUCIO_ACCOUNT"]  # empty: the config's account (the client would take "")
+    drop_empty_account()
     try:
         return {"apply": apply, "wait": wait}[args.command](args)
     except Failure as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 1
     except Exception as exc:  # the Rucio client's errors: one line, not a traceback
-        if type(exc).__module__.split(".")[0] != "rucio":
+        if not is_rucio_error(exc):
             raise
         print("error: Rucio refused %s: %s" % (args.command, one_line(exc)), file=sys.stderr)
         return 1
