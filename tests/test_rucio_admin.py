@@ -300,6 +300,24 @@ def test_setup_names_missing_accounts_and_leaves_foreign_scopes(rucio_server: Ru
     assert scope_owners(rucio_server, {frdf_scope}) == {frdf_scope: other}
     assert out.stdout.splitlines()[-1] == "1 changes"  # usdf's scope only
 
+    # A Rucio client (or server) older than 40 cannot list scope owners: the owners are then
+    # found among the campaign's accounts, and a foreign one is still left alone.
+    old_client = tmp_path / "old-client"
+    old_client.mkdir()
+    (old_client / "sitecustomize.py").write_text(
+        "from rucio.client.scopeclient import ScopeClient\n"
+        "del ScopeClient.list_scope_owners\n")
+    older = run_script(script, env | {"PYTHONPATH": str(old_client)})
+    assert older.returncode == 0, older.stderr
+    assert statuses(older.stdout) == {
+        f"scope {frdf_scope} (owner an account outside the campaign)": "exists",
+        f"scope {plan.site('usdf').scope} (owner root)": "exists",
+        "limit of root on IN2P3_BUTLER_DISK": "unlimited (exists)",
+        "limit of root on IN2P3_RAW_DISK": "unlimited (exists)",
+        "limit of root on SLAC_BUTLER_DISK": "unlimited (exists)"}
+    assert "owned by an account outside the campaign, not root" in older.stderr
+    assert older.stdout.splitlines()[-1] == "0 changes"
+
     # Overriding a site's account: the override owns what is created for it.
     plan2, _ = minimal(tmp_path / "b")
     write(rucio_admin.render(plan2), tmp_path / "b" / "out")

@@ -67,6 +67,9 @@ def is_rucio_error(exc):
     return type(exc).__module__.split(".")[0] == "rucio"
 
 
+OUTSIDE = "an account outside the campaign"
+
+
 def step(what):
     print("==> %s" % what, file=sys.stderr)
 
@@ -115,9 +118,30 @@ def site_accounts(client, given):
     return accounts
 
 
+def scope_owners(client, accounts):
+    """{scope: owner} of every scope. A Rucio server or client older than 40 cannot list the
+    owners: then each existing scope's owner is looked for among the campaign's accounts."""
+    try:
+        return {s["scope"]: s["account"] for s in client.list_scope_owners()}
+    except Exception as exc:  # no such call in this client, or not on this server
+        if not isinstance(exc, AttributeError) and not is_rucio_error(exc):
+            raise
+    from rucio.common.exception import ScopeNotFound
+
+    owners = dict.fromkeys(client.list_scopes(), OUTSIDE)
+    for account in sorted(set(accounts.values())):
+        try:
+            owned = client.list_scopes_for_account(account)
+        except ScopeNotFound:  # the account owns none
+            owned = []
+        for scope in owned:
+            owners[scope] = account
+    return owners
+
+
 def ensure_scopes(client, accounts, dry_run):
     step("list the scopes")
-    owners = {s["scope"]: s["account"] for s in client.list_scope_owners()}
+    owners = scope_owners(client, accounts)
     changes = 0
     for scope, sites in PLAN["scopes"]:
         step("scope %s" % scope)
