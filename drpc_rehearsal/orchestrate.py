@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -45,6 +46,8 @@ from .transfers import Transfers
 #: Steps run side by side, at most this many at once: most of a step is waiting on the
 #: processes it started (scripts, Rucio's daemons, Kafka), and the machine may have 2 cores.
 WORKERS = 4
+# apply-rules.sh's line per rule: `<transfer id>: <DID> rule <rule id> (created|exists)`
+APPLIED = re.compile(r"^(\S+): (\S+) rule ([0-9a-f]{32}) \((?:created|exists)\)$", re.MULTILINE)
 
 
 class StepFailed(Exception):
@@ -70,6 +73,8 @@ class Rehearsal:
         self.sample: frozenset[int] | None = None  # the sampled tracts (None: every tract)
         self._local = threading.local()  # the step a worker thread runs (its results and lines)
         self._results: dict[str, list[StepResult]] = {}  # step key -> its report rows
+        # (transfer id, DID) -> the rule id apply-rules.sh printed for it
+        self._applied: dict[tuple[str, str], str] = {}
         self._lines: dict[str, list[str]] = {}  # step key -> its progress lines
         self._children: set[subprocess.Popen[str]] = set()  # scripts running now
         self._children_lock = threading.Lock()
@@ -292,7 +297,8 @@ class Rehearsal:
         return path
 
     def script(self, site_id: str, rel: str, *, extra_env: dict[str, str] | None = None,
-               key: str, expected: int | None = None, args: Sequence[str] = ()) -> StepResult:
+               key: str, expected: int | None = None, args: Sequence[str] = (),
+               on_stdout: Callable[[str], None] | None = None) -> StepResult:
         env = self.site_env(site_id)
         env.update(extra_env or {})
         t = time.monotonic()
@@ -309,6 +315,8 @@ class Rehearsal:
             tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-12:])
             self._record(result)
             raise StepFailed(f"{rel} at {site_id} exited {proc.returncode} (log: {log}):\n{tail}")
+        if on_stdout is not None:
+            on_stdout(proc.stdout)
         return result
 
     # -- setup ------------------------------------------------------------------------------------
@@ -401,7 +409,13 @@ class Rehearsal:
             raise StepFailed(f"{step.site}: datastore root {root} is not {expected}")
 
     def _step_apply_rules(self, step: Step) -> None:
-        self._record(self.script(step.site, paths.apply_rules(step.site), key=step.key))
+        """apply-rules.sh for real; the rule ids it prints are kept for the register steps."""
+        def keep(stdout: str) -> None:
+            for transfer, did, rule_id in APPLIED.findall(stdout):
+                self._applied[(transfer, did)] = rule_id
+
+        self._record(self.script(step.site, paths.apply_rules(step.site), key=step.key,
+                                 on_stdout=keep))
 
     def _step_visits(self, step: Step) -> None:
         """visits.sh for real but define-visits (the obs package's; done in the setup)."""
@@ -467,6 +481,9 @@ class Rehearsal:
         self._record(result)
 
     def _rule_id(self, move: Move) -> str:
+        """The move's rule: as apply-rules.sh printed it (else asked of Rucio)."""
+        if (move.id, move.rucio_did) in self._applied:
+            return self._applied[(move.id, move.rucio_did)]
         rules = self.svc.rucio.rule_ids(move.rucio_scope, move.rucio_name, move.destination_rse)
         if not rules:
             raise StepFailed(f"no rule for {move.rucio_did} to {move.destination_rse}: "
