@@ -33,17 +33,26 @@ KEPT = {"isolated_star_presources", "visitSummary", "fgcmPhotoCalibCatalog", "ob
 FILE_LIMIT = 2  # files per Rucio dataset at the site whose moves the clean rehearsal splits
 
 
-def campaign(tmp_path: Path, *, file_limit_at: str | None = None) -> Path:
+def campaign(tmp_path: Path, *, file_limit_at: str | None = None,
+             two_sites: bool = False) -> Path:
     """3x2 with its moved dataset types cut to KEPT and its inputs to two types; with
-    `file_limit_at`, that site's Rucio datasets hold at most 2 files (its moves split)."""
+    `file_limit_at`, that site's Rucio datasets hold at most 2 files (its moves split).
+    `two_sites`: without ukdf-lancs (and its cross-check), for the injected faults, which need
+    one site that sends to the central one and one move of a stage: a third site would only
+    repeat its setup, inputs and raws before the fault."""
     yaml = YAML()
     doc = yaml.load((CAMPAIGNS / "3x2.yaml").read_text())
     if file_limit_at is not None:
         doc["sites"][file_limit_at]["rucio"] = {"dataset_file_limit": FILE_LIMIT}
     doc["datasets"] = [d for d in doc["datasets"] if d["type"] in KEPT]
     cut_inputs_for_rehearsal(doc)
-    # one cross-check tract: processed at ukdf-lancs too, both results compared at usdf
-    doc["sky"]["cross_check"] = [{"tract": 9948, "also_at": "ukdf-lancs"}]
+    if two_sites:
+        doc["include"] = [f for f in doc["include"] if "ukdf-lancs" not in f]
+        del doc["sites"]["ukdf-lancs"], doc["sky"]["assignment"]["tracts"]["ukdf-lancs"]
+        doc["sites"]["usdf"]["share"] = doc["sites"]["frdf"]["share"] = 0.5
+    else:
+        # one cross-check tract: processed at ukdf-lancs too, both results compared at usdf
+        doc["sky"]["cross_check"] = [{"tract": 9948, "also_at": "ukdf-lancs"}]
     bring_site_files(tmp_path)
     path = tmp_path / "3x2.yaml"
     with path.open("w") as f:
@@ -51,9 +60,9 @@ def campaign(tmp_path: Path, *, file_limit_at: str | None = None) -> Path:
     return path
 
 
-def rehearse(tmp_path: Path, *extra: str, file_limit_at: str | None = None
-             ) -> subprocess.CompletedProcess[str]:
-    path = campaign(tmp_path, file_limit_at=file_limit_at)
+def rehearse(tmp_path: Path, *extra: str, file_limit_at: str | None = None,
+             two_sites: bool = False) -> subprocess.CompletedProcess[str]:
+    path = campaign(tmp_path, file_limit_at=file_limit_at, two_sites=two_sites)
     return subprocess.run([sys.executable, "-m", "compiler", "rehearse", str(path),
                            "--work", str(tmp_path / "work"), *extra],
                           capture_output=True, text=True, cwd=ROOT, timeout=900)
@@ -138,12 +147,12 @@ def test_rehearsal_of_3x2_loses_nothing(tmp_path: Path) -> None:
 
 
 def test_injected_loss_fails_at_that_transfers_verify(tmp_path: Path) -> None:
-    # on a sample of one tract per site: every count before the loss still matches the plan's
-    result = rehearse(tmp_path, "--inject", "loss", "--sample", "1")
+    # on a sample of one tract per site of two sites: every count before the loss still
+    # matches the plan's
+    result = rehearse(tmp_path, "--inject", "loss", "--sample", "1", two_sites=True)
     assert result.returncode == 1
     out = result.stdout
-    # one tract per site, and the cross-check tract 9948 at both of its sites
-    assert ("  sample    sampled 3 of 6 tracts (usdf 9469; frdf 9948; ukdf-lancs 9941, 9948), "
+    assert ("  sample    sampled 2 of 4 tracts (usdf 9469; frdf 9948), "
             "0 boundary pair(s) between sites") in out, out[-3000:]
     assert "REHEARSAL FAILED: injected fault found: sites/usdf/verify/" in out
     assert re.search(r"  missing: HSC/runs/drp-3x2/DM-48353/step2a-visits/\S+", out)
@@ -154,9 +163,9 @@ def test_injected_loss_fails_at_that_transfers_verify(tmp_path: Path) -> None:
 
 
 def test_injected_stuck_rule_stops_at_its_wait_script(tmp_path: Path) -> None:
-    # on a sample too: the fault goes into the campaign's first move of a stage, which every
-    # sample holds (the same move as the loss's)
-    result = rehearse(tmp_path, "--inject", "stuck", "--sample", "1")
+    # on a sample of two sites too: the fault goes into the campaign's first move of a stage,
+    # which every sample holds (the same move as the loss's)
+    result = rehearse(tmp_path, "--inject", "stuck", "--sample", "1", two_sites=True)
     assert result.returncode == 1
     out = result.stdout
     m = re.search(r"exited 1 on the STUCK rule ([0-9a-f]{32}) of (\S+) and named its stuck locks", out)
