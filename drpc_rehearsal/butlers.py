@@ -314,10 +314,16 @@ def _file_bytes(ext: str, content: dict[str, Any]) -> bytes:
     if ext in (".parq", ".parquet"):
         import io
 
+        import pandas as pd
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.table({key: [str(value)] for key, value in content.items()})
+        # Written from pandas, as a stage's DataFrame outputs are: the schema then carries the
+        # pandas metadata daf_butler's DataFrame reader (and its `columns` component) needs;
+        # the Arrow storage classes read it as well.
+        table = pa.Table.from_pandas(
+            pd.DataFrame({key: [str(value)] for key, value in content.items()}),
+            preserve_index=False)
         buf = io.BytesIO()
         pq.write_table(table, buf)
         return buf.getvalue()

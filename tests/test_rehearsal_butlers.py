@@ -414,3 +414,26 @@ def test_real_ctrl_ingestd_ingests_the_same_events(world: dict[str, Any]) -> Non
         stats = consumer.ingest_events(events)
         assert (stats.ingested, stats.errors) == (len(events), [])
         assert consumer.ingest_events(events[:1]).duplicates == 1
+
+
+@pytest.mark.parametrize("storage_class", ["DataFrame", "ArrowAstropy"])
+def test_stand_in_catalogs_read_back_as_their_storage_class(tmp_path: Path,
+                                                            storage_class: str) -> None:
+    """What a simulated job leaves behind reads back as a real output would: crosscheck.py
+    reads a DataFrame's `columns` component, then the table (dr1's dia_object)."""
+    from lsst.daf.butler import Butler, DatasetRef, DatasetType
+
+    Butler.makeRepo(str(tmp_path / "repo"))
+    with Butler.from_config(str(tmp_path / "repo"), writeable=True) as butler:
+        dtype = DatasetType("table_" + storage_class, (), storage_class,
+                            universe=butler.dimensions)
+        butler.registry.registerDatasetType(dtype)
+        butler.collections.register("run")
+        ref = DatasetRef(dtype, butler.registry.expandDataId({}), run="run")
+        [path] = B._ingest_stand_in_files(butler, [ref])  # noqa: SLF001
+        assert path.suffix == ".parq"
+        table = butler.get(ref)
+        columns = (list(butler.get(ref.makeComponentRef("columns")))
+                   if storage_class == "DataFrame" else list(table.colnames))
+        assert "dataset_id" in columns and "run" in columns
+        assert len(table) == 1
