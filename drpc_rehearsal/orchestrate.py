@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -36,6 +35,7 @@ from compiler.emit import write_tree
 from compiler.naming import ingestd_topic, manifest_name
 from compiler.pipeline import compile_campaign
 from compiler.plan import Move
+from compiler.render.rucio import APPLIED_RULE_LINE
 from compiler.schedule import Step
 
 from .bps_runs import RunRecorder
@@ -46,8 +46,6 @@ from .transfers import Transfers
 #: Steps run side by side, at most this many at once: most of a step is waiting on the
 #: processes it started (scripts, Rucio's daemons, Kafka), and the machine may have 2 cores.
 WORKERS = 4
-# apply-rules.sh's line per rule: `<transfer id>: <DID> rule <rule id> (created|exists)`
-APPLIED = re.compile(r"^(\S+): (\S+) rule ([0-9a-f]{32}) \((?:created|exists)\)$", re.MULTILINE)
 
 
 class StepFailed(Exception):
@@ -411,7 +409,7 @@ class Rehearsal:
     def _step_apply_rules(self, step: Step) -> None:
         """apply-rules.sh for real; the rule ids it prints are kept for the register steps."""
         def keep(stdout: str) -> None:
-            for transfer, did, rule_id in APPLIED.findall(stdout):
+            for transfer, did, rule_id, _ in APPLIED_RULE_LINE.findall(stdout):
                 self._applied[(transfer, did)] = rule_id
 
         self._record(self.script(step.site, paths.apply_rules(step.site), key=step.key,

@@ -353,11 +353,9 @@ def test_scripts_are_shellcheck_clean(tmp_path: Path) -> None:
 
 # -- against the real Rucio server ----------------------------------------------------------------------
 
-CREATED = re.compile(r"^(\S+): (\S+) rule ([0-9a-f]{32}) \((created|exists)\)$", re.MULTILINE)
-
 
 def applied(stdout: str, status: str) -> dict[str, str]:
-    return {tid: rid for tid, _, rid, st in CREATED.findall(stdout) if st == status}
+    return {tid: rid for tid, _, rid, st in rucio.APPLIED_RULE_LINE.findall(stdout) if st == status}
 
 
 def ensure_scopes(server: RucioServer, plan: Plan) -> None:
@@ -482,7 +480,7 @@ def test_apply_rules_reads_every_value_from_the_rules_json(rucio_server: RucioSe
         "--source-rses", "LANCS_BUTLER_DISK", "--lifetime", "86400", "--comment", "edited by hand"]
     first = run_script(script, no_env_account, t.id)
     assert first.returncode == 0, first.stderr
-    created = CREATED.findall(first.stdout)
+    created = rucio.APPLIED_RULE_LINE.findall(first.stdout)
     assert [(tid, did, st) for tid, did, _, st in created] == [
         (t.id, t.rucio_did, "created"), (t.id, f"{t.rucio_scope}:{extra}", "created")]
     for did in (t.rucio_did, f"{t.rucio_scope}:{extra}"):
@@ -500,7 +498,7 @@ def test_apply_rules_reads_every_value_from_the_rules_json(rucio_server: RucioSe
     (rdir / f"{t.id}.rules.json").write_text(json.dumps(original))
     back = run_script(script, env, t.id)
     assert back.returncode == 0, back.stderr
-    [(_, _, new_id, status)] = CREATED.findall(back.stdout)
+    [(_, _, new_id, status)] = rucio.APPLIED_RULE_LINE.findall(back.stdout)
     assert status == "created"
     rules = server_rules(rucio_server, t.rucio_did)
     assert [r["rse_expression"] for r in rules] == ["RAL_BUTLER_DISK", rule["rse_expression"]]

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from .. import paths
@@ -51,6 +52,11 @@ from .common import EnvVar, comment_header, render_template, sh_quote, shell_pre
 ACTIVITY = "Data Consolidation"
 GROUPING = "DATASET"
 COMMENT_MAX = 250  # Rucio's rule schema
+#: The line apply-rules.sh (rucio-rules.py's `apply`) prints per rule, for whoever reads its
+#: output (the rehearsal takes each move's rule id from it):
+#: `<transfer id>: <DID> rule <rule id> (created|exists)`; groups: transfer, DID, rule, status.
+APPLIED_RULE_LINE = re.compile(r"^(\S+): (\S+) rule ([0-9a-f]{32}) \((created|exists)\)$",
+                               re.MULTILINE)
 
 def _shorten(text: str, limit: int) -> str:
     if len(text) <= limit:
