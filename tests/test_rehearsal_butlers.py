@@ -27,6 +27,7 @@ from compiler.pipeline import compile_campaign
 from compiler.plan import Plan, tract_predicate
 from drpc_rehearsal import butlers as B
 from drpc_rehearsal.ingest import IngestConsumer, load_ingestd_config, real_ctrl_ingestd
+from tests.helpers import shared
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMPAIGNS = ROOT / "campaigns"
@@ -425,8 +426,8 @@ def real_ctrl_ingestd_on_pypi_butler(monkeypatch: pytest.MonkeyPatch) -> Any:
     import importlib.util
     import types
 
-    monkeypatch.setenv("CTRL_INGESTD_DIR", os.environ.get("CTRL_INGESTD_DIR") or str(
-        Path(__file__).resolve().parents[2] / "shared" / "vendor" / "ctrl_ingestd-2.1" / "python"))
+    monkeypatch.setenv("CTRL_INGESTD_DIR", os.environ.get("CTRL_INGESTD_DIR")
+                       or str(shared("vendor", "ctrl_ingestd-2.1", "python")))
     before = set(sys.modules)
     if importlib.util.find_spec("lsst.obs") is None:
         for name in ("lsst.obs", "lsst.obs.base", "lsst.obs.base.ingest"):
