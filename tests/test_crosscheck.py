@@ -3,20 +3,22 @@
 3x2 with two cross-check tracts: 9948 (owned by frdf, also at ukdf-lancs: both results come
 back into their cross-check chains) and 9469 (owned by usdf, the central site, also at frdf: its
 own result is its stage output). Every pair's type is put into each side's collection: catalogs
-(ArrowAstropy astropy Tables with positions and fluxes, or without positions), and
-StructuredDataDict stand-ins for the other types (one with a band dimension, two data IDs per
-tract). What a side shows is set by redefining its CHAINED collection over RUNs: the agreeing
+(ArrowAstropy astropy Tables with positions and fluxes, or without positions; pandas DataFrames
+in a second repository), and StructuredDataDict stand-ins for the other types (one with a band
+dimension, two data IDs per tract). What a side shows is set by redefining its CHAINED collection over RUNs: the agreeing
 results, then with a RUN in front that holds shifted photometry and positions, or one more data
 ID, so each case reads exactly what the central site would.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,14 +94,19 @@ def catalog(dataset_type: str, tract: int, other: bool, fainter: bool = False,
     return Table({"obj_index": np.arange(ROWS), "source_row": np.arange(ROWS)[::-1]})
 
 
-def put_side(butler: Any, plan: Plan, run: str, tract: int, other: bool) -> None:
-    """Every pair's type for the tract into `run`: what one site returned."""
+def put_side(butler: Any, plan: Plan, run: str, tract: int, other: bool,
+             as_dataframe: frozenset[str] = frozenset()) -> None:
+    """Every pair's type for the tract into `run`: what one site returned (the types in
+    `as_dataframe` as pandas DataFrames)."""
     butler.collections.register(run)
     for pair in plan.crosschecks:
         if pair.tract != tract:
             continue
         data_id = {"instrument": plan.instrument, "skymap": plan.skymap.name, "tract": tract}
-        if pair.storage_class == "ArrowAstropy":
+        if pair.dataset_type in as_dataframe:
+            butler.put(catalog(pair.dataset_type, tract, other).to_pandas(), pair.dataset_type,
+                       run=run, **data_id)
+        elif pair.storage_class == "ArrowAstropy":
             butler.put(catalog(pair.dataset_type, tract, other), pair.dataset_type, run=run,
                        **data_id)
         elif pair.dataset_type == MAP:
@@ -111,8 +118,6 @@ def put_side(butler: Any, plan: Plan, run: str, tract: int, other: bool) -> None
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from lsst.daf.butler import Butler, CollectionType, DatasetType
-
     tmp = tmp_path_factory.mktemp("crosscheck")
     campaign = crosscheck_campaign(tmp)
     compiled = compile_campaign(campaign)
@@ -120,18 +125,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tree = tmp / "tree"
     write_tree(tree, compiled.files)
     repo = plan.site(CENTRAL).butler_repo
-    Butler.makeRepo(repo)
-    B.insert_stack_records(repo, plan, CENTRAL, n_detectors=1)
-    datasets = {d.type: d for d in plan.datasets}
-    with Butler.from_config(repo, writeable=True) as butler:
-        for name in sorted({p.dataset_type for p in plan.crosschecks}):
-            ds = datasets[name]
-            butler.registry.registerDatasetType(DatasetType(
-                name, list(ds.dimensions), ds.storage_class, universe=butler.dimensions))
-        put_side(butler, plan, "xc/frdf/good", 9948, other=False)
-        put_side(butler, plan, "xc/ukdf-lancs/good", 9948, other=True)
-        put_side(butler, plan, "xc/usdf/good", 9469, other=False)
-        put_side(butler, plan, "xc/frdf/good-9469", 9469, other=True)
+    with central_repo(repo, plan) as butler:
         # ukdf-lancs: objectTable_tract with fainter r fluxes, its isolated stars moved 2 arcsec
         butler.collections.register("xc/ukdf-lancs/shifted")
         ids = {"instrument": plan.instrument, "skymap": plan.skymap.name, "tract": 9948}
@@ -151,11 +145,35 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         lost = butler.put(catalog("objectTable_tract", 9948, other=False), "objectTable_tract",
                           run="xc/frdf/lost", **ids)
         Path(butler.getURI(lost).ospath).unlink()
+    return {"plan": plan, "tree": tree, "repo": repo, "tmp": tmp, "campaign": campaign}
+
+
+@contextlib.contextmanager
+def central_repo(repo: str, plan: Plan,
+                 as_dataframe: frozenset[str] = frozenset()) -> Iterator[Any]:
+    """A new repository at `repo` with the stack's records, every pair's type registered
+    (those in `as_dataframe` as DataFrame), the agreeing sides in their RUNs, the cross-check
+    chains and usdf's stage outputs (showing its agreeing side); yields its writeable Butler."""
+    from lsst.daf.butler import Butler, CollectionType, DatasetType
+
+    Butler.makeRepo(repo)
+    B.insert_stack_records(repo, plan, CENTRAL, n_detectors=1)
+    datasets = {d.type: d for d in plan.datasets}
+    with Butler.from_config(repo, writeable=True) as butler:
+        for name in sorted({p.dataset_type for p in plan.crosschecks}):
+            ds = datasets[name]
+            storage_class = "DataFrame" if name in as_dataframe else ds.storage_class
+            butler.registry.registerDatasetType(DatasetType(
+                name, list(ds.dimensions), storage_class, universe=butler.dimensions))
+        put_side(butler, plan, "xc/frdf/good", 9948, other=False, as_dataframe=as_dataframe)
+        put_side(butler, plan, "xc/ukdf-lancs/good", 9948, other=True, as_dataframe=as_dataframe)
+        put_side(butler, plan, "xc/usdf/good", 9469, other=False, as_dataframe=as_dataframe)
+        put_side(butler, plan, "xc/frdf/good-9469", 9469, other=True, as_dataframe=as_dataframe)
         for chain in (CHAINS["frdf"], CHAINS["ukdf-lancs"], *STAGE_CHAINS):
             butler.collections.register(chain, CollectionType.CHAINED)
         for chain in STAGE_CHAINS:
             butler.collections.redefine_chain(chain, ["xc/usdf/good"])
-    return {"plan": plan, "tree": tree, "repo": repo, "tmp": tmp, "campaign": campaign}
+        yield butler
 
 
 def show(world: dict[str, Any], frdf: list[str], ukdf: list[str]) -> None:
@@ -304,6 +322,39 @@ def test_shifted_photometry_positions_and_rows_differ(world: dict[str, Any]) -> 
     assert ("  - cross-check at usdf: objectTable_tract of tract 9948 DIFFERS: r_psfFlux: "
             "median |mag difference| 0.1000 > mag_mad 0.02") in out
     assert "; FAILED " in out and "cross-check tracts" in out.split("; FAILED ")[1]
+
+
+def test_dataframe_catalogs_are_matched_and_compared_alike(world: dict[str, Any]) -> None:
+    """The catalogs as pandas DataFrames (dr1's dia_object is one): read by column, matched and
+    compared with the same figures as their ArrowAstropy twins, a shift found the same way."""
+    frames = frozenset({"objectTable_tract", "isolated_star_presources"})
+    repo = str(world["tmp"] / "dataframes")
+    with central_repo(repo, world["plan"], as_dataframe=frames) as butler:
+        ids = {"instrument": world["plan"].instrument, "skymap": world["plan"].skymap.name,
+               "tract": 9948}
+        butler.collections.register("xc/ukdf-lancs/fainter")
+        butler.put(catalog("objectTable_tract", 9948, other=True, fainter=True).to_pandas(),
+                   "objectTable_tract", run="xc/ukdf-lancs/fainter", **ids)
+        butler.collections.redefine_chain(CHAINS["frdf"], GOOD_FRDF)
+        butler.collections.redefine_chain(CHAINS["ukdf-lancs"], GOOD_UKDF)
+    report = world["tmp"] / "dataframes.json"
+    proc = run_crosscheck(world, "--json", str(report), repo=repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert body(proc.stdout) == (agreeing_lines(9948, "frdf", "ukdf-lancs")
+                                 + agreeing_lines(9469, "usdf", "frdf"))
+    doc = json.loads(report.read_text())
+    assert {c["storage_class"] for c in doc["comparisons"]
+            if c["dataset_type"] in frames} == {"DataFrame"}
+    from lsst.daf.butler import Butler
+
+    with Butler.from_config(repo, writeable=True) as butler:
+        butler.collections.redefine_chain(CHAINS["ukdf-lancs"],
+                                          ["xc/ukdf-lancs/fainter", *GOOD_UKDF])
+    proc = run_crosscheck(world, repo=repo)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert ("DIFFERS tract 9948 objectTable_tract: 1 dataset(s) from frdf, 1 from ukdf-lancs; "
+            "rows 2001 vs 2001, 100.0% matched within 0.5 arcsec, r_psfFlux median |dmag| 0.1000 "
+            "(offset -0.1000)") in proc.stdout.splitlines()
 
 
 def test_a_data_id_at_one_site_only_differs(world: dict[str, Any]) -> None:
