@@ -64,8 +64,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STACK_STEPS", "STAND_IN_FORMATTER", "JobInputError", "JobResult", "SiteVisitCounts", "Visit",
-    "define_visits", "filters_of", "ingest_raws", "insert_stack_records", "replaced_setup_steps",
-    "run_name",
+    "data_ids_per_unit", "define_visits", "filters_of", "ingest_raws", "insert_stack_records",
+    "replaced_setup_steps", "run_name",
     "simulate_job", "synthesize_visits", "tract_neighbours", "tract_region", "visit_counts",
     "visits_held_by", "visits_overlapping",
 ]
@@ -103,6 +103,27 @@ def _patch_grid(plan: Plan) -> int:
     skymap = plan.skymap
     width_deg = skymap.ring_size_deg + 2 * skymap.tract_overlap_arcmin / 60.0
     return max(1, math.ceil(width_deg * 3600.0 / skymap.pixel_scale_arcsec / 4000.0))
+
+
+def data_ids_per_unit(plan: Plan, dimensions: Collection[str]) -> int:
+    """How many data IDs of a type with `dimensions` the stand-in world has per tract (a
+    tract-level type), per visit (a visit-level one) or in all (neither): one per patch of the
+    tract (:func:`insert_stack_records`' grid), per detector, and, without a visit, per physical
+    filter or band of the instrument (a visit has one). What the rehearsal expects a move to
+    carry besides the plan's tracts and visits."""
+    dims = set(dimensions)
+    count = 1
+    if "patch" in dims:
+        count *= _patch_grid(plan) ** 2
+    if "detector" in dims:
+        count *= N_DETECTORS
+    if not dims & {"visit", "exposure"}:
+        filters = filters_of(plan.instrument)
+        if "physical_filter" in dims:
+            count *= len(filters)
+        elif "band" in dims:
+            count *= len({band for _, band in filters})
+    return count
 
 
 def _needs_patches(plan: Plan) -> bool:

@@ -585,13 +585,15 @@ class Rehearsal:
 
             return stand_in_count(self.plan, move.dataset_type)
         dims = set(move.dimensions)
-        # the plan's: whose datasets (or overlapping visits) it carries; of the sample only
+        # the plan's: whose datasets (or overlapping visits) it carries; of the sample only;
+        # times the world's data IDs per tract or visit (patches, bands, detectors)
+        per = butlers.data_ids_per_unit(self.plan, dims)
         tracts = {t for t in move.tracts if self.sample is None or t in self.sample}
         if "visit" in dims:
-            return len(butlers.visits_overlapping(self.plan, sorted(tracts), self.visits))
+            return per * len(butlers.visits_overlapping(self.plan, sorted(tracts), self.visits))
         if "tract" in dims:
-            return len(tracts)
-        return 1
+            return per * len(tracts)
+        return per
 
 
 #: Step kinds of which consecutive steps at one site, in one phase, are moves between different
