@@ -37,9 +37,10 @@ def campaign(tmp_path: Path, *, file_limit_at: str | None = None,
              two_sites: bool = False) -> Path:
     """3x2 with its moved dataset types cut to KEPT and its inputs to two types; with
     `file_limit_at`, that site's Rucio datasets hold at most 2 files (its moves split).
-    `two_sites`: without ukdf-lancs (and its cross-check), for the injected faults, which need
-    one site that sends to the central one and one move of a stage: a third site would only
-    repeat its setup, inputs and raws before the fault."""
+    `two_sites`: without ukdf-lancs (and its cross-check) and without inputs, for the injected
+    faults, which need one site that sends to the central one and one move of a stage: a third
+    site would only repeat its setup and raws before the fault, and the inputs' moves (the clean
+    rehearsal's) would only come before it."""
     yaml = YAML()
     doc = yaml.load((CAMPAIGNS / "3x2.yaml").read_text())
     if file_limit_at is not None:
@@ -50,6 +51,7 @@ def campaign(tmp_path: Path, *, file_limit_at: str | None = None,
         doc["include"] = [f for f in doc["include"] if "ukdf-lancs" not in f]
         del doc["sites"]["ukdf-lancs"], doc["sky"]["assignment"]["tracts"]["ukdf-lancs"]
         doc["sites"]["usdf"]["share"] = doc["sites"]["frdf"]["share"] = 0.5
+        del doc["inputs"]
     else:
         # one cross-check tract: processed at ukdf-lancs too, both results compared at usdf
         doc["sky"]["cross_check"] = [{"tract": 9948, "also_at": "ukdf-lancs"}]
