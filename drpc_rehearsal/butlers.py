@@ -51,6 +51,7 @@ from .visits import (
     _tract_box,
     _unit,
     filters_of,
+    home_sites,
     synthesize_visits,
     tract_neighbours,
     tract_region,
@@ -64,7 +65,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STACK_STEPS", "STAND_IN_FORMATTER", "JobInputError", "JobResult", "SiteVisitCounts", "Visit",
-    "data_ids_per_unit", "define_visits", "filters_of", "ingest_raws", "insert_stack_records",
+    "data_ids_per_unit", "define_visits", "filters_of", "home_sites", "ingest_raws",
+    "insert_stack_records",
     "replaced_setup_steps", "run_name",
     "simulate_job", "synthesize_visits", "tract_neighbours", "tract_region", "visit_counts",
     "visits_held_by", "visits_overlapping",

@@ -590,7 +590,11 @@ class Rehearsal:
         per = butlers.data_ids_per_unit(self.plan, dims)
         tracts = {t for t in move.tracts if self.sample is None or t in self.sample}
         if "visit" in dims:
-            return per * len(butlers.visits_overlapping(self.plan, sorted(tracts), self.visits))
+            visits = butlers.visits_overlapping(self.plan, sorted(tracts), self.visits)
+            if move.select_by == "home-visits":  # each visit from its home site only
+                homes = butlers.home_sites(self.plan, self.visits, sample=self.sample)
+                visits = [v for v in visits if homes.get(v.id) == move.select_site]
+            return per * len(visits)
         if "tract" in dims:
             return per * len(tracts)
         return per

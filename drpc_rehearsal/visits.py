@@ -290,6 +290,27 @@ def visits_overlapping(plan: Plan, tracts: Iterable[int], visits: Sequence[Visit
     return out
 
 
+def home_sites(plan: Plan, visits: Sequence[Visit], *,
+               sample: Collection[int] | None = None) -> dict[int, str]:
+    """Each visit's home site, by the rule of the generated selection (a `home-visits` gather
+    sends a visit from its home only): the owner of the tract that holds the centre of the
+    visit's region; centred outside the campaign, the first site (in the plan's order) that
+    holds it."""
+    owner = plan.ownership.owner
+    homes: dict[int, str] = {}
+    for v in visits:
+        centre = sphgeom.LonLat(v.region.getBoundingCircle().getCenter())
+        tract = plan.skymap.tract_at(centre.getLon().asDegrees(), centre.getLat().asDegrees())
+        if tract in owner:
+            homes[v.id] = owner[tract]
+    for site in plan.sites:
+        if len(homes) == len(visits):
+            break
+        for v in visits_held_by(plan, site.id, visits, sample=sample):
+            homes.setdefault(v.id, site.id)
+    return homes
+
+
 def visits_held_by(plan: Plan, site_id: str, visits: Sequence[Visit], *,
                    sample: Collection[int] | None = None) -> list[Visit]:
     """What a site holds: every visit overlapping one of its processing tracts (of the

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -480,3 +481,32 @@ def test_stand_in_catalogs_read_back_as_their_storage_class(tmp_path: Path,
                    if storage_class == "DataFrame" else list(table.colnames))
         assert "dataset_id" in columns and "run" in columns
         assert len(table) == 1
+
+
+def test_expected_home_visit_gathers_equal_what_the_selection_sends(world: dict[str, Any]) -> None:
+    """A `home-visits` gather sends each visit from its home site only: the rehearsal's expected
+    count is what frdf's generated selection puts into the move, boundary visits at home
+    elsewhere left out (dr1's rehearsal counted them once)."""
+    from drpc_rehearsal.orchestrate import Rehearsal
+
+    plan: Plan = world["plan"]
+    frdf_outputs(world)
+    rehearsal = Rehearsal(world["tmp"] / "3x2-adjacent.yaml", world["tmp"] / "work")
+    rehearsal.plan, rehearsal.visits = plan, world["visits"]
+    moves = [m for m in plan.moves if m.select_by == "home-visits" and m.source == "frdf"
+             and m.stage in ("step1", "step2a")]
+    assert moves
+    left_out = 0
+    for move in moves:
+        proc = subprocess.run(
+            [sys.executable, str(world["tree"] / "sites" / "frdf" / "butler" / "selection.py"),
+             "move", move.id], env={**os.environ, "BUTLER_REPO": repo(world, "frdf")},
+            capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        found = re.search(r": (\d+) dataset\(s\) in ", proc.stdout)
+        assert found, proc.stdout
+        selected = int(found.group(1))
+        assert selected == rehearsal.expected_count(move) > 0, (move.id, proc.stdout)
+        held = B.visits_overlapping(plan, list(move.tracts), world["visits"])
+        left_out += len(held) - selected
+    assert left_out > 0  # the boundary visits whose home is usdf
