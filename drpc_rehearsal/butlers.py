@@ -66,8 +66,7 @@ if TYPE_CHECKING:
 __all__ = [
     "STACK_STEPS", "STAND_IN_FORMATTER", "JobInputError", "JobResult", "SiteVisitCounts", "Visit",
     "data_ids_per_unit", "define_visits", "filters_of", "home_sites", "ingest_raws",
-    "insert_stack_records",
-    "replaced_setup_steps", "run_name",
+    "insert_stack_records", "replaced_setup_steps", "run_name",
     "simulate_job", "synthesize_visits", "tract_neighbours", "tract_region", "visit_counts",
     "visits_held_by", "visits_overlapping",
 ]

@@ -73,6 +73,7 @@ class Rehearsal:
         self._results: dict[str, list[StepResult]] = {}  # step key -> its report rows
         # (transfer id, DID) -> the rule id apply-rules.sh printed for it
         self._applied: dict[tuple[str, str], str] = {}
+        self._homes: dict[int, str] | None = None  # visit -> its home site (home_sites), once
         self._lines: dict[str, list[str]] = {}  # step key -> its progress lines
         self._children: set[subprocess.Popen[str]] = set()  # scripts running now
         self._children_lock = threading.Lock()
@@ -592,8 +593,9 @@ class Rehearsal:
         if "visit" in dims:
             visits = butlers.visits_overlapping(self.plan, sorted(tracts), self.visits)
             if move.select_by == "home-visits":  # each visit from its home site only
-                homes = butlers.home_sites(self.plan, self.visits, sample=self.sample)
-                visits = [v for v in visits if homes.get(v.id) == move.select_site]
+                if self._homes is None:  # the visits are fixed once synthesized
+                    self._homes = butlers.home_sites(self.plan, self.visits, sample=self.sample)
+                visits = [v for v in visits if self._homes.get(v.id) == move.select_site]
             return per * len(visits)
         if "tract" in dims:
             return per * len(tracts)

@@ -46,13 +46,13 @@ def campaign(tmp_path: Path, *, file_limit_at: str | None = None,
     if file_limit_at is not None:
         doc["sites"][file_limit_at]["rucio"] = {"dataset_file_limit": FILE_LIMIT}
     doc["datasets"] = [d for d in doc["datasets"] if d["type"] in KEPT]
-    cut_inputs_for_rehearsal(doc)
     if two_sites:
         doc["include"] = [f for f in doc["include"] if "ukdf-lancs" not in f]
         del doc["sites"]["ukdf-lancs"], doc["sky"]["assignment"]["tracts"]["ukdf-lancs"]
         doc["sites"]["usdf"]["share"] = doc["sites"]["frdf"]["share"] = 0.5
         del doc["inputs"]
     else:
+        cut_inputs_for_rehearsal(doc)
         # one cross-check tract: processed at ukdf-lancs too, both results compared at usdf
         doc["sky"]["cross_check"] = [{"tract": 9948, "also_at": "ukdf-lancs"}]
     bring_site_files(tmp_path)
